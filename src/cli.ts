@@ -1,0 +1,110 @@
+/**
+ * The `tokenhot-batch` command: commands, flags and exit codes.
+ *
+ * Exit status: 0 all rows done; 1 some rows failed (each listed with its reason); 2 bad usage,
+ * bad configuration, a rejected file, or a fatal error (bad key, no credits).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { demoCommand } from './commands/demo.js';
+import { mockServerCommand } from './commands/mock-server.js';
+import { reportCommand } from './commands/report.js';
+import { runCommand } from './commands/run.js';
+import { redact, UsageError } from './errors.js';
+import { createLogger } from './log.js';
+import { CsvFileError } from './rows.js';
+
+const commonFlags = (command: Command): Command =>
+  command
+    .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR)', undefined)
+    .option('--model <id>', 'model for rows that name none (env TOKENHOT_MODEL)')
+    .option('--aspect-ratio <ratio>', 'aspect ratio for rows that name none, e.g. 16:9')
+    .option('--image-size <size>', 'image size for rows that name none: 512, 1K, 2K, 4K')
+    .option('--concurrency <n>', 'calls in flight at once', undefined)
+    .option('--base-url <url>', 'endpoint base URL (env TOKENHOT_BASE_URL)')
+    .option('--timeout <seconds>', 'longest wait for one answer (default 600)')
+    .option('--attempts <n>', 'attempts per row for transient errors (default 5; 429s do not count)')
+    .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices (env TOKENHOT_PRICES)')
+    .option('--image-only', 'ask for IMAGE only instead of TEXT and IMAGE');
+
+export function buildProgram(): Command {
+  const program = new Command('tokenhot-batch')
+    .description('Batch image generation from CSV files on a Gemini-compatible endpoint, with a usage ledger and cost reports.')
+    .showHelpAfterError()
+    .exitOverride();
+
+  commonFlags(
+    program
+      .command('run <csv>')
+      .description('run every row of a CSV and print the report (in-process; through the queue when REDIS_URL is set)')
+      .option('--batch <name>', 'batch name (default: the file name)')
+      .option('--strict', 'refuse the whole file when any row is bad, before any request')
+      .option('--retry-failed', 'also run rows that failed for good in an earlier run (billed again)')
+      .option('--plain', 'plain progress lines instead of a bar'),
+  ).action(async (csv: string, flags) => {
+    process.exitCode = await runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
+  });
+
+  program
+    .command('report')
+    .description('cost report from the ledger')
+    .option('--out <dir>', 'output folder whose ledger to read (env TOKENHOT_OUT_DIR)')
+    .option('--batch <name>', 'only this batch (and its sub-batches)')
+    .option('--by <keys>', 'group by any of model,day,batch,tag (comma-separated)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+    .option('--since <date>', 'from this day (YYYY-MM-DD, UTC)')
+    .option('--until <date>', 'to this day, inclusive (YYYY-MM-DD, UTC)')
+    .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices')
+    .action(async (flags) => {
+      process.exitCode = await reportCommand(flags);
+    });
+
+  program
+    .command('mock-server')
+    .description('a local Gemini-compatible endpoint for dry runs and tests')
+    .option('--port <port>', 'port (default 8787; 0 for any free port)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--api-key <key>', 'key the mock requires (default: TOKENHOT_API_KEY when set, else any)')
+    .option('--latency-ms <ms>', 'delay before each answer')
+    .option('--latency-jitter-ms <ms>', 'extra random delay, up to this much')
+    .option('--payload <kind>', 'small (default) or real: image data as large as the real endpoint sends')
+    .option('--rps <n>', 'quota in requests per second; over it the mock answers 429 with RetryInfo')
+    .option('--burst <n>', 'requests allowed at once under the quota (default: rps)')
+    .option('--fail-rate <p>', 'share of requests answered 503 at random, 0 to 1')
+    .option('--request-log <file>', 'append one JSON line per request (what was billed, image hashes)')
+    .option('--no-thought-images', 'leave out the interim thought images of Gemini 3 models')
+    .action(async (flags) => {
+      process.exitCode = await mockServerCommand(flags);
+    });
+
+  program
+    .command('demo')
+    .description('the example catalog against a built-in mock: images, ledger and report in ./output/demo')
+    .option('--out <dir>', 'where the demo writes (default ./output/demo; emptied first)')
+    .option('--plain', 'plain progress lines instead of a bar')
+    .action(async (flags) => {
+      process.exitCode = await demoCommand(flags, createLogger('warn'));
+    });
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not errors; any other commander error is bad usage.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const message = redact(error instanceof Error ? error.message : String(error), process.env.TOKENHOT_API_KEY);
+    if (error instanceof UsageError || error instanceof CsvFileError) {
+      process.stderr.write(`error: ${message}\n`);
+      return 2;
+    }
+    process.stderr.write(`error: ${message}\n`);
+    if (process.env.DEBUG && error instanceof Error && error.stack) process.stderr.write(`${redact(error.stack, process.env.TOKENHOT_API_KEY)}\n`);
+    return 2;
+  }
+}

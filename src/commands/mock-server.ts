@@ -1,0 +1,64 @@
+/**
+ * `tokenhot-batch mock-server`: a local Gemini-compatible endpoint for dry runs and tests.
+ */
+import { UsageError } from '../errors.js';
+import { startMockServer, type MockOptions } from '../mock/index.js';
+
+export interface MockServerFlags {
+  port?: string;
+  host?: string;
+  apiKey?: string;
+  latencyMs?: string;
+  latencyJitterMs?: string;
+  payload?: string;
+  rps?: string;
+  burst?: string;
+  failRate?: string;
+  requestLog?: string;
+  thoughtImages?: boolean;
+}
+
+function number(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) throw new UsageError(`${name}: "${value}" is not a number of 0 or more`);
+  return parsed;
+}
+
+export function mockOptionsFrom(flags: MockServerFlags): MockOptions {
+  if (flags.payload !== undefined && flags.payload !== 'small' && flags.payload !== 'real') throw new UsageError(`--payload: "${flags.payload}" is not small or real`);
+  return {
+    port: number('--port', flags.port) ?? 8787,
+    host: flags.host ?? '127.0.0.1',
+    apiKey: flags.apiKey ?? process.env.TOKENHOT_API_KEY,
+    latencyMs: number('--latency-ms', flags.latencyMs),
+    latencyJitterMs: number('--latency-jitter-ms', flags.latencyJitterMs),
+    payload: flags.payload as MockOptions['payload'],
+    rps: number('--rps', flags.rps),
+    burst: number('--burst', flags.burst),
+    failRate5xx: number('--fail-rate', flags.failRate),
+    requestLog: flags.requestLog,
+    thoughtImages: flags.thoughtImages,
+  };
+}
+
+export async function mockServerCommand(flags: MockServerFlags): Promise<number> {
+  const options = mockOptionsFrom(flags);
+  const server = await startMockServer(options);
+  process.stderr.write(
+    `mock endpoint on ${server.url} (key ${options.apiKey ? 'required' : 'not checked'}` +
+      `${options.rps ? `, quota ${options.rps} requests/s` : ''}, payload ${options.payload ?? 'small'})\n` +
+      `  use it with: TOKENHOT_BASE_URL=${server.url} tokenhot-batch run prompts.csv\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

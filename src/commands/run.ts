@@ -1,0 +1,134 @@
+/**
+ * `tokenhot-batch run <csv>`: the whole flow for one file, in-process (without REDIS_URL).
+ */
+import { basename, extname } from 'node:path';
+import { loadConfig, type Config, type ConfigFlags } from '../config.js';
+import { UsageError } from '../errors.js';
+import { readLedger } from '../ledger.js';
+import { runLocal, type RunSummary } from '../local-runner.js';
+import type { Logger } from '../log.js';
+import { createPipeline, type Pipeline } from '../pipeline.js';
+import { formatUsd } from '../pricing.js';
+import { createProgress } from '../progress.js';
+import { buildReport, renderTable } from '../report.js';
+import { formatProblem } from '../rows.js';
+import { checkBatchName } from '../storage.js';
+
+export interface RunFlags extends ConfigFlags {
+  batch?: string;
+  strict?: boolean;
+  retryFailed?: boolean;
+  plain?: boolean;
+}
+
+/** The batch a file runs as: `--batch`, else the file's name without its extension. */
+export function batchNameFor(csvPath: string, flag: string | undefined): string {
+  const batch = flag ?? basename(csvPath, extname(csvPath)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const problem = checkBatchName(batch);
+  if (problem) throw new UsageError(`${problem}; choose one with --batch`);
+  return batch;
+}
+
+/** Summary, failed rows with reasons, rejected rows; for people, on stdout. */
+export function formatSummary(summary: RunSummary): string {
+  const lines: string[] = [];
+  const seconds = (summary.elapsedMs / 1000).toFixed(1);
+  lines.push(
+    `batch ${summary.batch}: ${summary.done} done, ${summary.failed.length} failed` +
+      (summary.notRun > 0 ? `, ${summary.notRun} not run` : '') +
+      (summary.alreadyDone > 0 ? `, ${summary.alreadyDone} already done` : '') +
+      (summary.rejected.length > 0 ? `, ${summary.rejected.length} rejected` : '') +
+      ` in ${seconds}s; spend ${formatUsd(summary.spendPico, 4)}`,
+  );
+  if (summary.stopReason) lines.push(`stopped: ${summary.stopReason}`);
+  if (summary.failed.length > 0) {
+    lines.push('failed rows:');
+    for (const row of summary.failed) lines.push(`  ${row.id} (line ${row.line}): ${row.reason}`);
+  }
+  if (summary.alreadyFailed.length > 0) {
+    lines.push(`failed in an earlier run, not tried again (--retry-failed to run them, billed again):`);
+    for (const row of summary.alreadyFailed) lines.push(`  ${row.id} (line ${row.line}): ${row.reason}`);
+  }
+  if (summary.rejected.length > 0) {
+    lines.push('rejected rows (fix the file and run again; finished rows are not redone):');
+    for (const problem of summary.rejected) lines.push(`  ${formatProblem(problem)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** 0: every row done; 1: some row failed, was rejected or did not run; 2 is for the caller (fatal). */
+export function exitCodeFor(summary: RunSummary): number {
+  const unfinished = summary.failed.length + summary.alreadyFailed.length + summary.rejected.length + summary.notRun;
+  return unfinished === 0 ? 0 : 1;
+}
+
+export interface RunResult {
+  summary: RunSummary;
+  exitCode: number;
+}
+
+/** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
+export async function runFileInProcess(csvPath: string, flags: RunFlags, config: Config, pipeline: Pipeline, log: Logger): Promise<RunResult> {
+  const batch = batchNameFor(csvPath, flags.batch);
+  const stop = new AbortController();
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      process.stderr.write(`\n${signal}: finishing the calls in flight, taking no new rows (again to abort them)\n`);
+      stop.abort();
+    } else {
+      abort.abort(new Error('aborted'));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await runLocal(
+      {
+        csvPath,
+        batch,
+        defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
+        concurrency: config.concurrency,
+        retry: config.retry,
+        strict: flags.strict,
+        retryFailed: flags.retryFailed,
+        stopSignal: stop.signal,
+        abortSignal: abort.signal,
+        progress: (total) => createProgress({ label: batch, total, plain: flags.plain }),
+        onEvent: (event) => {
+          if (event.type === 'retry') log.info({ batch, row: event.row.id, attempt: event.attempt, delayMs: event.delayMs }, `retrying: ${event.reason}`);
+          if (event.type === 'rateLimited') log.info({ batch, row: event.row.id, delayMs: event.delayMs }, `rate limited: ${event.reason}`);
+        },
+      },
+      pipeline,
+    );
+    process.stdout.write(formatSummary(summary));
+    const report = await buildReport(readLedger(pipeline.store.root), {
+      by: ['model'],
+      batch,
+      prices: pipeline.prices,
+      tokenCounts: (usage) => pipeline.provider.tokenCounts(usage),
+    });
+    process.stdout.write(`\ncost of batch ${batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
+    const fatal = summary.stopReason && summary.stopReason !== 'interrupted' && !summary.stopReason.startsWith('daily quota');
+    if (summary.stopReason === 'interrupted') return { summary, exitCode: 130 };
+    return { summary, exitCode: fatal ? 2 : exitCodeFor(summary) };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export async function runCommand(csvPath: string, flags: RunFlags, log: Logger): Promise<number> {
+  const config = loadConfig(flags);
+  const pipeline = await createPipeline(config);
+  try {
+    const { exitCode, summary } = await runFileInProcess(csvPath, flags, config, pipeline, log);
+    if (exitCode === 2) process.stderr.write(`error: ${summary.stopReason}\n`);
+    return exitCode;
+  } finally {
+    await pipeline.close();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Error kinds, decided once where a provider's answer is read. Runners act on the kind, never on
+ * HTTP status codes.
+ *
+ * - rateLimited: the provider's quota is used up for now; wait `retryAfterMs`, do not count an attempt.
+ * - transient: 5xx, connection reset, timeout, a body cut short; retry with backoff.
+ * - rowFailed: this row can never succeed as asked (400, unknown model, blocked prompt, no image).
+ * - fatal: no row can succeed (bad key, no credits, no permission); stop taking rows.
+ */
+export type ErrorKind = 'rateLimited' | 'transient' | 'rowFailed' | 'fatal';
+
+export interface CallErrorDetails {
+  status?: number;
+  /** How long the provider asked us to wait (Retry-After or RetryInfo.retryDelay). */
+  retryAfterMs?: number;
+  /** A per-day quota: it will not clear for hours. */
+  perDay?: boolean;
+  /** The provider's status word, e.g. RESOURCE_EXHAUSTED, API_KEY_INVALID. */
+  reason?: string;
+  cause?: unknown;
+}
+
+export class CallError extends Error {
+  readonly kind: ErrorKind;
+  readonly status?: number;
+  readonly retryAfterMs?: number;
+  readonly perDay: boolean;
+  readonly reason?: string;
+
+  constructor(kind: ErrorKind, message: string, details: CallErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'CallError';
+    this.kind = kind;
+    this.status = details.status;
+    this.retryAfterMs = details.retryAfterMs;
+    this.perDay = details.perDay ?? false;
+    this.reason = details.reason;
+  }
+}
+
+/** Bad usage, bad configuration or a rejected file: the CLI exits with status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function isCallError(error: unknown): error is CallError {
+  return error instanceof CallError;
+}
+
+/** Removes anything that looks like the API key from a message, as a last line of defence. */
+export function redact(text: string, secret: string | undefined): string {
+  if (!secret || secret.length < 4) return text;
+  return text.split(secret).join('[redacted]');
+}

@@ -1,0 +1,294 @@
+/**
+ * Reads a generateContent answer as it streams in, without ever holding an image in memory.
+ *
+ * A 4K answer carries ~20 MB of base64 per image (and up to two interim thought images before
+ * it); parsing the body whole would need several times that per call in flight. Instead the
+ * scanner follows the JSON structure byte by byte, decodes every `inlineData.data` string straight
+ * into a temporary file, and keeps the rest of the body (a few KB: text, finishReason,
+ * usageMetadata...) as a "skeleton" in which each image string is replaced by a placeholder.
+ * The skeleton is then parsed with JSON.parse, so every other field comes out exact.
+ */
+import { rm } from 'node:fs/promises';
+import type { ImageFileWriter, ImageSink, TempImage } from '../provider.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
+
+const PLACEHOLDER_PREFIX = 'tokenhot:image:';
+
+/** The placeholder the skeleton holds instead of image number `index`. */
+export function imagePlaceholder(index: number): string {
+  return `${PLACEHOLDER_PREFIX}${index}`;
+}
+
+/** The image number behind a placeholder, or undefined for any other string. */
+export function placeholderIndex(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !value.startsWith(PLACEHOLDER_PREFIX)) return undefined;
+  return Number(value.slice(PLACEHOLDER_PREFIX.length));
+}
+
+interface Frame {
+  isObject: boolean;
+  /** The key whose value is being read (objects only). */
+  key?: string;
+  expectKey: boolean;
+}
+
+type Mode = 'structure' | 'key' | 'string' | 'image';
+
+/** Thrown when the body is not the JSON it should be; the caller decides the error kind. */
+export class MalformedAnswerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedAnswerError';
+  }
+}
+
+export interface ScannedAnswer {
+  /** The body with image strings replaced by placeholders, parsed. */
+  skeleton: unknown;
+  /** Temporary files of every image string, by placeholder number. */
+  images: Map<number, TempImage>;
+}
+
+export class AnswerScanner {
+  private readonly stack: Frame[] = [];
+  private mode: Mode = 'structure';
+  private escapePending = false;
+  private keyBytes: Buffer[] = [];
+  private readonly skeleton: Buffer[] = [];
+  private finished = false;
+  private started = false;
+  private imageCount = 0;
+  private writer?: ImageFileWriter;
+  private decoder?: Base64StreamDecoder;
+  private currentIndex = -1;
+  private readonly images = new Map<number, TempImage>();
+
+  constructor(private readonly sink: ImageSink) {}
+
+  /** Feeds the next chunk of the body. */
+  async push(chunk: Buffer): Promise<void> {
+    let copyFrom = 0;
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.finished) {
+        // Anything after the top-level value is ignored (whitespace in practice).
+        copyFrom = n;
+        break;
+      }
+      if (this.mode === 'image') {
+        const quote = chunk.indexOf(QUOTE, i);
+        const end = quote === -1 ? n : quote;
+        await this.writeImageText(chunk.subarray(i, end));
+        if (quote === -1) {
+          i = n;
+          copyFrom = n;
+          break;
+        }
+        await this.closeImage();
+        this.mode = 'structure';
+        // The closing quote was already written with the placeholder.
+        i = quote + 1;
+        copyFrom = i;
+        continue;
+      }
+      if (this.mode === 'string' || this.mode === 'key') {
+        const end = this.findStringEnd(chunk, i);
+        if (this.mode === 'key') this.keyBytes.push(Buffer.from(chunk.subarray(i, end === -1 ? n : end)));
+        if (end === -1) {
+          i = n;
+          break;
+        }
+        if (this.mode === 'key') this.finishKey();
+        this.mode = 'structure';
+        i = end + 1;
+        continue;
+      }
+      const byte = chunk[i]!;
+      switch (byte) {
+        case OPEN_OBJECT:
+          this.stack.push({ isObject: true, expectKey: true });
+          this.started = true;
+          break;
+        case OPEN_ARRAY:
+          this.stack.push({ isObject: false, expectKey: false });
+          this.started = true;
+          break;
+        case CLOSE_OBJECT:
+        case CLOSE_ARRAY:
+          if (this.stack.pop() === undefined) throw new MalformedAnswerError('unbalanced JSON in the answer');
+          if (this.stack.length === 0) this.finished = true;
+          break;
+        case COMMA: {
+          const top = this.stack[this.stack.length - 1];
+          if (top?.isObject) top.expectKey = true;
+          break;
+        }
+        case QUOTE: {
+          const top = this.stack[this.stack.length - 1];
+          if (top?.isObject && top.expectKey) {
+            top.expectKey = false;
+            this.mode = 'key';
+            this.keyBytes = [];
+          } else if (this.atImageData()) {
+            this.appendSkeleton(chunk.subarray(copyFrom, i));
+            const index = this.imageCount++;
+            this.appendSkeleton(Buffer.from(`"${imagePlaceholder(index)}"`));
+            await this.openImage(index);
+            this.mode = 'image';
+            i += 1;
+            copyFrom = i;
+            continue;
+          } else {
+            this.mode = 'string';
+          }
+          break;
+        }
+        default:
+          break;
+      }
+      i += 1;
+    }
+    if (copyFrom < n) this.appendSkeleton(chunk.subarray(copyFrom, n));
+  }
+
+  /** Ends the body; throws MalformedAnswerError when it was cut short or is not JSON. */
+  end(): ScannedAnswer {
+    if (!this.started || !this.finished) throw new MalformedAnswerError('the answer was cut short');
+    const text = Buffer.concat(this.skeleton).toString('utf8');
+    let skeleton: unknown;
+    try {
+      skeleton = JSON.parse(text);
+    } catch (error) {
+      throw new MalformedAnswerError(`the answer is not valid JSON (${(error as Error).message})`);
+    }
+    return { skeleton, images: this.images };
+  }
+
+  /** Removes every temporary file written so far (a failed or abandoned answer). */
+  async discard(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    if (writer) await writer.discard();
+    await Promise.all([...this.images.values()].map((image) => rm(image.tempPath, { force: true })));
+    this.images.clear();
+  }
+
+  /** Index of the closing quote of the current string, or -1 when it goes on past this chunk. */
+  private findStringEnd(chunk: Buffer, from: number): number {
+    for (let i = from; i < chunk.length; i++) {
+      if (this.escapePending) {
+        this.escapePending = false;
+        continue;
+      }
+      const byte = chunk[i];
+      if (byte === BACKSLASH) this.escapePending = true;
+      else if (byte === QUOTE) return i;
+    }
+    return -1;
+  }
+
+  private finishKey(): void {
+    const top = this.stack[this.stack.length - 1];
+    const raw = Buffer.concat(this.keyBytes).toString('utf8');
+    this.keyBytes = [];
+    if (top) top.key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+  }
+
+  /** True when the string about to start is `inlineData.data` (camelCase or snake_case). */
+  private atImageData(): boolean {
+    const top = this.stack[this.stack.length - 1];
+    const parent = this.stack[this.stack.length - 2];
+    return Boolean(top?.isObject && top.key === 'data' && parent?.isObject && (parent.key === 'inlineData' || parent.key === 'inline_data'));
+  }
+
+  private appendSkeleton(bytes: Buffer): void {
+    // Copy: a slice would keep the whole network chunk (mostly image data) alive.
+    if (bytes.length > 0) this.skeleton.push(Buffer.from(bytes));
+  }
+
+  private async openImage(index: number): Promise<void> {
+    this.writer = await this.sink.open();
+    this.decoder = new Base64StreamDecoder();
+    this.currentIndex = index;
+  }
+
+  private async writeImageText(text: Buffer): Promise<void> {
+    if (text.length === 0) return;
+    const bytes = this.decoder!.decode(text);
+    if (bytes.length > 0) await this.writer!.write(bytes);
+  }
+
+  private async closeImage(): Promise<void> {
+    const tail = this.decoder!.end();
+    if (tail.length > 0) await this.writer!.write(tail);
+    const image = await this.writer!.close();
+    this.writer = undefined;
+    this.decoder = undefined;
+    this.images.set(this.currentIndex, image);
+  }
+}
+
+/**
+ * Decodes base64 that arrives in arbitrary pieces: whole 4-character groups are decoded at once,
+ * the rest is carried to the next piece. JSON escapes (`\/`, `\uXXXX`, escaped newlines) are
+ * undone first; encoders differ in what they escape.
+ */
+export class Base64StreamDecoder {
+  private carry = '';
+  private pendingEscape = '';
+
+  decode(piece: Buffer): Buffer {
+    let text = piece.toString('latin1');
+    if (this.pendingEscape || text.includes('\\')) text = this.unescape(text);
+    if (this.carry) text = this.carry + text;
+    const usable = text.length - (text.length % 4);
+    this.carry = text.slice(usable);
+    return usable > 0 ? Buffer.from(usable === text.length ? text : text.slice(0, usable), 'base64') : EMPTY;
+  }
+
+  end(): Buffer {
+    if (this.pendingEscape) throw new MalformedAnswerError('image data ends inside an escape');
+    const rest = this.carry;
+    this.carry = '';
+    return rest ? Buffer.from(rest, 'base64') : EMPTY;
+  }
+
+  private unescape(text: string): string {
+    const source = this.pendingEscape + text;
+    this.pendingEscape = '';
+    let out = '';
+    let i = 0;
+    while (i < source.length) {
+      const slash = source.indexOf('\\', i);
+      if (slash === -1) {
+        out += source.slice(i);
+        break;
+      }
+      out += source.slice(i, slash);
+      const kind = source[slash + 1];
+      if (kind === undefined || (kind === 'u' && slash + 6 > source.length)) {
+        this.pendingEscape = source.slice(slash);
+        break;
+      }
+      if (kind === 'u') {
+        out += String.fromCharCode(Number.parseInt(source.slice(slash + 2, slash + 6), 16));
+        i = slash + 6;
+      } else {
+        if (kind === '/') out += '/';
+        else if (kind !== 'n' && kind !== 'r' && kind !== 't') throw new MalformedAnswerError(`unexpected escape \\${kind} in image data`);
+        i = slash + 2;
+      }
+    }
+    return /\s/.test(out) ? out.replace(/\s+/g, '') : out;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,207 @@
+/**
+ * The in-process runner: a CSV through the one-row step with bounded concurrency (p-limit), no
+ * Redis needed. Re-running the same command does only the rows without a finished output.
+ */
+import pLimit from 'p-limit';
+import { CallError, UsageError } from './errors.js';
+import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
+import type { Progress, ProgressState } from './progress.js';
+import { RateGate, sleep } from './rate-gate.js';
+import { nextStep, type RetryPolicy } from './retry-policy.js';
+import { formatProblem, readRows, type RowDefaults, type RowProblem } from './rows.js';
+import type { BatchRow } from './types.js';
+
+export interface LocalRunOptions {
+  csvPath: string;
+  batch: string;
+  defaults: RowDefaults;
+  concurrency: number;
+  retry: RetryPolicy;
+  /** Refuse the whole file when any row is bad, before a single request. */
+  strict?: boolean;
+  /** Run rows again that failed for good in an earlier run (they are billed again). */
+  retryFailed?: boolean;
+  /** Stops taking new rows when aborted; calls in flight finish. */
+  stopSignal?: AbortSignal;
+  /** Aborts calls in flight (a second Ctrl-C). */
+  abortSignal?: AbortSignal;
+  progress?: (total: number) => Progress;
+  onEvent?: (event: RunEvent) => void;
+}
+
+export type RunEvent =
+  | { type: 'retry'; row: BatchRow; attempt: number; delayMs: number; reason: string }
+  | { type: 'rateLimited'; row: BatchRow; delayMs: number; reason: string }
+  | { type: 'settled'; row: BatchRow; outcome: RowOutcome };
+
+export interface FailedRow {
+  id: string;
+  line: number;
+  reason: string;
+}
+
+export interface RunSummary {
+  batch: string;
+  /** Valid rows in the file. */
+  rows: number;
+  rejected: RowProblem[];
+  alreadyDone: number;
+  /** Rows that failed for good in an earlier run and were not tried again. */
+  alreadyFailed: FailedRow[];
+  done: number;
+  failed: FailedRow[];
+  /** Rows left untouched because the run stopped (fatal error, quota, Ctrl-C). */
+  notRun: number;
+  stopReason?: string;
+  spendPico: bigint;
+  elapsedMs: number;
+}
+
+/** Reads the whole file first: bad rows are known before the first request. */
+async function collectRows(options: LocalRunOptions): Promise<{ rows: BatchRow[]; rejected: RowProblem[] }> {
+  const rows: BatchRow[] = [];
+  const rejected: RowProblem[] = [];
+  for await (const read of readRows(options.csvPath, { defaults: options.defaults })) {
+    if ('problem' in read) rejected.push(read.problem);
+    else rows.push({ ...read.row, batch: options.batch });
+  }
+  if (options.strict && rejected.length > 0) {
+    const shown = rejected.slice(0, 20).map(formatProblem).join('\n  ');
+    const more = rejected.length > 20 ? `\n  ... and ${rejected.length - 20} more` : '';
+    throw new UsageError(`${options.csvPath} rejected (--strict): ${rejected.length} bad row(s)\n  ${shown}${more}`);
+  }
+  return { rows, rejected };
+}
+
+/** Errors that are not the provider's: a full disk or a read-only folder stops the run. */
+function asCallError(error: unknown): CallError {
+  if (error instanceof CallError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+    return new CallError('fatal', `cannot write outputs: ${(error as Error).message}`, { cause: error });
+  }
+  return new CallError('transient', error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/** Ceiling on 429 waits for one row, so a provider that never lets up cannot hold a row forever. */
+const MAX_RATE_LIMIT_WAITS = 200;
+
+export async function runLocal(options: LocalRunOptions, context: RowContext): Promise<RunSummary> {
+  const started = Date.now();
+  const { rows, rejected } = await collectRows(options);
+
+  const summary: RunSummary = {
+    batch: options.batch,
+    rows: rows.length,
+    rejected,
+    alreadyDone: 0,
+    alreadyFailed: [],
+    done: 0,
+    failed: [],
+    notRun: 0,
+    spendPico: 0n,
+    elapsedMs: 0,
+  };
+
+  // Resume: a row with a sidecar is finished; its outcome is already on disk and in the ledger.
+  const todo: BatchRow[] = [];
+  const checkLimit = pLimit(32);
+  const states = await Promise.all(rows.map((row) => checkLimit(() => context.store.readSidecar<Sidecar>(row.batch, row.id))));
+  rows.forEach((row, index) => {
+    const sidecar = states[index];
+    if (sidecar?.status === 'done') summary.alreadyDone += 1;
+    else if (sidecar?.status === 'failed' && !options.retryFailed) summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar.reason ?? 'failed' });
+    else todo.push(row);
+  });
+
+  const progress = options.progress?.(todo.length);
+  const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
+  const gate = new RateGate();
+  let stopReason: string | undefined;
+  const stop = (reason: string): void => {
+    stopReason ??= reason;
+  };
+  options.stopSignal?.addEventListener('abort', () => stop('interrupted'), { once: true });
+
+  const settle = (row: BatchRow, outcome: RowOutcome): void => {
+    if (outcome.costPico !== undefined) state.spendPico += outcome.costPico;
+    if (outcome.status === 'done') state.done += 1;
+    else {
+      state.failed += 1;
+      summary.failed.push({ id: row.id, line: row.line, reason: outcome.reason });
+    }
+    progress?.update({ ...state });
+    options.onEvent?.({ type: 'settled', row, outcome });
+  };
+
+  const runRow = async (row: BatchRow): Promise<void> => {
+    let attempt = 1;
+    let rateLimitWaits = 0;
+    for (;;) {
+      if (stopReason) {
+        summary.notRun += 1;
+        return;
+      }
+      try {
+        await gate.wait(options.abortSignal);
+        if (stopReason) {
+          summary.notRun += 1;
+          return;
+        }
+        settle(row, await generateRow(row, context, { attempt, signal: options.abortSignal }));
+        return;
+      } catch (error) {
+        if (options.abortSignal?.aborted) {
+          summary.notRun += 1;
+          return;
+        }
+        const callError = asCallError(error);
+        if (callError.kind === 'rateLimited' && callError.perDay) {
+          stop(`daily quota exhausted: ${callError.message}`);
+          continue;
+        }
+        const step = nextStep(callError, attempt, options.retry);
+        switch (step.action) {
+          case 'waitForQuota':
+            rateLimitWaits += 1;
+            if (rateLimitWaits > MAX_RATE_LIMIT_WAITS) {
+              settle(row, { status: 'failed', reason: `still rate limited after ${MAX_RATE_LIMIT_WAITS} waits` });
+              return;
+            }
+            gate.closeFor(step.delayMs);
+            options.onEvent?.({ type: 'rateLimited', row, delayMs: step.delayMs, reason: callError.message });
+            break;
+          case 'retry':
+            options.onEvent?.({ type: 'retry', row, attempt, delayMs: step.delayMs, reason: callError.message });
+            attempt += 1;
+            try {
+              await sleep(step.delayMs, options.abortSignal);
+            } catch {
+              summary.notRun += 1;
+              return;
+            }
+            break;
+          case 'fail':
+            settle(row, { status: 'failed', reason: step.reason });
+            return;
+          case 'stop':
+            stop(step.reason);
+            break;
+        }
+      }
+    }
+  };
+
+  const limit = pLimit(options.concurrency);
+  await Promise.all(todo.map((row) => limit(() => runRow(row))));
+  progress?.stop();
+
+  // Nothing of this batch is in flight now: temporary files of killed runs can go.
+  await context.store.sweepAllPartials(options.batch).catch(() => undefined);
+
+  summary.done = state.done;
+  summary.spendPico = state.spendPico;
+  summary.stopReason = stopReason;
+  summary.elapsedMs = Date.now() - started;
+  return summary;
+}

@@ -1,0 +1,107 @@
+/**
+ * `[mock:...]` directives in a prompt: how tests and dry runs ask the mock for a given
+ * behaviour without any side channel. Failure directives form a sequence over the attempts
+ * of one prompt: `[mock:429x1][mock:503x2]` answers 429, 503, 503, then normally. A failure
+ * directive without `xN` applies to every attempt from then on.
+ */
+
+export type Failure = { type: 'status'; code: number } | { type: 'cut' };
+
+export interface FailureStep {
+  failure: Failure;
+  /** Attempts it covers; Infinity for "always". */
+  times: number;
+}
+
+export interface Directives {
+  failures: FailureStep[];
+  blocked: boolean;
+  /** finishReason of an answer without an image. */
+  noImage?: string;
+  twoImages: boolean;
+  allThought: boolean;
+  textDetails: boolean;
+  latencyMs?: number;
+  /** RetryInfo delay of directive 429s (seconds). */
+  retryDelaySeconds?: number;
+  perDay: boolean;
+  /** Send a Retry-After header (seconds) instead of RetryInfo. */
+  retryAfterSeconds?: number;
+}
+
+export class DirectiveError extends Error {}
+
+/** Codes a status directive may ask for: the ones a client must classify. */
+function allowedStatus(code: number): boolean {
+  return [400, 401, 402, 403, 404, 429].includes(code) || (code >= 500 && code <= 599);
+}
+
+const DIRECTIVE = /\[mock:([^\]]*)\]/g;
+
+/** Reads every directive of a prompt; an unknown one is an error so typos do not pass silently. */
+export function parseDirectives(prompt: string): Directives {
+  const found: Directives = { failures: [], blocked: false, twoImages: false, allThought: false, textDetails: false, perDay: false };
+  for (const match of prompt.matchAll(DIRECTIVE)) {
+    const text = (match[1] ?? '').trim();
+    let m: RegExpMatchArray | null;
+    if ((m = text.match(/^(\d{3})(?:x(\d+))?$/))) {
+      const code = Number(m[1]);
+      if (!allowedStatus(code)) throw new DirectiveError(`mock directive [mock:${text}]: status ${code} is not supported`);
+      found.failures.push({ failure: { type: 'status', code }, times: m[2] === undefined ? Infinity : Number(m[2]) });
+    } else if ((m = text.match(/^cut(?:x(\d+))?$/))) {
+      found.failures.push({ failure: { type: 'cut' }, times: m[1] === undefined ? Infinity : Number(m[1]) });
+    } else if (text === 'blocked') {
+      found.blocked = true;
+    } else if ((m = text.match(/^no-image(?:=([A-Z_]+))?$/))) {
+      found.noImage = m[1] ?? 'IMAGE_SAFETY';
+    } else if (text === 'two-images') {
+      found.twoImages = true;
+    } else if (text === 'all-thought') {
+      found.allThought = true;
+    } else if (text === 'text-details') {
+      found.textDetails = true;
+    } else if ((m = text.match(/^latency=(\d+)$/))) {
+      found.latencyMs = Number(m[1]);
+    } else if ((m = text.match(/^retry=(\d+(?:\.\d+)?)s?$/))) {
+      found.retryDelaySeconds = Number(m[1]);
+    } else if (text === 'perday') {
+      found.perDay = true;
+    } else if ((m = text.match(/^retry-after=(\d+)$/))) {
+      found.retryAfterSeconds = Number(m[1]);
+    } else {
+      throw new DirectiveError(`unknown mock directive [mock:${text}]`);
+    }
+  }
+  return found;
+}
+
+/** The failure for the `attempt`-th request (1-based) of a prompt, if any. */
+export function failureFor(directives: Directives, attempt: number): Failure | undefined {
+  let covered = 0;
+  for (const step of directives.failures) {
+    covered += step.times;
+    if (attempt <= covered) return step.failure;
+  }
+  return undefined;
+}
+
+/** The prompt as a person wrote it, for captions and text parts. */
+export function stripDirectives(prompt: string): string {
+  return prompt.replace(DIRECTIVE, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** One line per directive, for `mock-server --help` and the README. */
+export const DIRECTIVE_HELP: readonly string[] = [
+  '[mock:blocked]            200, no candidates, promptFeedback.blockReason PROHIBITED_CONTENT (billed)',
+  '[mock:no-image[=REASON]]  200, text only, finishReason IMAGE_SAFETY or REASON (billed)',
+  '[mock:two-images]         two final images',
+  '[mock:all-thought]        every image part marked thought (the last one is the final image)',
+  '[mock:text-details]       candidatesTokensDetails lists TEXT as well as IMAGE',
+  '[mock:CODE] [mock:CODExN] answer CODE (400 401 402 403 404 429 5xx) always / for the first N attempts',
+  '[mock:cut] [mock:cutxN]   200, body cut inside the final image, socket destroyed (not billed)',
+  '[mock:retry=2.5s]         RetryInfo delay of directive 429s (default 1s)',
+  '[mock:perday]             directive 429s name a per-day quota',
+  '[mock:retry-after=N]      directive 429s send Retry-After: N instead of RetryInfo',
+  '[mock:latency=MS]         latency of this request',
+  'Failure directives run in order over the attempts of one exact prompt: [mock:429x1][mock:503x2].',
+];

@@ -1,0 +1,326 @@
+/**
+ * A local Gemini-compatible `generateContent` endpoint for dry runs, tests and benchmarks.
+ * It answers with valid images and realistic `usageMetadata`, and fails on request through
+ * `[mock:...]` directives in the prompt, a quota (`rps`) and a random 5xx rate.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { findModel } from '../models.js';
+import { DirectiveError, failureFor, parseDirectives, type Directives } from './directives.js';
+import {
+  apiKeyInvalid,
+  googleError,
+  invalidArgument,
+  modelNotFound,
+  quotaExceeded,
+  unauthenticated,
+  type ErrorAnswer,
+} from './errors.js';
+import { ImageFactory } from './images.js';
+import { TokenBucket } from './quota.js';
+import { RequestLog, type MockRequestRecord } from './records.js';
+import { parseGenerateRequest } from './request.js';
+import { buildAnswer, type BuiltAnswer } from './response.js';
+
+export type { MockRequestRecord } from './records.js';
+
+export interface MockOptions {
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /**
+   * Delay before a generated answer (HTTP 200, including blocked and cut ones), default 0.
+   * Errors answer at once, as quota and validation errors do on the real endpoint.
+   */
+  latencyMs?: number;
+  /** Adds a uniform random 0..latencyJitterMs to latencyMs. */
+  latencyJitterMs?: number;
+  /**
+   * `small` (default): images about 256 px, a few KB, drawn from the prompt. `real`: real pixel
+   * sizes, base64 padded to the endpoint's sizes (512 ~1 MB, 1K ~2 MB, 2K ~5 MB, 4K ~20 MB).
+   */
+  payload?: 'small' | 'real';
+  /** Token-bucket quota in requests per second; over it the answer is 429. Unset: no quota. */
+  rps?: number;
+  /** Bucket size, default max(1, rps). */
+  burst?: number;
+  /** Probability 0..1 of a random 503. */
+  failRate5xx?: number;
+  /** Default true: Gemini 3 models send two interim thought images before the final one. */
+  thoughtImages?: boolean;
+  /** Append one JSON line per request (a MockRequestRecord) to this file. */
+  requestLog?: string;
+}
+
+export interface MockServer {
+  /** Base URL without a path, e.g. http://127.0.0.1:PORT. */
+  url: string;
+  port: number;
+  /** In arrival order. */
+  requests: MockRequestRecord[];
+  /** Closes the server and every socket (keep-alive ones too). */
+  close(): Promise<void>;
+}
+
+/** Reference images can make 20 MB of inline data, i.e. ~27 MB of base64 JSON; leave room. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+const GENERATE_PATH = /^\/v1beta\/models\/([^/]+):generateContent\/?$/;
+
+const JSON_TYPE = 'application/json; charset=UTF-8';
+
+interface Incoming {
+  seq: number;
+  receivedAt: number;
+  model: string;
+  prompt: string;
+}
+
+function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      // Past the limit keep reading (so the connection stays usable) but stop keeping.
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.once('end', () => resolve({ body: Buffer.concat(chunks), tooLarge: size > MAX_BODY_BYTES }));
+    req.once('error', reject);
+  });
+}
+
+export async function startMockServer(options: MockOptions = {}): Promise<MockServer> {
+  const log = new RequestLog(options.requestLog);
+  const images = new ImageFactory(options.payload === 'real' ? 'real' : 'small');
+  const bucket =
+    options.rps !== undefined && options.rps > 0
+      ? new TokenBucket(options.rps, options.burst ?? Math.max(1, options.rps))
+      : undefined;
+  const attempts = new Map<string, number>();
+  const sleepers = new Set<() => void>();
+  let seq = 0;
+  let closing = false;
+
+  /** A delay that close() cuts short, so no timer keeps the process alive after it. */
+  function sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+  }
+
+  function record(incoming: Incoming, fields: Pick<MockRequestRecord, 'status' | 'kind'> & Partial<MockRequestRecord>): void {
+    log.add({
+      seq: incoming.seq,
+      receivedAt: incoming.receivedAt,
+      answeredAt: Date.now(),
+      model: incoming.model,
+      prompt: incoming.prompt,
+      images: [],
+      thoughtImages: 0,
+      ...fields,
+    });
+  }
+
+  function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': text.length, ...headers });
+    res.end(text);
+  }
+
+  function sendError(res: ServerResponse, incoming: Incoming | undefined, answer: ErrorAnswer): void {
+    sendJson(res, answer.status, answer.body, answer.headers);
+    if (incoming) record(incoming, { status: answer.status, kind: answer.kind });
+  }
+
+  function sendAnswer(res: ServerResponse, incoming: Incoming, answer: BuiltAnswer, cut: boolean): void {
+    res.writeHead(200, { 'content-type': JSON_TYPE, 'content-length': answer.length, 'x-mock-seq': String(incoming.seq) });
+    // One corked batch: the socket gets a single writev of the cached buffers, no copies.
+    res.cork();
+    if (cut) {
+      let left = answer.cutAt;
+      for (const piece of answer.pieces) {
+        if (left <= 0) break;
+        const part = piece.length <= left ? piece : piece.subarray(0, left);
+        left -= part.length;
+        // Destroy only once the partial body is with the kernel, so the client does get it.
+        res.write(part, left <= 0 ? () => res.destroy() : undefined);
+      }
+      res.uncork();
+      record(incoming, { status: 200, kind: 'cut', thoughtImages: answer.thoughtImages });
+      return;
+    }
+    for (const piece of answer.pieces) res.write(piece);
+    res.uncork();
+    res.end();
+    record(incoming, {
+      status: 200,
+      kind: answer.kind,
+      usageMetadata: answer.usageMetadata,
+      images: answer.finals,
+      thoughtImages: answer.thoughtImages,
+    });
+  }
+
+  /**
+   * Answers the failure a directive asks for this attempt ('answered'); 'cut' means an answer
+   * must still be generated, to be cut; undefined means no directive failure.
+   */
+  function directiveFailure(
+    res: ServerResponse,
+    incoming: Incoming,
+    directives: Directives,
+    attempt: number,
+  ): 'answered' | 'cut' | undefined {
+    const failure = failureFor(directives, attempt);
+    if (!failure) return undefined;
+    if (failure.type === 'cut') return 'cut';
+    if (failure.code === 429) {
+      sendError(
+        res,
+        incoming,
+        quotaExceeded({
+          retryDelaySeconds: directives.retryDelaySeconds ?? 1,
+          perDay: directives.perDay,
+          retryAfterSeconds: directives.retryAfterSeconds,
+        }),
+      );
+    } else if (failure.code === 401) {
+      sendError(res, incoming, unauthenticated());
+    } else if (failure.code === 404) {
+      sendError(res, incoming, modelNotFound(incoming.model));
+    } else {
+      sendError(res, incoming, googleError(failure.code));
+    }
+    return 'answered';
+  }
+
+  async function generate(req: IncomingMessage, res: ServerResponse, incoming: Incoming, body: Buffer): Promise<void> {
+    if (options.apiKey !== undefined) {
+      const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+      // Never echo the key: neither answer nor log mentions what was sent.
+      if (!auth) return sendError(res, incoming, unauthenticated());
+      if (auth[1] !== options.apiKey) return sendError(res, incoming, apiKeyInvalid());
+    }
+    const model = findModel(incoming.model);
+    if (!model) return sendError(res, incoming, modelNotFound(incoming.model));
+
+    const parsed = parseGenerateRequest(body, model);
+    incoming.prompt = parsed.ok ? parsed.request.prompt : parsed.prompt;
+    if (!parsed.ok) return sendError(res, incoming, invalidArgument(parsed.message));
+    const request = parsed.request;
+    let directives: Directives;
+    try {
+      directives = parseDirectives(request.prompt);
+    } catch (error) {
+      if (error instanceof DirectiveError) return sendError(res, incoming, invalidArgument(error.message));
+      throw error;
+    }
+
+    // The quota is checked before the model runs: a refused request is neither billed nor
+    // counted as an attempt of its prompt.
+    const wait = bucket?.take() ?? 0;
+    if (wait > 0) return sendError(res, incoming, quotaExceeded({ retryDelaySeconds: wait }));
+
+    const attempt = (attempts.get(request.prompt) ?? 0) + 1;
+    attempts.set(request.prompt, attempt);
+    const failed = directiveFailure(res, incoming, directives, attempt);
+    if (failed === 'answered') return;
+    if (failed === undefined && options.failRate5xx && Math.random() < options.failRate5xx) {
+      return sendError(res, incoming, googleError(503));
+    }
+
+    const latency =
+      directives.latencyMs ?? (options.latencyMs ?? 0) + Math.random() * (options.latencyJitterMs ?? 0);
+    const [answer] = await Promise.all([
+      buildAnswer({
+        seq: incoming.seq,
+        modelId: incoming.model,
+        model,
+        request,
+        directives,
+        thoughtImages: options.thoughtImages ?? true,
+        images,
+      }),
+      sleep(latency),
+    ]);
+    if (closing || res.destroyed) return;
+    sendAnswer(res, incoming, answer, failed === 'cut');
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://mock').pathname;
+    if (path === '/__mock/requests' && req.method === 'GET') {
+      req.resume();
+      return sendJson(res, 200, log.records);
+    }
+    if (path === '/__mock/reset' && req.method === 'POST') {
+      req.resume();
+      log.clear();
+      attempts.clear();
+      return sendJson(res, 200, { ok: true });
+    }
+
+    const match = req.method === 'POST' ? GENERATE_PATH.exec(path) : null;
+    const incoming: Incoming = {
+      seq: ++seq,
+      receivedAt: Date.now(),
+      model: match ? decodeURIComponent(match[1] ?? '') : '',
+      prompt: '',
+    };
+    // Read the whole body even for errors, so keep-alive connections stay in step.
+    const { body, tooLarge } = await readBody(req);
+    if (!match) return sendError(res, incoming, googleError(404, `Path ${req.method ?? ''} ${path} was not found.`));
+    if (tooLarge) {
+      return sendError(res, incoming, invalidArgument(`Request payload size exceeds the limit: ${MAX_BODY_BYTES} bytes.`));
+    }
+    await generate(req, res, incoming, body);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      // A bug in the mock must show as a 500, not as a hung client.
+      const message = error instanceof Error ? error.message : String(error);
+      if (!res.headersSent && !res.destroyed) sendJson(res, 500, googleError(500, `mock failure: ${message}`).body);
+      else res.destroy();
+    });
+  });
+  // Clients keep connections for minutes-long batches; uploads of reference images are big.
+  server.keepAliveTimeout = 30_000;
+  server.requestTimeout = 600_000;
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    requests: log.records,
+    async close() {
+      closing = true;
+      for (const wake of [...sleepers]) wake();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await log.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * The parts a row needs (provider, output store, ledger, price table), built once per process
+ * from the configuration and shared by both runners.
+ */
+import { requireApiKey, type Config } from './config.js';
+import { GeminiProvider } from './gemini/client.js';
+import type { RowContext } from './generate.js';
+import { Ledger } from './ledger.js';
+import { loadPriceFile, PriceTable } from './pricing.js';
+import { OutputStore } from './storage.js';
+
+export interface Pipeline extends RowContext {
+  close(): Promise<void>;
+}
+
+export async function loadPriceTable(config: Pick<Config, 'priceFile'>): Promise<PriceTable> {
+  const table = new PriceTable();
+  return config.priceFile ? table.withOverrides(await loadPriceFile(config.priceFile)) : table;
+}
+
+export async function createPipeline(config: Config): Promise<Pipeline> {
+  const prices = await loadPriceTable(config);
+  const provider = new GeminiProvider({
+    baseUrl: config.baseUrl,
+    apiKey: requireApiKey(config),
+    timeoutMs: config.timeoutMs,
+    responseModalities: config.responseModalities,
+    connections: config.concurrency,
+  });
+  const store = new OutputStore(config.outDir, { durable: config.durable });
+  const ledger = new Ledger(store.root, { durable: config.durable });
+  return {
+    provider,
+    store,
+    ledger,
+    prices,
+    async close() {
+      await ledger.close();
+      await provider.close();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Progress of work that takes time: a live bar on a terminal (cli-progress), and a plain line
+ * every few seconds otherwise (CI logs, docker logs), both with done, failed, rate, ETA and spend.
+ */
+import cliProgress from 'cli-progress';
+import { formatUsd } from './pricing.js';
+
+export interface ProgressState {
+  done: number;
+  failed: number;
+  /** Spend so far in picodollars. */
+  spendPico: bigint;
+}
+
+export interface Progress {
+  update(state: ProgressState): void;
+  /** Changes the total (when it is known only later). */
+  setTotal(total: number): void;
+  stop(): void;
+}
+
+export interface ProgressOptions {
+  label: string;
+  total: number;
+  /** Where progress goes; stderr so that stdout stays for reports. */
+  stream?: NodeJS.WriteStream;
+  /** Seconds between plain lines when not on a terminal. @default 10 */
+  intervalSeconds?: number;
+  /** Force the plain lines even on a terminal. */
+  plain?: boolean;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Rows per minute and seconds left, from the rows settled since `startedAt`. */
+export function rateAndEta(settled: number, total: number, startedAt: number, now = Date.now()): { perMinute: number; etaSeconds: number } {
+  const minutes = (now - startedAt) / 60_000;
+  const perMinute = minutes > 0 ? settled / minutes : 0;
+  const etaSeconds = perMinute > 0 ? ((total - settled) / perMinute) * 60 : Number.POSITIVE_INFINITY;
+  return { perMinute, etaSeconds };
+}
+
+export function describeProgress(label: string, state: ProgressState, total: number, startedAt: number, now = Date.now()): string {
+  const settled = state.done + state.failed;
+  const { perMinute, etaSeconds } = rateAndEta(settled, total, startedAt, now);
+  return `${label}: ${settled}/${total} (${state.done} done, ${state.failed} failed), ${perMinute.toFixed(1)}/min, ETA ${formatDuration(etaSeconds)}, spend ${formatUsd(state.spendPico, 4)}`;
+}
+
+export function createProgress(options: ProgressOptions): Progress {
+  const stream = options.stream ?? process.stderr;
+  const startedAt = Date.now();
+  let total = options.total;
+  let state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
+
+  if (stream.isTTY && !options.plain) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: `${options.label} {bar} {value}/{total} | {done} done, {failed} failed | {rate}/min | ETA {etaText} | {spend}`,
+        hideCursor: true,
+        barsize: 24,
+        etaBuffer: 50,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const payload = (): Record<string, string | number> => {
+      const { perMinute, etaSeconds } = rateAndEta(state.done + state.failed, total, startedAt);
+      return { done: state.done, failed: state.failed, rate: perMinute.toFixed(1), etaText: formatDuration(etaSeconds), spend: formatUsd(state.spendPico, 4) };
+    };
+    bar.start(total, 0, payload());
+    return {
+      update(next) {
+        state = next;
+        bar.update(state.done + state.failed, payload());
+      },
+      setTotal(next) {
+        total = next;
+        bar.setTotal(next);
+      },
+      stop() {
+        bar.update(state.done + state.failed, payload());
+        bar.stop();
+      },
+    };
+  }
+
+  let lastLine = '';
+  const print = (): void => {
+    const line = describeProgress(options.label, state, total, startedAt);
+    if (line !== lastLine) stream.write(`${line}\n`);
+    lastLine = line;
+  };
+  const timer = setInterval(print, (options.intervalSeconds ?? 10) * 1000);
+  timer.unref();
+  return {
+    update(next) {
+      state = next;
+    },
+    setTotal(next) {
+      total = next;
+    },
+    stop() {
+      clearInterval(timer);
+      print();
+    },
+  };
+}

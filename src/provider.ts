@@ -1,0 +1,56 @@
+/**
+ * The one small interface between the pipeline and an image endpoint. `src/gemini/` implements
+ * it; a second provider (the OpenAI-style `/v1/images/generations`) becomes a sibling folder.
+ */
+import type { BatchRow, TokenCounts, UsageMetadata } from './types.js';
+
+/** An image written to a temporary file while the answer streamed in. */
+export interface TempImage {
+  tempPath: string;
+  bytes: number;
+}
+
+export interface FinalImage extends TempImage {
+  mimeType: string;
+}
+
+/** Where a provider writes image bytes as they arrive, so no image is ever held whole in memory. */
+export interface ImageSink {
+  open(): Promise<ImageFileWriter>;
+}
+
+export interface ImageFileWriter {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Flushes and closes the temporary file. */
+  close(): Promise<TempImage>;
+  /** Closes and removes the temporary file. */
+  discard(): Promise<void>;
+}
+
+/** A billed answer, read. No image means the row failed for good (blocked or no image). */
+export interface ProviderAnswer {
+  /** Final images in answer order; temporary files the caller commits or discards. */
+  images: FinalImage[];
+  /** Non-thought text parts. */
+  texts: string[];
+  finishReason?: string;
+  finishMessage?: string;
+  blockReason?: string;
+  usageMetadata: UsageMetadata;
+  modelVersion?: string;
+  responseId?: string;
+}
+
+export interface GenerateOptions {
+  sink: ImageSink;
+  signal?: AbortSignal;
+}
+
+export interface Provider {
+  readonly name: string;
+  /** One call for one row. Throws `CallError` for anything but a billed answer. */
+  generate(row: BatchRow, options: GenerateOptions): Promise<ProviderAnswer>;
+  /** The token counts the cost rule needs, read from this provider's usage record. */
+  tokenCounts(usage: UsageMetadata): TokenCounts;
+  close(): Promise<void>;
+}

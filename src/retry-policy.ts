@@ -1,0 +1,64 @@
+/**
+ * The retry policy, one place for both runners: the in-process runner calls `nextStep` in its
+ * loop; the BullMQ worker gives `backoffDelay` to BullMQ as its backoff strategy and
+ * `rateLimitDelay` to `queue.rateLimit`.
+ */
+import { CallError } from './errors.js';
+
+export interface RetryPolicy {
+  /** Calls of one row that may end in a transient error (429s are not counted). @default 5 */
+  attempts: number;
+  /** First backoff ceiling; doubles each attempt. @default 2000 */
+  baseDelayMs: number;
+  /** Largest backoff ceiling. @default 120000 */
+  maxDelayMs: number;
+  /** Wait after a 429 that names no delay. @default 5000 */
+  defaultRateLimitMs: number;
+  /** Wait after a per-day quota is exhausted. @default 3600000 */
+  perDayPauseMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  attempts: 5,
+  baseDelayMs: 2_000,
+  maxDelayMs: 120_000,
+  defaultRateLimitMs: 5_000,
+  perDayPauseMs: 3_600_000,
+};
+
+/**
+ * Exponential backoff with full jitter (AWS architecture blog): a random wait between 0 and
+ * min(max, base * 2^(attempt-1)), so that many rows failing together do not retry together.
+ */
+export function backoffDelay(attemptsMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(random() * ceiling);
+}
+
+/** How long everyone must hold off after a 429. */
+export function rateLimitDelay(error: CallError, policy: RetryPolicy = DEFAULT_RETRY_POLICY): number {
+  const asked = error.retryAfterMs ?? policy.defaultRateLimitMs;
+  return error.perDay ? Math.max(asked, policy.perDayPauseMs) : asked;
+}
+
+export type NextStep =
+  | { action: 'retry'; delayMs: number }
+  | { action: 'waitForQuota'; delayMs: number }
+  | { action: 'fail'; reason: string }
+  | { action: 'stop'; reason: string };
+
+/** What a runner does after a failed call of a row that has used `attemptsMade` attempts. */
+export function nextStep(error: CallError, attemptsMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY): NextStep {
+  switch (error.kind) {
+    case 'rateLimited':
+      return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy) };
+    case 'transient':
+      return attemptsMade >= policy.attempts
+        ? { action: 'fail', reason: `${error.message} (gave up after ${attemptsMade} attempts)` }
+        : { action: 'retry', delayMs: backoffDelay(attemptsMade, policy) };
+    case 'rowFailed':
+      return { action: 'fail', reason: error.message };
+    case 'fatal':
+      return { action: 'stop', reason: error.message };
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Everything written under the output folder goes through here: images and sidecars, always
+ * written to a temporary file first and renamed into place, so a crash or a kill never leaves a
+ * half-written file where an image should be. Output names are decided here and nowhere else.
+ *
+ * Layout:
+ *   <out>/<batch>/<id>.<ext>         the final image (`<id>-2.<ext>` for a second one)
+ *   <out>/<batch>/<id>.json          the sidecar, written last: its presence means "finished"
+ *   <out>/<batch>/.partial/          images being received (removed when their row ends)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import type { FinalImage, ImageFileWriter, ImageSink, TempImage } from './provider.js';
+
+const PARTIAL_DIR = '.partial';
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/;
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,160}$/;
+
+/** Batch names may have `/`-separated parts (`catalog/2026-11-24`); each part is a safe name. */
+export function checkBatchName(batch: string): string | undefined {
+  const parts = batch.split('/');
+  if (parts.length > 4) return `batch name "${batch}" has more than 4 parts`;
+  for (const part of parts) {
+    if (!SEGMENT.test(part) || part.includes('..')) {
+      return `batch name "${batch}" must be made of letters, digits, ".", "_" and "-" (parts separated by "/")`;
+    }
+  }
+  return undefined;
+}
+
+/** File extension for an image MIME type. */
+export function extensionFor(mimeType: string): string {
+  switch (mimeType.toLowerCase()) {
+    case 'image/jpeg':
+    case 'image/jpg':
+      return 'jpg';
+    case 'image/png':
+      return 'png';
+    case 'image/webp':
+      return 'webp';
+    case 'image/gif':
+      return 'gif';
+    case 'image/heic':
+      return 'heic';
+    case 'image/heif':
+      return 'heif';
+    default:
+      return 'bin';
+  }
+}
+
+/** `<id>.<ext>` for the first image, `<id>-2.<ext>` for the second, and so on. */
+export function imageFileName(rowId: string, index: number, mimeType: string): string {
+  return `${index === 0 ? rowId : `${rowId}-${index + 1}`}.${extensionFor(mimeType)}`;
+}
+
+export function sidecarFileName(rowId: string): string {
+  return `${rowId}.json`;
+}
+
+export interface SavedImage {
+  /** File name inside the batch folder. */
+  file: string;
+  mimeType: string;
+  bytes: number;
+}
+
+export class OutputStore {
+  readonly root: string;
+  /** Flush files to disk before renaming them into place (survives a power cut, not just a kill). */
+  private readonly durable: boolean;
+
+  constructor(root: string, options: { durable?: boolean } = {}) {
+    this.root = resolve(root);
+    this.durable = options.durable ?? true;
+  }
+
+  /** The folder of a batch; refuses any name that could leave the output folder. */
+  batchDir(batch: string): string {
+    const problem = checkBatchName(batch);
+    if (problem) throw new Error(problem);
+    const dir = resolve(this.root, batch);
+    const rel = relative(this.root, dir);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new Error(`batch "${batch}" leaves the output folder`);
+    return dir;
+  }
+
+  pathOf(batch: string, file: string): string {
+    if (!FILE_NAME.test(file) || file.includes('..')) throw new Error(`unsafe output name "${file}"`);
+    return join(this.batchDir(batch), file);
+  }
+
+  /** A sink that writes a row's images to temporary files in the batch's `.partial/` folder. */
+  imageSink(batch: string, rowId: string): ImageSink {
+    const dir = join(this.batchDir(batch), PARTIAL_DIR);
+    const token = `${process.pid.toString(36)}${randomBytes(4).toString('hex')}`;
+    let count = 0;
+    return {
+      open: async () => {
+        const path = join(dir, `${rowId}.${token}.${count++}`);
+        return openTempImage(path, this.durable);
+      },
+    };
+  }
+
+  /** Renames a row's final images into place, replacing any earlier ones. */
+  async commitImages(batch: string, rowId: string, images: FinalImage[]): Promise<SavedImage[]> {
+    const saved: SavedImage[] = [];
+    for (const [index, image] of images.entries()) {
+      const file = imageFileName(rowId, index, image.mimeType);
+      await rename(image.tempPath, this.pathOf(batch, file));
+      saved.push({ file, mimeType: image.mimeType, bytes: image.bytes });
+    }
+    return saved;
+  }
+
+  async discardTemp(tempPath: string): Promise<void> {
+    await rm(tempPath, { force: true });
+  }
+
+  /** Removes temporary files a row left behind (an earlier attempt cut short, a killed process). */
+  async sweepPartials(batch: string, rowId: string): Promise<void> {
+    const dir = join(this.batchDir(batch), PARTIAL_DIR);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const prefix = `${rowId}.`;
+    await Promise.all(names.filter((name) => name.startsWith(prefix)).map((name) => rm(join(dir, name), { force: true })));
+  }
+
+  /** Removes every temporary file of a batch; only when no call of the batch is in flight. */
+  async sweepAllPartials(batch: string): Promise<void> {
+    const dir = join(this.batchDir(batch), PARTIAL_DIR);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Removes the batch's `.partial/` folder if it is empty (ignored when it is not). */
+  async tidyPartials(batch: string): Promise<void> {
+    await rmdir(join(this.batchDir(batch), PARTIAL_DIR)).catch(() => undefined);
+  }
+
+  async writeSidecar(batch: string, rowId: string, sidecar: unknown): Promise<void> {
+    await this.writeFileAtomic(this.pathOf(batch, sidecarFileName(rowId)), `${JSON.stringify(sidecar, null, 2)}\n`);
+  }
+
+  async readSidecar<T>(batch: string, rowId: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(this.pathOf(batch, sidecarFileName(rowId)), 'utf8')) as T;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // A sidecar that cannot be read does not count as finished: the row runs again.
+      if (error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Writes a whole file through a temporary file and a rename. */
+  async writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+    const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+    await mkdir(resolve(path, '..'), { recursive: true });
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(data);
+      if (this.durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+}
+
+async function openTempImage(path: string, durable: boolean): Promise<ImageFileWriter> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'w');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(resolve(path, '..'), { recursive: true });
+    handle = await open(path, 'w');
+  }
+  let bytes = 0;
+  let closed = false;
+  const closeHandle = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
+  return {
+    async write(chunk: Uint8Array): Promise<void> {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+        offset += bytesWritten;
+      }
+      bytes += chunk.length;
+    },
+    async close(): Promise<TempImage> {
+      if (durable) await handle.sync();
+      await closeHandle();
+      return { tempPath: path, bytes };
+    },
+    async discard(): Promise<void> {
+      await closeHandle().catch(() => undefined);
+      await rm(path, { force: true });
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The words of tokenhot-batch, used the same way in code, logs and the README.
+ *
+ * - row: one line of a prompt CSV, validated (`Row`). Its `id` names its outputs.
+ * - batch: a named set of rows run together; outputs live in `<out>/<batch>/`.
+ * - job: a row of a batch on the BullMQ queue (id `<batch>:<row id>`), or in the in-process runner.
+ * - attempt: one call of the endpoint for a row. A 429 answer does not use one up.
+ * - billed response: an answer the provider charges for: any HTTP 200 with `usageMetadata`,
+ *   including blocked prompts and answers without an image.
+ * - ledger: append-only JSON Lines under `<out>/ledger/`, one line per billed response.
+ * - price table: USD per million tokens per model, with optional start dates.
+ * - sidecar: `<id>.json` beside a row's images: what was asked, what came back, what it cost.
+ */
+
+/** One validated row of a prompt CSV. This is also the data of a queue job (never image bytes). */
+export interface Row {
+  /** Unique within the file; names the outputs (`<id>.png`). Defaults to `row-` and the record number (`row-00001`). */
+  id: string;
+  /** Line of the CSV where the record starts (1 = header), for messages. */
+  line: number;
+  prompt: string;
+  model: string;
+  aspectRatio?: string;
+  imageSize?: string;
+  /** Paths of reference images, resolved against the CSV's folder. */
+  referenceImages: string[];
+  tags: string[];
+  /** Columns the tool does not know, kept as given. */
+  metadata: Record<string, string>;
+}
+
+/** A row together with the batch it runs in. */
+export interface BatchRow extends Row {
+  batch: string;
+}
+
+/** `usageMetadata` as the endpoint sent it; kept verbatim in the ledger and sidecars. */
+export interface UsageMetadata {
+  promptTokenCount?: number;
+  candidatesTokenCount?: number;
+  thoughtsTokenCount?: number;
+  toolUsePromptTokenCount?: number;
+  cachedContentTokenCount?: number;
+  totalTokenCount?: number;
+  promptTokensDetails?: ModalityTokenCount[];
+  candidatesTokensDetails?: ModalityTokenCount[];
+  [field: string]: unknown;
+}
+
+export interface ModalityTokenCount {
+  modality: string;
+  tokenCount?: number;
+}
+
+/** The token counts that the cost rule needs, taken from one `usageMetadata`. */
+export interface TokenCounts {
+  promptTokens: number;
+  imageOutputTokens: number;
+  /** candidates minus image output. */
+  textOutputTokens: number;
+  thoughtsTokens: number;
+  totalTokens: number;
+}
+
+/** How a row ended. */
+export type RowStatus = 'done' | 'failed';
+
+/** What one ledger line holds. */
+export interface LedgerEntry {
+  /** ISO time the response was complete. */
+  ts: string;
+  batch: string;
+  rowId: string;
+  model: string;
+  /** Attempt number of the call (1-based; 429s do not count). */
+  attempt: number;
+  /** `done` when the response carried at least one final image, else `failed`. */
+  outcome: RowStatus;
+  finishReason?: string;
+  blockReason?: string;
+  images: number;
+  tags: string[];
+  usageMetadata: UsageMetadata;
+  /** Which process wrote it, to tell duplicate work after a crash. */
+  host: string;
+  pid: number;
+}

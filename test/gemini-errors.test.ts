@@ -1,0 +1,86 @@
+/**
+ * Error kinds are decided once, from the HTTP answer: what a runner will do depends on it.
+ */
+import { describe, expect, it } from 'vitest';
+import { classifyHttpError, classifyNetworkError, parseRetryAfter, parseRetryDelay } from '../src/gemini/errors.js';
+
+const quota = (quotaId: string, retryDelay?: string) =>
+  JSON.stringify({
+    error: {
+      code: 429,
+      message: 'Resource has been exhausted (e.g. check quota).',
+      status: 'RESOURCE_EXHAUSTED',
+      details: [
+        { '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [{ quotaMetric: 'generate_content_requests', quotaId }] },
+        ...(retryDelay ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay }] : []),
+      ],
+    },
+  });
+
+describe('retry delays', () => {
+  it('reads RetryInfo durations, fractional seconds too', () => {
+    expect(parseRetryDelay('53s')).toBe(53_000);
+    expect(parseRetryDelay('0.35s')).toBe(350);
+    expect(parseRetryDelay('1.0005s')).toBe(1001);
+    expect(parseRetryDelay('soon')).toBeUndefined();
+  });
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    const now = Date.parse('2026-11-24T10:00:00Z');
+    expect(parseRetryAfter('Tue, 24 Nov 2026 10:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+});
+
+describe('classifying HTTP answers', () => {
+  it('429 with RetryInfo: rate limited for that long', () => {
+    const error = classifyHttpError(429, {}, quota('GenerateRequestsPerMinutePerProjectPerModel', '53s'));
+    expect(error.kind).toBe('rateLimited');
+    expect(error.retryAfterMs).toBe(53_000);
+    expect(error.perDay).toBe(false);
+  });
+  it('429 with a Retry-After header prefers the header', () => {
+    const error = classifyHttpError(429, { 'retry-after': '7' }, quota('PerMinute', '53s'));
+    expect(error.retryAfterMs).toBe(7000);
+  });
+  it('429 of a PerDay quota is flagged as such', () => {
+    const error = classifyHttpError(429, {}, quota('GenerateRequestsPerDayPerProjectPerModel', '10s'));
+    expect(error.kind).toBe('rateLimited');
+    expect(error.perDay).toBe(true);
+    expect(error.message).toContain('daily quota');
+  });
+  it('429 without any delay leaves the delay to the retry policy', () => {
+    expect(classifyHttpError(429, {}, 'not json').retryAfterMs).toBeUndefined();
+  });
+  it.each([500, 502, 503, 504])('%i is transient', (status) => {
+    expect(classifyHttpError(status, {}, JSON.stringify({ error: { code: status, status: 'UNAVAILABLE', message: 'overloaded' } })).kind).toBe('transient');
+  });
+  it('400 fails the row for good, but a bad key (API_KEY_INVALID) is fatal', () => {
+    expect(classifyHttpError(400, {}, JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: 'bad aspect' } })).kind).toBe('rowFailed');
+    const badKey = classifyHttpError(
+      400,
+      {},
+      JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: 'API key not valid.', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }] } }),
+    );
+    expect(badKey.kind).toBe('fatal');
+    expect(badKey.message).toContain('TOKENHOT_API_KEY');
+  });
+  it.each([
+    [401, 'API key'],
+    [402, 'credits'],
+    [403, 'may not use'],
+  ])('%i is fatal and says why', (status, words) => {
+    const error = classifyHttpError(status, {}, '{}');
+    expect(error.kind).toBe('fatal');
+    expect(error.message).toContain(words);
+  });
+});
+
+describe('classifying network failures', () => {
+  it('connection resets and timeouts are transient', () => {
+    expect(classifyNetworkError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).kind).toBe('transient');
+    const timeout = classifyNetworkError(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+    expect(timeout.kind).toBe('transient');
+    expect(timeout.message).toContain('no answer in time');
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * The retry policy both runners share.
+ */
+import { describe, expect, it } from 'vitest';
+import { CallError } from '../src/errors.js';
+import { RateGate } from '../src/rate-gate.js';
+import { backoffDelay, DEFAULT_RETRY_POLICY, nextStep, rateLimitDelay } from '../src/retry-policy.js';
+
+describe('retry policy', () => {
+  it('backs off exponentially with full jitter, up to a ceiling', () => {
+    expect(backoffDelay(1, DEFAULT_RETRY_POLICY, () => 1)).toBe(2000);
+    expect(backoffDelay(3, DEFAULT_RETRY_POLICY, () => 1)).toBe(8000);
+    expect(backoffDelay(30, DEFAULT_RETRY_POLICY, () => 1)).toBe(DEFAULT_RETRY_POLICY.maxDelayMs);
+    expect(backoffDelay(3, DEFAULT_RETRY_POLICY, () => 0)).toBe(0);
+    const samples = Array.from({ length: 200 }, () => backoffDelay(4));
+    expect(new Set(samples).size).toBeGreaterThan(50);
+  });
+
+  it('retries transient errors until the attempts are used up', () => {
+    const error = new CallError('transient', 'HTTP 503');
+    expect(nextStep(error, 1).action).toBe('retry');
+    expect(nextStep(error, 4).action).toBe('retry');
+    const last = nextStep(error, 5);
+    expect(last).toEqual({ action: 'fail', reason: 'HTTP 503 (gave up after 5 attempts)' });
+  });
+
+  it('a 429 never uses up an attempt: it waits for the quota however many attempts were made', () => {
+    const error = new CallError('rateLimited', '429', { retryAfterMs: 1500 });
+    expect(nextStep(error, 5)).toEqual({ action: 'waitForQuota', delayMs: 1500 });
+    expect(nextStep(error, 50)).toEqual({ action: 'waitForQuota', delayMs: 1500 });
+  });
+
+  it('a 429 with no delay waits the default; a daily quota waits much longer', () => {
+    expect(rateLimitDelay(new CallError('rateLimited', '429'))).toBe(DEFAULT_RETRY_POLICY.defaultRateLimitMs);
+    expect(rateLimitDelay(new CallError('rateLimited', '429', { retryAfterMs: 10_000, perDay: true }))).toBe(DEFAULT_RETRY_POLICY.perDayPauseMs);
+  });
+
+  it('row failures fail at once and fatal errors stop the run', () => {
+    expect(nextStep(new CallError('rowFailed', 'blocked'), 1)).toEqual({ action: 'fail', reason: 'blocked' });
+    expect(nextStep(new CallError('fatal', 'bad key'), 1)).toEqual({ action: 'stop', reason: 'bad key' });
+  });
+});
+
+describe('the shared gate', () => {
+  it('holds every waiter until the delay has passed', async () => {
+    const gate = new RateGate();
+    gate.closeFor(120);
+    const started = Date.now();
+    await Promise.all([gate.wait(), gate.wait()]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(115);
+    expect(gate.remainingMs()).toBe(0);
+  });
+  it('a shorter delay never reopens a gate closed for longer', () => {
+    const gate = new RateGate();
+    gate.closeFor(10_000);
+    gate.closeFor(10);
+    expect(gate.remainingMs()).toBeGreaterThan(9000);
+  });
+});

@@ -6,6 +6,10 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
+import { enqueueCommand } from './commands/enqueue.js';
+import { pauseOrResumeCommand } from './commands/resume.js';
+import { statusCommand } from './commands/status.js';
+import { workCommand } from './commands/work.js';
 import { mockServerCommand } from './commands/mock-server.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
@@ -39,10 +43,61 @@ export function buildProgram(): Command {
       .option('--batch <name>', 'batch name (default: the file name)')
       .option('--strict', 'refuse the whole file when any row is bad, before any request')
       .option('--retry-failed', 'also run rows that failed for good in an earlier run (billed again)')
-      .option('--plain', 'plain progress lines instead of a bar'),
+      .option('--plain', 'plain progress lines instead of a bar')
+      .option('--prefix <prefix>', 'queue key prefix, with REDIS_URL (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (csv: string, flags) => {
     process.exitCode = await runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
   });
+
+  commonFlags(
+    program
+      .command('enqueue <csv>')
+      .description('validate a CSV and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
+      .option('--batch <name>', 'batch name (required)')
+      .option('--strict', 'refuse the whole file when any row is bad, before adding any job')
+      .option('--plain', 'plain progress lines instead of a bar')
+      .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
+  ).action(async (csv: string, flags) => {
+    process.exitCode = await enqueueCommand(csv, flags);
+  });
+
+  commonFlags(
+    program
+      .command('work')
+      .description('a worker process on the queue (REDIS_URL): run as many as you like, on as many machines')
+      .option('--until-drained', 'exit once nothing is waiting, delayed or active')
+      .option('--rpm <n>', 'proactive quota for all workers together, in requests per minute')
+      .option('--global-concurrency <n>', 'cap on calls in flight across all workers')
+      .option('--lock-duration <ms>', 'job lock without renewal; a killed worker\'s jobs return after it (default 30000)')
+      .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers (default 15000)')
+      .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long to wait for calls in flight (default 120)')
+      .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
+  ).action(async (flags) => {
+    process.exitCode = await workCommand(flags, createLogger('info', process.env.TOKENHOT_API_KEY));
+  });
+
+  program
+    .command('status')
+    .description('per batch: rows waiting, active, delayed, done, failed, and spend so far (REDIS_URL)')
+    .option('--batch <name>', 'only this batch')
+    .option('--watch', 'refresh until interrupted')
+    .option('--interval <seconds>', 'refresh interval with --watch (default 2)')
+    .option('--failed <n>', 'failed rows to list per batch (default 10)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
+    .action(async (flags) => {
+      process.exitCode = await statusCommand(flags);
+    });
+
+  for (const action of ['pause', 'resume'] as const) {
+    program
+      .command(action)
+      .description(action === 'pause' ? 'pause the images queue for every worker' : 'resume the images queue (after a fatal error was fixed, say)')
+      .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
+      .action(async (flags) => {
+        process.exitCode = await pauseOrResumeCommand(action, flags);
+      });
+  }
 
   program
     .command('report')

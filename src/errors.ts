@@ -50,6 +50,19 @@ export function isCallError(error: unknown): error is CallError {
   return error instanceof CallError;
 }
 
+/**
+ * Any failure of a row attempt as an error kind. Failures that are not the provider's: a full
+ * disk or a read-only folder stops the run (no row can be saved); anything else is retried.
+ */
+export function asCallError(error: unknown): CallError {
+  if (error instanceof CallError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+    return new CallError('fatal', `cannot write outputs: ${(error as Error).message}`, { cause: error });
+  }
+  return new CallError('transient', error instanceof Error ? error.message : String(error), { cause: error });
+}
+
 /** Removes anything that looks like the API key from a message, as a last line of defence. */
 export function redact(text: string, secret: string | undefined): string {
   if (!secret || secret.length < 4) return text;

@@ -3,7 +3,7 @@
  * Redis needed. Re-running the same command does only the rows without a finished output.
  */
 import pLimit from 'p-limit';
-import { CallError, UsageError } from './errors.js';
+import { asCallError, UsageError } from './errors.js';
 import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { RateGate, sleep } from './rate-gate.js';
@@ -36,7 +36,8 @@ export type RunEvent =
 
 export interface FailedRow {
   id: string;
-  line: number;
+  /** CSV line, when known. */
+  line?: number;
   reason: string;
 }
 
@@ -71,16 +72,6 @@ async function collectRows(options: LocalRunOptions): Promise<{ rows: BatchRow[]
     throw new UsageError(`${options.csvPath} rejected (--strict): ${rejected.length} bad row(s)\n  ${shown}${more}`);
   }
   return { rows, rejected };
-}
-
-/** Errors that are not the provider's: a full disk or a read-only folder stops the run. */
-function asCallError(error: unknown): CallError {
-  if (error instanceof CallError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-    return new CallError('fatal', `cannot write outputs: ${(error as Error).message}`, { cause: error });
-  }
-  return new CallError('transient', error instanceof Error ? error.message : String(error), { cause: error });
 }
 
 /** Ceiling on 429 waits for one row, so a provider that never lets up cannot hold a row forever. */

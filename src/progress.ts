@@ -46,10 +46,13 @@ export function rateAndEta(settled: number, total: number, startedAt: number, no
   return { perMinute, etaSeconds };
 }
 
+/** One plain line; a total of 0 means "not known" (a file still being read). */
 export function describeProgress(label: string, state: ProgressState, total: number, startedAt: number, now = Date.now()): string {
   const settled = state.done + state.failed;
   const { perMinute, etaSeconds } = rateAndEta(settled, total, startedAt, now);
-  return `${label}: ${settled}/${total} (${state.done} done, ${state.failed} failed), ${perMinute.toFixed(1)}/min, ETA ${formatDuration(etaSeconds)}, spend ${formatUsd(state.spendPico, 4)}`;
+  const count = total > 0 ? `${settled}/${total}` : `${settled}`;
+  const eta = total > 0 ? `, ETA ${formatDuration(etaSeconds)}` : '';
+  return `${label}: ${count} (${state.done} done, ${state.failed} failed), ${perMinute.toFixed(1)}/min${eta}, spend ${formatUsd(state.spendPico, 4)}`;
 }
 
 export function createProgress(options: ProgressOptions): Progress {
@@ -58,7 +61,7 @@ export function createProgress(options: ProgressOptions): Progress {
   let total = options.total;
   let state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
 
-  if (stream.isTTY && !options.plain) {
+  if (stream.isTTY && !options.plain && total > 0) {
     const bar = new cliProgress.SingleBar(
       {
         stream,

@@ -5,10 +5,12 @@ import { basename, extname } from 'node:path';
 import { loadConfig, type Config, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
 import { readLedger } from '../ledger.js';
-import { runLocal, type RunSummary } from '../local-runner.js';
+import { runLocal, type FailedRow, type RunSummary } from '../local-runner.js';
 import type { Logger } from '../log.js';
-import { createPipeline, type Pipeline } from '../pipeline.js';
-import { formatUsd } from '../pricing.js';
+import { geminiTokenCounts } from '../gemini/usage.js';
+import { createPipeline, loadPriceTable, type Pipeline } from '../pipeline.js';
+import { formatUsd, type PriceTable } from '../pricing.js';
+import { runCsvWithRedis } from '../queue-runner.js';
 import { createProgress } from '../progress.js';
 import { buildReport, renderTable } from '../report.js';
 import { formatProblem } from '../rows.js';
@@ -19,6 +21,7 @@ export interface RunFlags extends ConfigFlags {
   strict?: boolean;
   retryFailed?: boolean;
   plain?: boolean;
+  prefix?: string;
 }
 
 /** The batch a file runs as: `--batch`, else the file's name without its extension. */
@@ -28,6 +31,8 @@ export function batchNameFor(csvPath: string, flag: string | undefined): string 
   if (problem) throw new UsageError(`${problem}; choose one with --batch`);
   return batch;
 }
+
+const describeRow = (row: FailedRow): string => (row.line ? `${row.id} (line ${row.line})` : row.id);
 
 /** Summary, failed rows with reasons, rejected rows; for people, on stdout. */
 export function formatSummary(summary: RunSummary): string {
@@ -43,11 +48,11 @@ export function formatSummary(summary: RunSummary): string {
   if (summary.stopReason) lines.push(`stopped: ${summary.stopReason}`);
   if (summary.failed.length > 0) {
     lines.push('failed rows:');
-    for (const row of summary.failed) lines.push(`  ${row.id} (line ${row.line}): ${row.reason}`);
+    for (const row of summary.failed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.alreadyFailed.length > 0) {
     lines.push(`failed in an earlier run, not tried again (--retry-failed to run them, billed again):`);
-    for (const row of summary.alreadyFailed) lines.push(`  ${row.id} (line ${row.line}): ${row.reason}`);
+    for (const row of summary.alreadyFailed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.rejected.length > 0) {
     lines.push('rejected rows (fix the file and run again; finished rows are not redone):');
@@ -65,6 +70,13 @@ export function exitCodeFor(summary: RunSummary): number {
 export interface RunResult {
   summary: RunSummary;
   exitCode: number;
+}
+
+/** The summary, then the batch's cost report from the ledger (all runs of the batch). */
+async function printOutcome(summary: RunSummary, outDir: string, prices: PriceTable): Promise<void> {
+  process.stdout.write(formatSummary(summary));
+  const report = await buildReport(readLedger(outDir), { by: ['model'], batch: summary.batch, prices, tokenCounts: geminiTokenCounts });
+  process.stdout.write(`\ncost of batch ${summary.batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
 }
 
 /** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
@@ -104,16 +116,9 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
       },
       pipeline,
     );
-    process.stdout.write(formatSummary(summary));
-    const report = await buildReport(readLedger(pipeline.store.root), {
-      by: ['model'],
-      batch,
-      prices: pipeline.prices,
-      tokenCounts: (usage) => pipeline.provider.tokenCounts(usage),
-    });
-    process.stdout.write(`\ncost of batch ${batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
-    const fatal = summary.stopReason && summary.stopReason !== 'interrupted' && !summary.stopReason.startsWith('daily quota');
+    await printOutcome(summary, pipeline.store.root, pipeline.prices);
     if (summary.stopReason === 'interrupted') return { summary, exitCode: 130 };
+    const fatal = summary.stopReason !== undefined && !summary.stopReason.startsWith('daily quota');
     return { summary, exitCode: fatal ? 2 : exitCodeFor(summary) };
   } finally {
     process.off('SIGINT', onSignal);
@@ -123,6 +128,13 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
 
 export async function runCommand(csvPath: string, flags: RunFlags, log: Logger): Promise<number> {
   const config = loadConfig(flags);
+  if (config.redisUrl) {
+    const batch = batchNameFor(csvPath, flags.batch);
+    const { summary, exitCode, fatal } = await runCsvWithRedis({ csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain }, config, log);
+    await printOutcome(summary, config.outDir, await loadPriceTable(config));
+    if (fatal) process.stderr.write(`error: ${fatal}\n`);
+    return exitCode;
+  }
   const pipeline = await createPipeline(config);
   try {
     const { exitCode, summary } = await runFileInProcess(csvPath, flags, config, pipeline, log);

@@ -40,13 +40,22 @@ const DIRECTIVE = /\[mock:([^\]]*)\]/g;
 
 /** Reads every directive of a prompt; an unknown one is an error so typos do not pass silently. */
 export function parseDirectives(prompt: string): Directives {
-  const found: Directives = { failures: [], blocked: false, twoImages: false, allThought: false, textDetails: false, perDay: false };
+  const found: Directives = {
+    failures: [],
+    blocked: false,
+    twoImages: false,
+    allThought: false,
+    textDetails: false,
+    perDay: false,
+  };
   for (const match of prompt.matchAll(DIRECTIVE)) {
     const text = (match[1] ?? '').trim();
     let m: RegExpMatchArray | null;
     if ((m = text.match(/^(\d{3})(?:x(\d+))?$/))) {
       const code = Number(m[1]);
-      if (!allowedStatus(code)) throw new DirectiveError(`mock directive [mock:${text}]: status ${code} is not supported`);
+      if (!allowedStatus(code)) {
+        throw new DirectiveError(`mock directive [mock:${text}]: status ${code} is not supported`);
+      }
       found.failures.push({ failure: { type: 'status', code }, times: m[2] === undefined ? Infinity : Number(m[2]) });
     } else if ((m = text.match(/^cut(?:x(\d+))?$/))) {
       found.failures.push({ failure: { type: 'cut' }, times: m[1] === undefined ? Infinity : Number(m[1]) });

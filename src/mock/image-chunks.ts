@@ -47,7 +47,8 @@ export function pngChunk(type: string, data: Buffer): Buffer {
 
 /** A tEXt chunk; PNG wants latin-1 text, which is all the mock writes. */
 export function pngTextChunk(keyword: string, text: string): Buffer {
-  return pngChunk('tEXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
+  const data = Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]);
+  return pngChunk('tEXt', data);
 }
 
 export function jpegComment(data: Buffer): Buffer {
@@ -93,7 +94,7 @@ function paddingPoint(image: Buffer): number {
   return 2;
 }
 
-/** Padding segments holding about `bytes` bytes in all (at least `minimum`). */
+/** Padding segments of about `bytes` bytes in all (none when `bytes` is not positive). */
 function paddingSegments(png: boolean, bytes: number, filler: Buffer): Buffer[] {
   const overhead = png ? 12 : 4;
   const max = png ? PNG_PADDING_CHUNK_MAX : JPEG_COM_MAX;

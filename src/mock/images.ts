@@ -191,9 +191,11 @@ export class ImageFactory {
     const { mimeType, size, aspectRatio, role } = request;
     const [width, height] = dimensions(this.mode, size, aspectRatio, role);
     // Real mode renders one picture per size (prompt-independent) so a benchmark never waits
-    // on sharp; small mode draws the prompt, which is cheap at 256 px.
-    const promptKey = this.mode === 'real' ? '' : request.prompt;
-    const key = `${mimeType}|${width}x${height}|${role}|${size}|${promptKey}`;
+    // on sharp. Small mode draws each prompt's final image (cheap at 256 px) but only a dozen
+    // draft variants for thought images, so unique prompts cost one render, not three.
+    const variant =
+      this.mode === 'real' ? `real ${size}` : role === 'final' ? request.prompt : `draft ${seedOf(request.prompt) % 12}`;
+    const key = `${mimeType}|${width}x${height}|${role}|${size}|${variant}`;
     const cached = this.templates.get(key);
     if (cached) {
       // Map order is insertion order: re-inserting marks the entry as recently used.
@@ -201,8 +203,9 @@ export class ImageFactory {
       this.templates.set(key, cached);
       return cached;
     }
-    const caption = this.mode === 'real' ? `tokenhot mock ${size} ${aspectRatio}` : captionOf(request.prompt);
-    const made = render(this.mode, mimeType, width, height, seedOf(promptKey || size), role, caption).then((image) =>
+    const caption =
+      this.mode === 'real' ? `tokenhot mock ${size} ${aspectRatio}` : role === 'final' ? captionOf(request.prompt) : 'draft';
+    const made = render(this.mode, mimeType, width, height, seedOf(variant), role, caption).then((image) =>
       toTemplate(mimeType, padImage(image, this.mode === 'real' ? realTargetBytes(size, role) : 0, filler())),
     );
     made.catch(() => this.templates.delete(key));

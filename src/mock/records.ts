@@ -13,6 +13,7 @@ export interface MockRequestRecord {
   answeredAt: number;
   model: string;
   prompt: string;
+  /** HTTP status sent; 499 when the client left before the answer was ready (nothing sent). */
   status: number;
   kind: 'image' | 'blocked' | 'no-image' | 'rate-limited' | 'error' | 'cut';
   /** Exactly what was sent, when the answer was billed (every HTTP 200 that was fully sent). */

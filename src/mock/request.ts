@@ -35,6 +35,16 @@ function textOf(contents: unknown): string {
   return texts.join('\n');
 }
 
+/** The prompt of a body that is refused before it is checked (bad key, unknown model). */
+export function promptOf(raw: Buffer): string {
+  try {
+    const body: unknown = JSON.parse(raw.toString('utf8'));
+    return isObject(body) ? textOf(body.contents) : '';
+  } catch {
+    return '';
+  }
+}
+
 export function parseGenerateRequest(raw: Buffer, model: ModelCapabilities): ParseResult {
   let body: unknown;
   try {
@@ -46,11 +56,15 @@ export function parseGenerateRequest(raw: Buffer, model: ModelCapabilities): Par
   const prompt = textOf(body.contents);
   const fail = (message: string): ParseResult => ({ ok: false, message, prompt });
 
-  if (!Array.isArray(body.contents) || body.contents.length === 0) return fail('* GenerateContentRequest.contents: contents is not specified');
+  if (!Array.isArray(body.contents) || body.contents.length === 0) {
+    return fail('* GenerateContentRequest.contents: contents is not specified');
+  }
   let parts = 0;
   let referenceImages = 0;
   for (const content of body.contents) {
-    if (!isObject(content) || !Array.isArray(content.parts)) return fail('* GenerateContentRequest.contents: parts is not specified');
+    if (!isObject(content) || !Array.isArray(content.parts)) {
+      return fail('* GenerateContentRequest.contents: parts is not specified');
+    }
     for (const part of content.parts) {
       parts++;
       if (!isObject(part)) return fail('Invalid JSON payload received. Expected a part object.');
@@ -61,7 +75,9 @@ export function parseGenerateRequest(raw: Buffer, model: ModelCapabilities): Par
         }
         referenceImages++;
       } else if (typeof part.text !== 'string') {
-        return fail('* GenerateContentRequest.contents.parts.data: required oneof field "data" must have one initialized field');
+        return fail(
+          '* GenerateContentRequest.contents.parts.data: required oneof field "data" must have one initialized field',
+        );
       }
     }
   }

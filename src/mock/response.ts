@@ -90,8 +90,9 @@ function writeImagePart(
 export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
   const { request, directives, model } = ctx;
   const responseId = randomBytes(12).toString('base64url');
+  const modelVersion = JSON.stringify(ctx.modelId);
   const tail = (usage: UsageMetadata) =>
-    `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${JSON.stringify(ctx.modelId)},"responseId":"${responseId}"}`;
+    `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${modelVersion},"responseId":"${responseId}"}`;
   const body = new BodyWriter();
 
   if (directives.blocked) {
@@ -110,7 +111,13 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
 
   const render = (role: ImageRole, index: number): Promise<AnswerImage> =>
     ctx.images.image(
-      { mimeType: model.outputMimeType, size: request.imageSize, aspectRatio: request.aspectRatio, prompt: words, role },
+      {
+        mimeType: model.outputMimeType,
+        size: request.imageSize,
+        aspectRatio: request.aspectRatio,
+        prompt: words,
+        role,
+      },
       `tokenhot-mock seq=${ctx.seq} part=${index} role=${role} response=${responseId}`,
       role === 'final',
     );
@@ -126,7 +133,8 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
   };
   if (gemini3) {
     separator();
-    body.text(JSON.stringify({ text: `**Composing the image**\n\nPlanning the layout for: ${words.slice(0, 80)}`, thought: true }));
+    const plan = `**Composing the image**\n\nPlanning the layout for: ${words.slice(0, 80)}`;
+    body.text(JSON.stringify({ text: plan, thought: true }));
   }
   for (const image of thoughts) {
     separator();

@@ -19,7 +19,7 @@ import {
 import { ImageFactory } from './images.js';
 import { TokenBucket } from './quota.js';
 import { RequestLog, type MockRequestRecord } from './records.js';
-import { parseGenerateRequest } from './request.js';
+import { parseGenerateRequest, promptOf } from './request.js';
 import { buildAnswer, type BuiltAnswer } from './response.js';
 
 export type { MockRequestRecord } from './records.js';
@@ -79,6 +79,15 @@ interface Incoming {
   prompt: string;
 }
 
+/** A malformed %-escape in a model id is the client's 404, not the mock's 500. */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -93,7 +102,27 @@ function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boole
   });
 }
 
+/** Nonsense options fail at start, not as odd behaviour in the middle of a benchmark. */
+function checkOptions(options: MockOptions): void {
+  const nonNegative = ['latencyMs', 'latencyJitterMs', 'rps', 'burst'] as const;
+  for (const name of nonNegative) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+      throw new RangeError(`mock option ${name} must be a number >= 0, got ${value}`);
+    }
+  }
+  const rate = options.failRate5xx;
+  if (rate !== undefined && !(rate >= 0 && rate <= 1)) {
+    throw new RangeError(`mock option failRate5xx must be between 0 and 1, got ${rate}`);
+  }
+  if (options.burst !== undefined && options.burst < 1) throw new RangeError('mock option burst must be at least 1');
+  if (options.payload !== undefined && options.payload !== 'small' && options.payload !== 'real') {
+    throw new RangeError(`mock option payload must be 'small' or 'real', got ${String(options.payload)}`);
+  }
+}
+
 export async function startMockServer(options: MockOptions = {}): Promise<MockServer> {
+  checkOptions(options);
   const log = new RequestLog(options.requestLog);
   const images = new ImageFactory(options.payload === 'real' ? 'real' : 'small');
   const bucket =
@@ -119,7 +148,9 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     });
   }
 
-  function record(incoming: Incoming, fields: Pick<MockRequestRecord, 'status' | 'kind'> & Partial<MockRequestRecord>): void {
+  type RecordFields = Pick<MockRequestRecord, 'status' | 'kind'> & Partial<MockRequestRecord>;
+
+  function record(incoming: Incoming, fields: RecordFields): void {
     log.add({
       seq: incoming.seq,
       receivedAt: incoming.receivedAt,
@@ -144,7 +175,11 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
   }
 
   function sendAnswer(res: ServerResponse, incoming: Incoming, answer: BuiltAnswer, cut: boolean): void {
-    res.writeHead(200, { 'content-type': JSON_TYPE, 'content-length': answer.length, 'x-mock-seq': String(incoming.seq) });
+    res.writeHead(200, {
+      'content-type': JSON_TYPE,
+      'content-length': answer.length,
+      'x-mock-seq': String(incoming.seq),
+    });
     // One corked batch: the socket gets a single writev of the cached buffers, no copies.
     res.cork();
     if (cut) {
@@ -206,14 +241,19 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
   }
 
   async function generate(req: IncomingMessage, res: ServerResponse, incoming: Incoming, body: Buffer): Promise<void> {
+    // Refusals before the body is checked still show their prompt in the log.
+    const refuse = (answer: ErrorAnswer) => {
+      incoming.prompt = promptOf(body);
+      sendError(res, incoming, answer);
+    };
     if (options.apiKey !== undefined) {
       const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
       // Never echo the key: neither answer nor log mentions what was sent.
-      if (!auth) return sendError(res, incoming, unauthenticated());
-      if (auth[1] !== options.apiKey) return sendError(res, incoming, apiKeyInvalid());
+      if (!auth) return refuse(unauthenticated());
+      if (auth[1] !== options.apiKey) return refuse(apiKeyInvalid());
     }
     const model = findModel(incoming.model);
-    if (!model) return sendError(res, incoming, modelNotFound(incoming.model));
+    if (!model) return refuse(modelNotFound(incoming.model));
 
     const parsed = parseGenerateRequest(body, model);
     incoming.prompt = parsed.ok ? parsed.request.prompt : parsed.prompt;
@@ -232,9 +272,13 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     const wait = bucket?.take() ?? 0;
     if (wait > 0) return sendError(res, incoming, quotaExceeded({ retryDelaySeconds: wait }));
 
-    const attempt = (attempts.get(request.prompt) ?? 0) + 1;
-    attempts.set(request.prompt, attempt);
-    const failed = directiveFailure(res, incoming, directives, attempt);
+    // Only prompts with failure directives need counting; a million plain prompts cost nothing.
+    let failed: 'answered' | 'cut' | undefined;
+    if (directives.failures.length > 0) {
+      const attempt = (attempts.get(request.prompt) ?? 0) + 1;
+      attempts.set(request.prompt, attempt);
+      failed = directiveFailure(res, incoming, directives, attempt);
+    }
     if (failed === 'answered') return;
     if (failed === undefined && options.failRate5xx && Math.random() < options.failRate5xx) {
       return sendError(res, incoming, googleError(503));
@@ -254,7 +298,13 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       }),
       sleep(latency),
     ]);
-    if (closing || res.destroyed) return;
+    if (closing) return;
+    if (res.destroyed || res.socket?.destroyed) {
+      // The client gave up while the image was "generating" (e.g. its timeout): keep a trace,
+      // with nginx's "client closed request" status, since nothing was sent.
+      record(incoming, { status: 499, kind: 'error' });
+      return;
+    }
     sendAnswer(res, incoming, answer, failed === 'cut');
   }
 
@@ -271,11 +321,16 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       return sendJson(res, 200, { ok: true });
     }
 
+    if (path.startsWith('/__mock/')) {
+      req.resume();
+      return sendJson(res, 404, googleError(404, `Path ${req.method ?? ''} ${path} was not found.`).body);
+    }
+
     const match = req.method === 'POST' ? GENERATE_PATH.exec(path) : null;
     const incoming: Incoming = {
       seq: ++seq,
       receivedAt: Date.now(),
-      model: match ? decodeURIComponent(match[1] ?? '') : '',
+      model: match ? safeDecode(match[1] ?? '') : '',
       prompt: '',
     };
     // Read the whole body even for errors, so keep-alive connections stay in step.
@@ -309,18 +364,23 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closed: Promise<void> | undefined;
 
   return {
     url: `http://${urlHost}:${port}`,
     port,
     requests: log.records,
-    async close() {
-      closing = true;
-      for (const wake of [...sleepers]) wake();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-      await log.close();
+    close() {
+      // Idempotent: a test may close early and an afterEach close again.
+      closed ??= (async () => {
+        closing = true;
+        for (const wake of [...sleepers]) wake();
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await stopped;
+        await log.close();
+      })();
+      return closed;
     },
   };
 }

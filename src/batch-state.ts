@@ -1,0 +1,153 @@
+/**
+ * What Redis knows of each batch beyond BullMQ's jobs: which rows were queued, which are done or
+ * failed (and why), and the spend so far. Completed jobs are removed from BullMQ to keep Redis
+ * small, so these sets are what `status` counts and what `enqueue` checks to add nothing twice.
+ *
+ * Keys, all under the queue prefix (one hash slot with a `{tag}` prefix):
+ *   <prefix>:tokenhot:batches              sorted set of batch names by creation time
+ *   <prefix>:tokenhot:batch:<b>:meta       hash: createdAt, csv, ...
+ *   <prefix>:tokenhot:batch:<b>:rows       set of row ids ever queued
+ *   <prefix>:tokenhot:batch:<b>:done       set of row ids done
+ *   <prefix>:tokenhot:batch:<b>:failed     hash row id → reason (removed when the row is done later)
+ *   <prefix>:tokenhot:batch:<b>:spend      integer, picodollars
+ */
+import type { Redis } from 'ioredis';
+
+export interface BatchCounts {
+  batch: string;
+  /** Rows ever queued. */
+  rows: number;
+  done: number;
+  failed: number;
+  spendPico: bigint;
+  createdAt?: number;
+}
+
+export interface FailedRowState {
+  id: string;
+  line?: number;
+  reason: string;
+}
+
+export class BatchState {
+  constructor(
+    private readonly client: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private key(batch: string, part: string): string {
+    return `${this.prefix}:tokenhot:batch:${batch}:${part}`;
+  }
+
+  private get batchesKey(): string {
+    return `${this.prefix}:tokenhot:batches`;
+  }
+
+  async register(batch: string, meta: Record<string, string>): Promise<void> {
+    await this.client
+      .multi()
+      .zadd(this.batchesKey, 'NX', Date.now(), batch)
+      .hsetnx(this.key(batch, 'meta'), 'createdAt', String(Date.now()))
+      .hset(this.key(batch, 'meta'), meta)
+      .exec();
+  }
+
+  async meta(batch: string): Promise<Record<string, string>> {
+    return this.client.hgetall(this.key(batch, 'meta'));
+  }
+
+  async setMeta(batch: string, field: string, value: string): Promise<void> {
+    await this.client.hset(this.key(batch, 'meta'), field, value);
+  }
+
+  /** The ids among `rowIds` that were never queued in this batch. */
+  async notYetQueued(batch: string, rowIds: string[]): Promise<string[]> {
+    if (rowIds.length === 0) return [];
+    const member = await this.client.smismember(this.key(batch, 'rows'), ...rowIds);
+    return rowIds.filter((_, index) => member[index] === 0);
+  }
+
+  /** Called after the jobs were added, so a crash in between only means they are added again (a no-op). */
+  async markQueued(batch: string, rowIds: string[]): Promise<void> {
+    if (rowIds.length > 0) await this.client.sadd(this.key(batch, 'rows'), ...rowIds);
+  }
+
+  async markDone(batch: string, rowId: string): Promise<void> {
+    await this.client.multi().sadd(this.key(batch, 'done'), rowId).hdel(this.key(batch, 'failed'), rowId).exec();
+  }
+
+  async markFailed(batch: string, rowId: string, reason: string, line?: number): Promise<void> {
+    await this.client.hset(this.key(batch, 'failed'), rowId, JSON.stringify({ reason, line }));
+  }
+
+  async isDone(batch: string, rowId: string): Promise<boolean> {
+    return (await this.client.sismember(this.key(batch, 'done'), rowId)) === 1;
+  }
+
+  /** Adds a billed answer's cost; exact integer picodollars, atomic across all workers. */
+  async addSpend(batch: string, pico: bigint): Promise<bigint> {
+    return BigInt(await this.client.incrby(this.key(batch, 'spend'), pico.toString()));
+  }
+
+  async spend(batch: string): Promise<bigint> {
+    return BigInt((await this.client.get(this.key(batch, 'spend'))) ?? '0');
+  }
+
+  async counts(batch: string): Promise<BatchCounts> {
+    const [[, rows], [, done], [, failed], [, spend], [, createdAt]] = (await this.client
+      .multi()
+      .scard(this.key(batch, 'rows'))
+      .scard(this.key(batch, 'done'))
+      .hlen(this.key(batch, 'failed'))
+      .get(this.key(batch, 'spend'))
+      .hget(this.key(batch, 'meta'), 'createdAt')
+      .exec()) as [unknown, unknown][] as [[null, number], [null, number], [null, number], [null, string | null], [null, string | null]];
+    return { batch, rows, done, failed, spendPico: BigInt(spend ?? '0'), createdAt: createdAt ? Number(createdAt) : undefined };
+  }
+
+  /** Failed rows with their reasons, at most `limit`. */
+  async failedRows(batch: string, limit = 50): Promise<FailedRowState[]> {
+    const rows: FailedRowState[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.client.hscan(this.key(batch, 'failed'), cursor, 'COUNT', '200');
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length && rows.length < limit; i += 2) {
+        const { reason, line } = JSON.parse(flat[i + 1]!) as { reason: string; line?: number };
+        rows.push({ id: flat[i]!, reason, ...(line ? { line } : {}) });
+      }
+    } while (cursor !== '0' && rows.length < limit);
+    return rows.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  private get pauseReasonKey(): string {
+    return `${this.prefix}:tokenhot:paused-reason`;
+  }
+
+  /** Why a worker paused the queue (bad key, no credits), for `status` and `resume`. */
+  async setPauseReason(reason: string): Promise<void> {
+    await this.client.set(this.pauseReasonKey, reason);
+  }
+
+  async pauseReason(): Promise<string | undefined> {
+    return (await this.client.get(this.pauseReasonKey)) ?? undefined;
+  }
+
+  async clearPauseReason(): Promise<void> {
+    await this.client.del(this.pauseReasonKey);
+  }
+
+  /** Batch names, oldest first. */
+  async batches(): Promise<string[]> {
+    return this.client.zrange(this.batchesKey, '0', '-1');
+  }
+
+  /** Removes everything this module keeps for a batch (tests, and `status --forget` later). */
+  async forget(batch: string): Promise<void> {
+    await this.client
+      .multi()
+      .zrem(this.batchesKey, batch)
+      .del(this.key(batch, 'meta'), this.key(batch, 'rows'), this.key(batch, 'done'), this.key(batch, 'failed'), this.key(batch, 'spend'))
+      .exec();
+  }
+}

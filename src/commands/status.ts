@@ -1,0 +1,121 @@
+/**
+ * `tokenhot-batch status`: per batch rows waiting, active, delayed, done, failed, and spend so far.
+ */
+import type { Queue } from 'bullmq';
+import { BatchState } from '../batch-state.js';
+import { loadConfig, type ConfigFlags } from '../config.js';
+import { formatUsd } from '../pricing.js';
+import { connectRedis, imagesQueue, queueSettings, type ImageJobData } from '../queue.js';
+
+export interface StatusFlags extends ConfigFlags {
+  batch?: string;
+  prefix?: string;
+  watch?: boolean;
+  interval?: string;
+  failed?: string;
+  format?: string;
+}
+
+export interface BatchStatus {
+  batch: string;
+  rows: number;
+  waiting: number;
+  active: number;
+  delayed: number;
+  done: number;
+  failed: number;
+  spendUsd: number;
+  spendPico: bigint;
+  failedRows: { id: string; reason: string }[];
+}
+
+export interface QueueStatus {
+  paused: boolean;
+  pauseReason?: string;
+  rateLimitedForMs: number;
+  batches: BatchStatus[];
+}
+
+/** Active and delayed jobs are few; count them per batch from their ids (`<batch>/<row>`). */
+async function jobsPerBatch(queue: Queue<ImageJobData>, state: 'active' | 'delayed'): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const jobs = await queue.getJobs([state], 0, 49_999);
+  for (const job of jobs) {
+    const batch = job?.data?.row?.batch;
+    if (batch) counts.set(batch, (counts.get(batch) ?? 0) + 1);
+  }
+  return counts;
+}
+
+export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, options: { batch?: string; failedLimit: number }): Promise<QueueStatus> {
+  const names = options.batch ? [options.batch] : await state.batches();
+  const [active, delayed, paused, pauseReason, rateLimitedForMs] = await Promise.all([
+    jobsPerBatch(queue, 'active'),
+    jobsPerBatch(queue, 'delayed'),
+    queue.isPaused(),
+    state.pauseReason(),
+    queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER),
+  ]);
+  const batches: BatchStatus[] = [];
+  for (const name of names) {
+    const counts = await state.counts(name);
+    const activeCount = active.get(name) ?? 0;
+    const delayedCount = delayed.get(name) ?? 0;
+    batches.push({
+      batch: name,
+      rows: counts.rows,
+      active: activeCount,
+      delayed: delayedCount,
+      waiting: Math.max(0, counts.rows - counts.done - counts.failed - activeCount - delayedCount),
+      done: counts.done,
+      failed: counts.failed,
+      spendPico: counts.spendPico,
+      spendUsd: Number(counts.spendPico) / 1e12,
+      failedRows: options.failedLimit > 0 ? await state.failedRows(name, options.failedLimit) : [],
+    });
+  }
+  return { paused, pauseReason: paused ? pauseReason : undefined, rateLimitedForMs: Math.max(0, rateLimitedForMs), batches };
+}
+
+export function renderStatus(status: QueueStatus): string {
+  const header = ['batch', 'rows', 'waiting', 'active', 'delayed', 'done', 'failed', 'spend'];
+  const rows = status.batches.map((b) => [b.batch, b.rows, b.waiting, b.active, b.delayed, b.done, b.failed].map(String).concat(formatUsd(b.spendPico, 4)));
+  const all = [header, ...rows];
+  const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
+  const line = (row: string[]): string => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
+  const out = [line(header), ...rows.map(line)];
+  if (status.batches.length === 0) out.push('(no batches yet: tokenhot-batch enqueue <csv> --batch NAME)');
+  if (status.paused) out.push(`queue PAUSED${status.pauseReason ? `: ${status.pauseReason}` : ''} (tokenhot-batch resume)`);
+  if (status.rateLimitedForMs > 0) out.push(`rate limited: no call starts for ${(status.rateLimitedForMs / 1000).toFixed(1)} s`);
+  for (const batch of status.batches) {
+    if (batch.failedRows.length === 0) continue;
+    out.push(`failed rows of ${batch.batch}${batch.failed > batch.failedRows.length ? ` (first ${batch.failedRows.length} of ${batch.failed})` : ''}:`);
+    for (const row of batch.failedRows) out.push(`  ${row.id}: ${row.reason}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export async function statusCommand(flags: StatusFlags): Promise<number> {
+  const config = loadConfig(flags);
+  const settings = queueSettings(config.redisUrl, flags.prefix);
+  const connection = await connectRedis(settings.redisUrl, 'producer');
+  const queue = imagesQueue(settings, connection);
+  const state = new BatchState(connection, settings.prefix);
+  const failedLimit = flags.failed === undefined ? 10 : Number(flags.failed);
+  try {
+    for (;;) {
+      const status = await readStatus(queue, state, { batch: flags.batch, failedLimit });
+      const text =
+        flags.format === 'json'
+          ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, ...rest }) => rest) }, null, 2)}\n`
+          : renderStatus(status);
+      if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+      process.stdout.write(flags.watch ? `${new Date().toISOString()}\n${text}` : text);
+      if (!flags.watch) return 0;
+      await new Promise((resolve) => setTimeout(resolve, Number(flags.interval ?? 2) * 1000));
+    }
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}

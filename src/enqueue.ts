@@ -1,0 +1,79 @@
+/**
+ * The producer: a CSV, validated row by row as it streams, into the images queue in chunks.
+ * Job ids come from batch and row id, and rows already queued (or done) are skipped, so
+ * enqueueing the same file again adds nothing.
+ */
+import type { Queue } from 'bullmq';
+import { BatchState } from './batch-state.js';
+import { UsageError } from './errors.js';
+import type { Progress } from './progress.js';
+import { imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
+import type { RetryPolicy } from './retry-policy.js';
+import { formatProblem, readRows, type RowDefaults, type RowProblem } from './rows.js';
+import type { BatchRow } from './types.js';
+
+export interface EnqueueOptions {
+  csvPath: string;
+  batch: string;
+  defaults: RowDefaults;
+  retry: RetryPolicy;
+  strict?: boolean;
+  /** Rows per addBulk call. @default 500 */
+  chunkSize?: number;
+  progress?: Progress;
+}
+
+export interface EnqueueSummary {
+  batch: string;
+  added: number;
+  /** Rows of the file already in the queue or done before. */
+  alreadyQueued: number;
+  rejected: RowProblem[];
+}
+
+/** Reads the file once without queuing anything: `--strict` refuses it before the first job. */
+async function checkWholeFile(options: EnqueueOptions): Promise<void> {
+  const rejected: RowProblem[] = [];
+  for await (const read of readRows(options.csvPath, { defaults: options.defaults })) if ('problem' in read) rejected.push(read.problem);
+  if (rejected.length > 0) {
+    const shown = rejected.slice(0, 20).map(formatProblem).join('\n  ');
+    const more = rejected.length > 20 ? `\n  ... and ${rejected.length - 20} more` : '';
+    throw new UsageError(`${options.csvPath} rejected (--strict): ${rejected.length} bad row(s)\n  ${shown}${more}`);
+  }
+}
+
+export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState, options: EnqueueOptions): Promise<EnqueueSummary> {
+  if (options.strict) await checkWholeFile(options);
+  const summary: EnqueueSummary = { batch: options.batch, added: 0, alreadyQueued: 0, rejected: [] };
+  const chunkSize = options.chunkSize ?? 500;
+  const jobOptions = imageJobOptions(options.retry);
+  await batches.register(options.batch, { csv: options.csvPath });
+
+  let chunk: BatchRow[] = [];
+  const flush = async (): Promise<void> => {
+    if (chunk.length === 0) return;
+    const rows = chunk;
+    chunk = [];
+    const fresh = new Set(await batches.notYetQueued(options.batch, rows.map((row) => row.id)));
+    const toAdd = rows.filter((row) => fresh.has(row.id));
+    if (toAdd.length > 0) {
+      await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row }, opts: { ...jobOptions, jobId: jobIdFor(row.batch, row.id) } })));
+      await batches.markQueued(options.batch, toAdd.map((row) => row.id));
+    }
+    summary.added += toAdd.length;
+    summary.alreadyQueued += rows.length - toAdd.length;
+    options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
+  };
+
+  for await (const read of readRows(options.csvPath, { defaults: options.defaults })) {
+    if ('problem' in read) {
+      summary.rejected.push(read.problem);
+      continue;
+    }
+    chunk.push({ ...read.row, batch: options.batch });
+    if (chunk.length >= chunkSize) await flush();
+  }
+  await flush();
+  options.progress?.stop();
+  return summary;
+}

@@ -1,0 +1,81 @@
+/**
+ * `run <csv>` with REDIS_URL set: enqueue the file, work the queue in this process until it is
+ * drained, then the same summary and report as the in-process run.
+ */
+import { BatchState } from './batch-state.js';
+import type { Config } from './config.js';
+import { enqueueCsv } from './enqueue.js';
+import type { Logger } from './log.js';
+import { createProgress, type ProgressState } from './progress.js';
+import { connectRedis, imagesQueue, queueSettings } from './queue.js';
+import { startWorker } from './queue-worker.js';
+import type { RunSummary } from './local-runner.js';
+
+export interface QueueRunOptions {
+  csvPath: string;
+  batch: string;
+  strict?: boolean;
+  prefix?: string;
+  plain?: boolean;
+}
+
+export async function runCsvWithRedis(options: QueueRunOptions, config: Config, log: Logger): Promise<{ summary: RunSummary; exitCode: number; fatal?: string }> {
+  const started = Date.now();
+  const settings = queueSettings(config.redisUrl, options.prefix);
+  const producer = await connectRedis(settings.redisUrl, 'producer');
+  const queue = imagesQueue(settings, producer);
+  const state = new BatchState(producer, settings.prefix);
+  try {
+    const before = await state.counts(options.batch);
+    const enqueued = await enqueueCsv(queue, state, {
+      csvPath: options.csvPath,
+      batch: options.batch,
+      defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
+      retry: config.retry,
+      strict: options.strict,
+    });
+    const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };
+    const progress = createProgress({ label: options.batch, total: Math.max(0, enqueued.added + enqueued.alreadyQueued - before.done - before.failed), plain: options.plain });
+    const worker = await startWorker(config, {
+      settings,
+      concurrency: config.concurrency,
+      untilDrained: true,
+      log,
+      onSettled: (row, outcome) => {
+        if (row.batch !== options.batch) return;
+        if (outcome.status === 'done') progressState.done += 1;
+        else progressState.failed += 1;
+        if ('costPico' in outcome && outcome.costPico !== undefined) progressState.spendPico += outcome.costPico;
+        progress.update({ ...progressState });
+      },
+    });
+    const onSignal = (): void => void worker.stop();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const exit = await worker.done;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    progress.stop();
+
+    const after = await state.counts(options.batch);
+    const failedRows = await state.failedRows(options.batch, 1_000);
+    const summary: RunSummary = {
+      batch: options.batch,
+      rows: enqueued.added + enqueued.alreadyQueued,
+      rejected: enqueued.rejected,
+      alreadyDone: before.done,
+      alreadyFailed: [],
+      done: after.done - before.done,
+      failed: failedRows.map((row) => ({ id: row.id, line: row.line, reason: row.reason })),
+      notRun: Math.max(0, after.rows - after.done - after.failed),
+      stopReason: exit.reason,
+      spendPico: after.spendPico - before.spendPico,
+      elapsedMs: Date.now() - started,
+    };
+    const unfinished = summary.failed.length + summary.rejected.length + summary.notRun;
+    return { summary, exitCode: exit.code !== 0 ? exit.code : unfinished > 0 ? 1 : 0, fatal: exit.code !== 0 ? exit.reason : undefined };
+  } finally {
+    await queue.close();
+    producer.disconnect();
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The BullMQ worker of the images queue: the same one-row step as the in-process runner, with
+ * the error kinds mapped onto BullMQ:
+ *
+ * - rateLimited: `queue.rateLimit(delay)` stops every worker on every machine from taking jobs
+ *   for that long, and `RateLimitError` puts the job back to waiting without using an attempt
+ *   (`maxStartedAttempts` guards against a job bouncing forever).
+ * - transient: thrown, so BullMQ retries it with our backoff (exponential, full jitter).
+ * - row failed for good: `UnrecoverableError` with the reason (also kept in the batch state).
+ * - fatal: the queue is paused so no worker burns through jobs, the job goes back to waiting,
+ *   and this worker exits non-zero with the cause.
+ */
+import { hostname } from 'node:os';
+import { RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { BatchState } from './batch-state.js';
+import type { Config } from './config.js';
+import { asCallError, CallError } from './errors.js';
+import { generateRow, type RowOutcome, type Sidecar } from './generate.js';
+import type { Logger } from './log.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue, type ImageJobData, type QueueSettings } from './queue.js';
+import { QuotaControl } from './quota-control.js';
+import { backoffDelay, rateLimitDelay } from './retry-policy.js';
+
+export interface WorkerOptions {
+  settings: QueueSettings;
+  concurrency: number;
+  /** Exit once the queue has nothing waiting, delayed or active. */
+  untilDrained?: boolean;
+  /** A proactive quota in requests per minute, shared by all workers (BullMQ global rate limit). */
+  rpm?: number;
+  /** A cap on calls in flight across all workers (BullMQ global concurrency). */
+  globalConcurrency?: number;
+  /** How long a job's lock lasts without renewal; a killed worker's jobs come back after it. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** How long a shutdown waits for calls in flight before giving up on them. */
+  shutdownTimeoutMs?: number;
+  log: Logger;
+  /** Called for every settled row (progress). */
+  onSettled?: (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }) => void;
+}
+
+export interface WorkerExit {
+  code: number;
+  reason?: string;
+}
+
+export interface RunningWorker {
+  /** Resolves when the worker has stopped. */
+  done: Promise<WorkerExit>;
+  /** Stops taking jobs and waits for calls in flight (up to the shutdown timeout; `force` aborts them). */
+  stop(force?: boolean): Promise<void>;
+  pipeline: Pipeline;
+}
+
+/** Jobs may bounce on 429s many times; each bounce is a start, not an attempt. */
+const MAX_STARTED_ATTEMPTS = 500;
+
+export async function startWorker(config: Config, options: WorkerOptions): Promise<RunningWorker> {
+  const { settings, log } = options;
+  const connection = await connectRedis(settings.redisUrl, 'worker');
+  const warning = await evictionWarning(connection);
+  if (warning) log.warn(warning);
+  const pipeline = await createPipeline(config);
+  const queue = imagesQueue(settings, connection);
+  const batches = new BatchState(connection, settings.prefix);
+  const quota = new QuotaControl(queue, log);
+  await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
+
+  let exit: WorkerExit = { code: 0 };
+  let stopping: Promise<void> | undefined;
+
+  const settle = (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }): void => options.onSettled?.(row, outcome);
+
+  const processJob = async (job: Job<ImageJobData>, token?: string, signal?: AbortSignal): Promise<{ images: string[] } | { alreadyDone: true }> => {
+    const { row } = job.data;
+    const attempt = job.attemptsMade + 1;
+    // A job recovered from a stalled worker may have been finished already: never pay twice.
+    if (await batches.isDone(row.batch, row.id)) return { alreadyDone: true };
+    const sidecar = await pipeline.store.readSidecar<Sidecar>(row.batch, row.id);
+    if (sidecar?.status === 'done') {
+      await batches.markDone(row.batch, row.id);
+      return { alreadyDone: true };
+    }
+    // Another worker may have just been told to slow down; do not send into a known 429.
+    if (await quota.isPaused()) throw new RateLimitError();
+
+    let outcome: RowOutcome;
+    try {
+      outcome = await generateRow(row, pipeline, { attempt, signal });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const callError = asCallError(error);
+      switch (callError.kind) {
+        case 'rateLimited': {
+          const delay = rateLimitDelay(callError, config.retry);
+          await quota.pauseFor(delay);
+          if (callError.perDay) log.warn({ delayMs: delay }, `daily quota exhausted: every worker pauses for ${Math.round(delay / 60_000)} min (${callError.message})`);
+          else log.info({ batch: row.batch, row: row.id, delayMs: delay }, `rate limited: every worker waits ${delay} ms`);
+          throw new RateLimitError();
+        }
+        case 'fatal':
+          await stopForFatal(callError);
+          await job.moveToWait(token);
+          throw new WaitingError();
+        case 'transient': {
+          const attempts = job.opts.attempts ?? 1;
+          log.info({ batch: row.batch, row: row.id, attempt, attempts }, `transient failure: ${callError.message}`);
+          if (attempt >= attempts) {
+            const reason = `${callError.message} (gave up after ${attempt} attempts)`;
+            await batches.markFailed(row.batch, row.id, reason, row.line);
+            settle(row, { status: 'failed', reason });
+            throw new UnrecoverableError(reason);
+          }
+          throw callError;
+        }
+        case 'rowFailed':
+          // generateRow settles these itself; kept for completeness of the kinds.
+          await batches.markFailed(row.batch, row.id, callError.message, row.line);
+          throw new UnrecoverableError(callError.message);
+      }
+    }
+
+    if (outcome.costPico !== undefined) await batches.addSpend(row.batch, outcome.costPico);
+    quota.succeeded();
+    settle(row, outcome);
+    if (outcome.status === 'done') {
+      await batches.markDone(row.batch, row.id);
+      return { images: outcome.images.map((image) => image.file) };
+    }
+    await batches.markFailed(row.batch, row.id, outcome.reason, row.line);
+    throw new UnrecoverableError(outcome.reason);
+  };
+
+  const worker = new Worker<ImageJobData>(IMAGES_QUEUE, processJob, {
+    connection,
+    prefix: settings.prefix,
+    concurrency: options.concurrency,
+    name: `${hostname()}:${process.pid}`,
+    maxStartedAttempts: MAX_STARTED_ATTEMPTS,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 15_000,
+    maxStalledCount: 3,
+    // Calls take up to minutes; a rate-limited worker re-checks at least this often.
+    maximumRateLimitDelay: 30_000,
+    settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, config.retry) },
+    autorun: false,
+  });
+  worker.on('error', (error) => log.warn({ err: error.message }, 'worker error (Redis connection?)'));
+  worker.on('failed', (job, error) => {
+    // Transient failures with attempts left are retried; only the final failure is news.
+    if (job && error instanceof UnrecoverableError) log.warn({ batch: job.data.row.batch, row: job.data.row.id }, `row failed: ${error.message}`);
+  });
+
+  async function stopForFatal(error: CallError): Promise<void> {
+    if (exit.code === 0) {
+      exit = { code: 2, reason: error.message };
+      log.error(`stopping: ${error.message}; the images queue is paused, the jobs stay waiting (fix the cause, then \`tokenhot-batch resume\`)`);
+      await queue.pause();
+      await batches.setPauseReason(error.message);
+    }
+    // Not awaited: close() waits for this very job to finish.
+    setImmediate(() => void stop());
+  }
+
+  const stop = (force = false): Promise<void> => {
+    stopping ??= (async () => {
+      const timeout = options.shutdownTimeoutMs ?? 120_000;
+      const closing = worker.close(force);
+      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeout).unref());
+      if ((await Promise.race([closing, timer])) === 'timeout') {
+        log.warn(`calls still in flight after ${timeout} ms: leaving them; their jobs come back as stalled`);
+        await worker.close(true);
+      }
+      await queue.close();
+      await pipeline.close();
+      await quota.close();
+      connection.disconnect();
+    })();
+    return stopping;
+  };
+
+  const done = (async (): Promise<WorkerExit> => {
+    const drainWatch = options.untilDrained ? watchDrained(queue, () => void stop()) : undefined;
+    await worker.run();
+    drainWatch?.stop();
+    await stop();
+    return exit;
+  })();
+
+  log.info({ redis: describeRedis(settings.redisUrl), concurrency: options.concurrency }, 'worker started');
+  return { done, stop, pipeline };
+}
+
+/** Calls `onDrained` once nothing is waiting, delayed, prioritized or active. */
+function watchDrained(queue: ReturnType<typeof imagesQueue>, onDrained: () => void): { stop(): void } {
+  let stopped = false;
+  const check = async (): Promise<void> => {
+    while (!stopped) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (stopped) return;
+      try {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+        if (Object.values(counts).every((count) => count === 0)) {
+          onDrained();
+          return;
+        }
+      } catch {
+        // Redis away for a moment: try again.
+      }
+    }
+  };
+  void check();
+  return {
+    stop() {
+      stopped = true;
+    },
+  };
+}

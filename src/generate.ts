@@ -90,7 +90,7 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     rowId: row.id,
     model: row.model,
     attempt: info.attempt,
-    outcome: answer.images.length > 0 ? 'done' : 'failed',
+    outcome: answer.images.length > 0 && answer.saveError === undefined ? 'done' : 'failed',
     ...(answer.finishReason ? { finishReason: answer.finishReason } : {}),
     ...(answer.blockReason ? { blockReason: answer.blockReason } : {}),
     images: answer.images.length,
@@ -106,6 +106,11 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     throw error;
   }
 
+  if (answer.saveError !== undefined) {
+    // Billed and in the ledger, but not saved: the row is tried again (and billed again).
+    await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
+    throw answer.saveError;
+  }
   if (answer.images.length === 0) {
     const reason = noImageReason(answer);
     await writeSidecar(context, row, info, startedAt, { status: 'failed', reason, answer, cost });
@@ -113,6 +118,9 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   }
   const images = await store.commitImages(row.batch, row.id, answer.images);
   await writeSidecar(context, row, info, startedAt, { status: 'done', answer, images, cost });
+  // The batch's `.partial/` folder goes when nothing is left in it (a writer that races this
+  // re-creates it).
+  await store.tidyPartials(row.batch);
   return { status: 'done', images, costPico: cost, usage: answer.usageMetadata };
 }
 

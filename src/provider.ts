@@ -39,6 +39,8 @@ export interface ProviderAnswer {
   usageMetadata: UsageMetadata;
   modelVersion?: string;
   responseId?: string;
+  /** The answer arrived (and is billed) but its images could not be saved here. */
+  saveError?: unknown;
 }
 
 export interface GenerateOptions {

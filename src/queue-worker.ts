@@ -73,7 +73,13 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
 
   const settle = (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }): void => options.onSettled?.(row, outcome);
 
-  const processJob = async (job: Job<ImageJobData>, token?: string, signal?: AbortSignal): Promise<{ images: string[] } | { alreadyDone: true }> => {
+  // Aborts calls in flight only on a forced shutdown. BullMQ's own signal (a lost job lock) is
+  // deliberately not used: a call under way is billed whatever happens, so it is better finished
+  // and recorded, even if another worker has taken the job meanwhile.
+  const forceAbort = new AbortController();
+  const signal = forceAbort.signal;
+
+  const processJob = async (job: Job<ImageJobData>, token?: string): Promise<{ images: string[] } | { alreadyDone: true }> => {
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
     // A job recovered from a stalled worker may have been finished already: never pay twice.
@@ -167,10 +173,12 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const stop = (force = false): Promise<void> => {
     stopping ??= (async () => {
       const timeout = options.shutdownTimeoutMs ?? 120_000;
+      if (force) forceAbort.abort(new Error('worker stopped'));
       const closing = worker.close(force);
       const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeout).unref());
       if ((await Promise.race([closing, timer])) === 'timeout') {
         log.warn(`calls still in flight after ${timeout} ms: leaving them; their jobs come back as stalled`);
+        forceAbort.abort(new Error('shutdown timeout'));
         await worker.close(true);
       }
       await queue.close();

@@ -174,32 +174,35 @@ export class OutputStore {
 }
 
 async function openTempImage(path: string, durable: boolean): Promise<ImageFileWriter> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'w');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(resolve(path, '..'), { recursive: true });
-    handle = await open(path, 'w');
+  // Another process may remove the empty `.partial/` folder between our mkdir and open.
+  let handle: FileHandle | undefined;
+  for (let tries = 0; handle === undefined; tries++) {
+    try {
+      handle = await open(path, 'w');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 5) throw error;
+      await mkdir(resolve(path, '..'), { recursive: true });
+    }
   }
+  const file = handle;
   let bytes = 0;
   let closed = false;
   const closeHandle = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    await handle.close();
+    await file.close();
   };
   return {
     async write(chunk: Uint8Array): Promise<void> {
       let offset = 0;
       while (offset < chunk.length) {
-        const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+        const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset);
         offset += bytesWritten;
       }
       bytes += chunk.length;
     },
     async close(): Promise<TempImage> {
-      if (durable) await handle.sync();
+      if (durable) await file.sync();
       await closeHandle();
       return { tempPath: path, bytes };
     },

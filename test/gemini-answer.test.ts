@@ -141,6 +141,24 @@ describe('reading an answer as it streams', () => {
     expect(await partialFiles()).toEqual([]);
   });
 
+  it('keeps reading a billed answer when an image cannot be saved, so its usage still reaches the ledger', async () => {
+    let opened = 0;
+    const failingSink = {
+      async open() {
+        opened += 1;
+        if (opened === 3) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        return store.imageSink('b', 'row').open();
+      },
+    };
+    const scanner = new AnswerScanner(failingSink);
+    await scanner.push(Buffer.from(gemini3));
+    const result = await readAnswer(scanner.end());
+    expect((result.saveError as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    expect(result.usageMetadata).toEqual(usage);
+    expect(result.images).toEqual([]);
+    expect(await partialFiles()).toEqual([]);
+  });
+
   it('calls a body that is not JSON malformed', async () => {
     const scanner = new AnswerScanner(store.imageSink('b', 'row'));
     await scanner.push(Buffer.from('<html>bad gateway</html>'));

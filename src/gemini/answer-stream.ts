@@ -54,6 +54,11 @@ export interface ScannedAnswer {
   skeleton: unknown;
   /** Temporary files of every image string, by placeholder number. */
   images: Map<number, TempImage>;
+  /**
+   * Why an image could not be written locally (disk full, say). The body is still read to the
+   * end, because the answer is billed and its usage must reach the ledger.
+   */
+  saveError?: unknown;
 }
 
 export class AnswerScanner {
@@ -69,6 +74,7 @@ export class AnswerScanner {
   private decoder?: Base64StreamDecoder;
   private currentIndex = -1;
   private readonly images = new Map<number, TempImage>();
+  private saveError?: unknown;
 
   constructor(private readonly sink: ImageSink) {}
 
@@ -169,7 +175,7 @@ export class AnswerScanner {
     } catch (error) {
       throw new MalformedAnswerError(`the answer is not valid JSON (${(error as Error).message})`);
     }
-    return { skeleton, images: this.images };
+    return { skeleton, images: this.images, ...(this.saveError === undefined ? {} : { saveError: this.saveError }) };
   }
 
   /** Removes every temporary file written so far (a failed or abandoned answer). */
@@ -215,24 +221,48 @@ export class AnswerScanner {
   }
 
   private async openImage(index: number): Promise<void> {
-    this.writer = await this.sink.open();
     this.decoder = new Base64StreamDecoder();
     this.currentIndex = index;
+    if (this.saveError !== undefined) return;
+    try {
+      this.writer = await this.sink.open();
+    } catch (error) {
+      this.saveError = error;
+    }
   }
 
   private async writeImageText(text: Buffer): Promise<void> {
     if (text.length === 0) return;
     const bytes = this.decoder!.decode(text);
-    if (bytes.length > 0) await this.writer!.write(bytes);
+    if (bytes.length > 0 && this.writer) await this.guard(() => this.writer!.write(bytes));
   }
 
   private async closeImage(): Promise<void> {
     const tail = this.decoder!.end();
-    if (tail.length > 0) await this.writer!.write(tail);
-    const image = await this.writer!.close();
-    this.writer = undefined;
     this.decoder = undefined;
-    this.images.set(this.currentIndex, image);
+    if (!this.writer) return;
+    if (tail.length > 0) await this.guard(() => this.writer!.write(tail));
+    const writer = this.writer;
+    this.writer = undefined;
+    if (!writer) return;
+    try {
+      this.images.set(this.currentIndex, await writer.close());
+    } catch (error) {
+      this.saveError ??= error;
+      await writer.discard().catch(() => undefined);
+    }
+  }
+
+  /** A failed local write stops saving images, not reading the (billed) answer. */
+  private async guard(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      this.saveError ??= error;
+      const writer = this.writer;
+      this.writer = undefined;
+      await writer?.discard().catch(() => undefined);
+    }
   }
 }
 

@@ -68,7 +68,12 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
 
   const finals = selectFinalImages(parts.map(imagePartOf).filter((part): part is ImagePart => part !== undefined));
   const kept = new Set(finals.map((part) => part.index));
-  const images: FinalImage[] = finals.map((part) => ({ ...scanned.images.get(part.index)!, mimeType: part.mimeType }));
+  const images: FinalImage[] = [];
+  for (const part of finals) {
+    const image = scanned.images.get(part.index);
+    // Missing only when it could not be saved; `saveError` says why.
+    if (image) images.push({ ...image, mimeType: part.mimeType });
+  }
   await Promise.all(
     [...scanned.images.entries()].filter(([index]) => !kept.has(index)).map(([, image]) => rm(image.tempPath, { force: true })),
   );
@@ -82,5 +87,6 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     usageMetadata: (body.usageMetadata ?? {}) as UsageMetadata,
     modelVersion: body.modelVersion,
     responseId: body.responseId,
+    ...(scanned.saveError === undefined ? {} : { saveError: scanned.saveError }),
   };
 }

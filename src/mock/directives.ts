@@ -27,6 +27,8 @@ export interface Directives {
   perDay: boolean;
   /** Send a Retry-After header (seconds) instead of RetryInfo. */
   retryAfterSeconds?: number;
+  /** Spread the body of a 200 answer over this many milliseconds (a slow download). */
+  trickleMs?: number;
 }
 
 export class DirectiveError extends Error {}
@@ -71,6 +73,8 @@ export function parseDirectives(prompt: string): Directives {
       found.textDetails = true;
     } else if ((m = text.match(/^latency=(\d+)$/))) {
       found.latencyMs = Number(m[1]);
+    } else if ((m = text.match(/^trickle=(\d+)$/))) {
+      found.trickleMs = Number(m[1]);
     } else if ((m = text.match(/^retry=(\d+(?:\.\d+)?)s?$/))) {
       found.retryDelaySeconds = Number(m[1]);
     } else if (text === 'perday') {
@@ -112,5 +116,6 @@ export const DIRECTIVE_HELP: readonly string[] = [
   '[mock:perday]             directive 429s name a per-day quota',
   '[mock:retry-after=N]      directive 429s send Retry-After: N instead of RetryInfo',
   '[mock:latency=MS]         latency of this request',
+  '[mock:trickle=MS]         send the body of the answer slowly, spread over MS milliseconds',
   'Failure directives run in order over the attempts of one exact prompt: [mock:429x1][mock:503x2].',
 ];

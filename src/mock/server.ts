@@ -61,6 +61,9 @@ export interface MockServer {
   port: number;
   /** In arrival order. */
   requests: MockRequestRecord[];
+  /** Holds generated answers back until `release` (also `POST /__mock/hold` and `/__mock/release`). */
+  hold(): void;
+  release(): void;
   /** Closes the server and every socket (keep-alive ones too). */
   close(): Promise<void>;
 }
@@ -133,6 +136,19 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
   const sleepers = new Set<() => void>();
   let seq = 0;
   let closing = false;
+  // While held, generated answers wait before being sent: tests use it to kill a client at a
+  // moment when no answer is on the wire.
+  let held: { promise: Promise<void>; release: () => void } | undefined;
+  const hold = (): void => {
+    if (held) return;
+    let release = (): void => undefined;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    held = { promise, release };
+  };
+  const release = (): void => {
+    held?.release();
+    held = undefined;
+  };
 
   /** A delay that close() cuts short, so no timer keeps the process alive after it. */
   function sleep(ms: number): Promise<void> {
@@ -174,7 +190,20 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     if (incoming) record(incoming, { status: answer.status, kind: answer.kind });
   }
 
-  function sendAnswer(res: ServerResponse, incoming: Incoming, answer: BuiltAnswer, cut: boolean): void {
+  /** Writes the body in ~20 steps spread over `ms` (a slow download, for kill and timeout tests). */
+  async function trickle(res: ServerResponse, pieces: readonly Buffer[], ms: number): Promise<void> {
+    const body = Buffer.concat(pieces);
+    const steps = 20;
+    const step = Math.ceil(body.length / steps);
+    for (let offset = 0; offset < body.length; offset += step) {
+      if (res.destroyed || closing) return;
+      res.write(body.subarray(offset, offset + step));
+      await sleep(ms / steps);
+    }
+    res.end();
+  }
+
+  function sendAnswer(res: ServerResponse, incoming: Incoming, answer: BuiltAnswer, cut: boolean, trickleMs?: number): void {
     res.writeHead(200, {
       'content-type': JSON_TYPE,
       'content-length': answer.length,
@@ -195,9 +224,16 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       record(incoming, { status: 200, kind: 'cut', thoughtImages: answer.thoughtImages });
       return;
     }
-    for (const piece of answer.pieces) res.write(piece);
-    res.uncork();
-    res.end();
+    if (trickleMs !== undefined && trickleMs > 0) {
+      res.uncork();
+      void trickle(res, answer.pieces, trickleMs);
+    } else {
+      for (const piece of answer.pieces) res.write(piece);
+      res.uncork();
+      res.end();
+    }
+    // Billed when the answer is generated and sent, as the real endpoint bills, whether or not
+    // the client lives to read it all.
     record(incoming, {
       status: 200,
       kind: answer.kind,
@@ -298,6 +334,7 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       }),
       sleep(latency),
     ]);
+    if (held) await held.promise;
     if (closing) return;
     if (res.destroyed || res.socket?.destroyed) {
       // The client gave up while the image was "generating" (e.g. its timeout): keep a trace,
@@ -305,7 +342,7 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       record(incoming, { status: 499, kind: 'error' });
       return;
     }
-    sendAnswer(res, incoming, answer, failed === 'cut');
+    sendAnswer(res, incoming, answer, failed === 'cut', directives.trickleMs);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -319,6 +356,13 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       log.clear();
       attempts.clear();
       return sendJson(res, 200, { ok: true });
+    }
+
+    if ((path === '/__mock/hold' || path === '/__mock/release') && req.method === 'POST') {
+      req.resume();
+      if (path === '/__mock/hold') hold();
+      else release();
+      return sendJson(res, 200, { ok: true, held: held !== undefined });
     }
 
     if (path.startsWith('/__mock/')) {
@@ -370,10 +414,13 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     url: `http://${urlHost}:${port}`,
     port,
     requests: log.records,
+    hold,
+    release,
     close() {
       // Idempotent: a test may close early and an afterEach close again.
       closed ??= (async () => {
         closing = true;
+        release();
         for (const wake of [...sleepers]) wake();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();

@@ -10,6 +10,8 @@
  *   <prefix>:tokenhot:batch:<b>:done       set of row ids done
  *   <prefix>:tokenhot:batch:<b>:failed     hash row id → reason (removed when the row is done later)
  *   <prefix>:tokenhot:batch:<b>:spend      integer, picodollars
+ *   <prefix>:tokenhot:batch:<b>:over       set of row ids parked because the batch reached its budget
+ * and the batch's budget (picodollars) in its meta hash, field `budgetPico`.
  */
 import type { Redis } from 'ioredis';
 
@@ -19,7 +21,10 @@ export interface BatchCounts {
   rows: number;
   done: number;
   failed: number;
+  /** Rows parked over budget (waiting, not failed). */
+  overBudget: number;
   spendPico: bigint;
+  budgetPico?: bigint;
   createdAt?: number;
 }
 
@@ -94,15 +99,61 @@ export class BatchState {
   }
 
   async counts(batch: string): Promise<BatchCounts> {
-    const [[, rows], [, done], [, failed], [, spend], [, createdAt]] = (await this.client
+    const replies = await this.client
       .multi()
       .scard(this.key(batch, 'rows'))
       .scard(this.key(batch, 'done'))
       .hlen(this.key(batch, 'failed'))
+      .scard(this.key(batch, 'over'))
       .get(this.key(batch, 'spend'))
-      .hget(this.key(batch, 'meta'), 'createdAt')
-      .exec()) as [unknown, unknown][] as [[null, number], [null, number], [null, number], [null, string | null], [null, string | null]];
-    return { batch, rows, done, failed, spendPico: BigInt(spend ?? '0'), createdAt: createdAt ? Number(createdAt) : undefined };
+      .hmget(this.key(batch, 'meta'), 'createdAt', 'budgetPico')
+      .exec();
+    const value = (index: number): unknown => replies?.[index]?.[1];
+    const [createdAt, budget] = value(5) as [string | null, string | null];
+    return {
+      batch,
+      rows: value(0) as number,
+      done: value(1) as number,
+      failed: value(2) as number,
+      overBudget: value(3) as number,
+      spendPico: BigInt((value(4) as string | null) ?? '0'),
+      ...(budget ? { budgetPico: BigInt(budget) } : {}),
+      ...(createdAt ? { createdAt: Number(createdAt) } : {}),
+    };
+  }
+
+  /** Sets or (undefined) removes the batch's budget. */
+  async setBudget(batch: string, budgetPico: bigint | undefined): Promise<void> {
+    if (budgetPico === undefined) await this.client.hdel(this.key(batch, 'meta'), 'budgetPico');
+    else await this.client.hset(this.key(batch, 'meta'), 'budgetPico', budgetPico.toString());
+  }
+
+  /** Spend and budget of a batch in one round trip, for the check before each call. */
+  async spendAndBudget(batch: string): Promise<{ spendPico: bigint; budgetPico?: bigint }> {
+    const replies = await this.client.multi().get(this.key(batch, 'spend')).hget(this.key(batch, 'meta'), 'budgetPico').exec();
+    const spend = replies?.[0]?.[1] as string | null;
+    const budget = replies?.[1]?.[1] as string | null;
+    return { spendPico: BigInt(spend ?? '0'), ...(budget ? { budgetPico: BigInt(budget) } : {}) };
+  }
+
+  async markOverBudget(batch: string, rowId: string): Promise<void> {
+    await this.client.sadd(this.key(batch, 'over'), rowId);
+  }
+
+  /** Rows parked over budget in all batches. */
+  async parkedTotal(): Promise<number> {
+    const names = await this.batches();
+    if (names.length === 0) return 0;
+    const pipeline = this.client.pipeline();
+    for (const name of names) pipeline.scard(this.key(name, 'over'));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.reduce((sum, [, count]) => sum + Number(count ?? 0), 0);
+  }
+
+  /** The rows parked over budget, which the caller sets going again; they leave the set. */
+  async takeOverBudget(batch: string): Promise<string[]> {
+    const [[, members]] = (await this.client.multi().smembers(this.key(batch, 'over')).del(this.key(batch, 'over')).exec()) as [[null, string[]], [null, number]];
+    return members;
   }
 
   /** Failed rows with their reasons, at most `limit`. */
@@ -147,7 +198,7 @@ export class BatchState {
     await this.client
       .multi()
       .zrem(this.batchesKey, batch)
-      .del(this.key(batch, 'meta'), this.key(batch, 'rows'), this.key(batch, 'done'), this.key(batch, 'failed'), this.key(batch, 'spend'))
+      .del(this.key(batch, 'meta'), this.key(batch, 'rows'), this.key(batch, 'done'), this.key(batch, 'failed'), this.key(batch, 'spend'), this.key(batch, 'over'))
       .exec();
   }
 }

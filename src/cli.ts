@@ -5,8 +5,10 @@
  * bad configuration, a rejected file, or a fatal error (bad key, no credits).
  */
 import { Command, CommanderError, Option } from 'commander';
+import { budgetCommand } from './commands/budget.js';
 import { demoCommand } from './commands/demo.js';
 import { enqueueCommand } from './commands/enqueue.js';
+import { estimateCommand } from './commands/estimate.js';
 import { pauseOrResumeCommand } from './commands/resume.js';
 import { statusCommand } from './commands/status.js';
 import { workCommand } from './commands/work.js';
@@ -43,10 +45,21 @@ export function buildProgram(): Command {
       .option('--batch <name>', 'batch name (default: the file name)')
       .option('--strict', 'refuse the whole file when any row is bad, before any request')
       .option('--retry-failed', 'also run rows that failed for good in an earlier run (billed again)')
+      .option('--dry-run', 'estimate what the rows left to do will cost, and send nothing')
       .option('--plain', 'plain progress lines instead of a bar')
+      .option('--budget-usd <amount>', 'cap on the batch\'s spend (all runs together); no new call starts once reached')
       .option('--prefix <prefix>', 'queue key prefix, with REDIS_URL (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (csv: string, flags) => {
     process.exitCode = await runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
+  });
+
+  commonFlags(
+    program
+      .command('estimate <csv>')
+      .description('what a CSV will cost per model and size, estimated without sending anything')
+      .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
+  ).action(async (csv: string, flags) => {
+    process.exitCode = await estimateCommand(csv, flags);
   });
 
   commonFlags(
@@ -55,6 +68,7 @@ export function buildProgram(): Command {
       .description('validate a CSV and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
       .option('--batch <name>', 'batch name (required)')
       .option('--strict', 'refuse the whole file when any row is bad, before adding any job')
+      .option('--budget-usd <amount>', 'cap on the batch\'s spend across all workers (enqueueing again changes it)')
       .option('--plain', 'plain progress lines instead of a bar')
       .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (csv: string, flags) => {
@@ -87,6 +101,16 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
     .action(async (flags) => {
       process.exitCode = await statusCommand(flags);
+    });
+
+  program
+    .command('budget <batch>')
+    .description('set or remove a queued batch\'s budget; rows parked over budget start again when it allows (REDIS_URL)')
+    .option('--usd <amount>', 'the new cap in dollars')
+    .option('--none', 'remove the cap')
+    .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
+    .action(async (batch: string, flags) => {
+      process.exitCode = await budgetCommand(batch, flags);
     });
 
   for (const action of ['pause', 'resume'] as const) {

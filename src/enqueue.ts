@@ -18,6 +18,8 @@ export interface EnqueueOptions {
   defaults: RowDefaults;
   retry: RetryPolicy;
   strict?: boolean;
+  /** Sets (or, enqueueing again, changes) the batch's budget. */
+  budgetPico?: bigint;
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;
   progress?: Progress;
@@ -48,6 +50,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   const chunkSize = options.chunkSize ?? 500;
   const jobOptions = imageJobOptions(options.retry);
   await batches.register(options.batch, { csv: options.csvPath });
+  if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 
   let chunk: BatchRow[] = [];
   const flush = async (): Promise<void> => {
@@ -76,4 +79,21 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   await flush();
   options.progress?.stop();
   return summary;
+}
+
+/**
+ * Sets a batch's budget and sets going the rows parked over budget: workers park them again if
+ * the new cap is still reached.
+ */
+export async function setBudgetAndRelease(queue: Queue<ImageJobData>, batches: BatchState, batch: string, budgetPico: bigint | undefined): Promise<number> {
+  await batches.setBudget(batch, budgetPico);
+  let released = 0;
+  for (const rowId of await batches.takeOverBudget(batch)) {
+    const job = await queue.getJob(jobIdFor(batch, rowId));
+    if (job && (await job.isDelayed())) {
+      await job.promote().catch(() => undefined);
+      released += 1;
+    }
+  }
+  return released;
 }

@@ -4,6 +4,7 @@
  */
 import pLimit from 'p-limit';
 import { asCallError, UsageError } from './errors.js';
+import { mayStart } from './budget.js';
 import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { RateGate, sleep } from './rate-gate.js';
@@ -25,6 +26,10 @@ export interface LocalRunOptions {
   stopSignal?: AbortSignal;
   /** Aborts calls in flight (a second Ctrl-C). */
   abortSignal?: AbortSignal;
+  /** Cap on the batch's spend, all runs together; no new call starts once it is reached. */
+  budgetPico?: bigint;
+  /** What the batch cost in earlier runs (from the ledger), counted against the cap. */
+  spentBeforePico?: bigint;
   progress?: (total: number) => Progress;
   onEvent?: (event: RunEvent) => void;
 }
@@ -53,6 +58,11 @@ export interface RunSummary {
   failed: FailedRow[];
   /** Rows left untouched because the run stopped (fatal error, quota, Ctrl-C). */
   notRun: number;
+  /** Rows not started because the batch reached its budget; they run when the cap is raised. */
+  overBudget: number;
+  budgetPico?: bigint;
+  /** Spend of the batch over all runs, when a budget is set. */
+  batchSpendPico?: bigint;
   stopReason?: string;
   spendPico: bigint;
   elapsedMs: number;
@@ -90,6 +100,8 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
     done: 0,
     failed: [],
     notRun: 0,
+    overBudget: 0,
+    budgetPico: options.budgetPico,
     spendPico: 0n,
     elapsedMs: 0,
   };
@@ -108,6 +120,7 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
   const progress = options.progress?.(todo.length);
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
   const gate = new RateGate();
+  const spentBefore = options.spentBeforePico ?? 0n;
   let stopReason: string | undefined;
   const stop = (reason: string): void => {
     stopReason ??= reason;
@@ -137,6 +150,10 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
         await gate.wait(options.abortSignal);
         if (stopReason) {
           summary.notRun += 1;
+          return;
+        }
+        if (!mayStart(spentBefore + state.spendPico, options.budgetPico)) {
+          summary.overBudget += 1;
           return;
         }
         settle(row, await generateRow(row, context, { attempt, signal: options.abortSignal }));
@@ -192,6 +209,7 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
 
   summary.done = state.done;
   summary.spendPico = state.spendPico;
+  if (options.budgetPico !== undefined) summary.batchSpendPico = spentBefore + state.spendPico;
   summary.stopReason = stopReason;
   summary.elapsedMs = Date.now() - started;
   return summary;

@@ -17,6 +17,7 @@ export interface QueueRunOptions {
   strict?: boolean;
   prefix?: string;
   plain?: boolean;
+  budgetPico?: bigint;
 }
 
 export async function runCsvWithRedis(options: QueueRunOptions, config: Config, log: Logger): Promise<{ summary: RunSummary; exitCode: number; fatal?: string }> {
@@ -33,6 +34,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       retry: config.retry,
       strict: options.strict,
+      budgetPico: options.budgetPico,
     });
     const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };
     const progress = createProgress({ label: options.batch, total: Math.max(0, enqueued.added + enqueued.alreadyQueued - before.done - before.failed), plain: options.plain });
@@ -67,12 +69,14 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       alreadyFailed: [],
       done: after.done - before.done,
       failed: failedRows.map((row) => ({ id: row.id, line: row.line, reason: row.reason })),
-      notRun: Math.max(0, after.rows - after.done - after.failed),
+      notRun: Math.max(0, after.rows - after.done - after.failed - after.overBudget),
+      overBudget: after.overBudget,
+      ...(after.budgetPico !== undefined ? { budgetPico: after.budgetPico, batchSpendPico: after.spendPico } : {}),
       stopReason: exit.reason,
       spendPico: after.spendPico - before.spendPico,
       elapsedMs: Date.now() - started,
     };
-    const unfinished = summary.failed.length + summary.rejected.length + summary.notRun;
+    const unfinished = summary.failed.length + summary.rejected.length + summary.notRun + summary.overBudget;
     return { summary, exitCode: exit.code !== 0 ? exit.code : unfinished > 0 ? 1 : 0, fatal: exit.code !== 0 ? exit.reason : undefined };
   } finally {
     await queue.close();

@@ -11,8 +11,9 @@
  *   and this worker exits non-zero with the cause.
  */
 import { hostname } from 'node:os';
-import { RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { BatchState } from './batch-state.js';
+import { describeBudget, mayStart } from './budget.js';
 import type { Config } from './config.js';
 import { asCallError, CallError } from './errors.js';
 import { generateRow, type RowOutcome, type Sidecar } from './generate.js';
@@ -56,6 +57,8 @@ export interface RunningWorker {
 
 /** Jobs may bounce on 429s many times; each bounce is a start, not an attempt. */
 const MAX_STARTED_ATTEMPTS = 500;
+/** How far out an over-budget job is parked; raising the cap promotes it at once. */
+const PARK_MS = 30 * 24 * 3600 * 1000;
 
 export async function startWorker(config: Config, options: WorkerOptions): Promise<RunningWorker> {
   const { settings, log } = options;
@@ -91,6 +94,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     }
     // Another worker may have just been told to slow down; do not send into a known 429.
     if (await quota.isPaused()) throw new RateLimitError();
+    if (await parkIfOverBudget(job, token)) throw new DelayedError();
 
     let outcome: RowOutcome;
     try {
@@ -159,6 +163,23 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     if (job && error instanceof UnrecoverableError) log.warn({ batch: job.data.row.batch, row: job.data.row.id }, `row failed: ${error.message}`);
   });
 
+  /**
+   * A batch at its budget starts no new call: the job is parked (delayed, far out) and listed as
+   * over budget, not failed. `tokenhot-batch budget` raises the cap and sets parked jobs going.
+   */
+  async function parkIfOverBudget(job: Job<ImageJobData>, token: string | undefined): Promise<boolean> {
+    const { row } = job.data;
+    const { spendPico, budgetPico } = await batches.spendAndBudget(row.batch);
+    if (mayStart(spendPico, budgetPico)) return false;
+    await batches.markOverBudget(row.batch, row.id);
+    await job.moveToDelayed(Date.now() + PARK_MS, token);
+    log.info({ batch: row.batch, row: row.id }, `over budget: ${describeBudget(spendPico, budgetPico!)}; row parked until the cap is raised`);
+    // The cap may have been raised while this job was being parked.
+    const again = await batches.spendAndBudget(row.batch);
+    if (mayStart(again.spendPico, again.budgetPico)) await job.promote().catch(() => undefined);
+    return true;
+  }
+
   async function stopForFatal(error: CallError): Promise<void> {
     if (exit.code === 0) {
       exit = { code: 2, reason: error.message };
@@ -190,7 +211,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   };
 
   const done = (async (): Promise<WorkerExit> => {
-    const drainWatch = options.untilDrained ? watchDrained(queue, () => void stop()) : undefined;
+    const drainWatch = options.untilDrained ? watchDrained(queue, batches, () => void stop()) : undefined;
     await worker.run();
     drainWatch?.stop();
     await stop();
@@ -201,8 +222,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   return { done, stop, pipeline };
 }
 
-/** Calls `onDrained` once nothing is waiting, delayed, prioritized or active. */
-function watchDrained(queue: ReturnType<typeof imagesQueue>, onDrained: () => void): { stop(): void } {
+/** Calls `onDrained` once nothing is waiting, active or delayed (but jobs parked over budget). */
+function watchDrained(queue: ReturnType<typeof imagesQueue>, batches: BatchState, onDrained: () => void): { stop(): void } {
   let stopped = false;
   const check = async (): Promise<void> => {
     while (!stopped) {
@@ -210,7 +231,8 @@ function watchDrained(queue: ReturnType<typeof imagesQueue>, onDrained: () => vo
       if (stopped) return;
       try {
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-        if (Object.values(counts).every((count) => count === 0)) {
+        const { delayed, ...others } = counts;
+        if (Object.values(others).every((count) => count === 0) && (delayed ?? 0) <= (await batches.parkedTotal())) {
           onDrained();
           return;
         }

@@ -2,6 +2,7 @@
  * `tokenhot-batch enqueue <csv> --batch NAME`: validate and add rows to the images queue.
  */
 import { BatchState } from '../batch-state.js';
+import { parseBudget } from '../budget.js';
 import { loadConfig, type ConfigFlags } from '../config.js';
 import { enqueueCsv, type EnqueueSummary } from '../enqueue.js';
 import { UsageError } from '../errors.js';
@@ -15,6 +16,7 @@ export interface EnqueueFlags extends ConfigFlags {
   strict?: boolean;
   prefix?: string;
   plain?: boolean;
+  budgetUsd?: string;
 }
 
 export function formatEnqueueSummary(summary: EnqueueSummary): string {
@@ -41,6 +43,7 @@ export async function enqueueCommand(csvPath: string, flags: EnqueueFlags): Prom
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       retry: config.retry,
       strict: flags.strict,
+      budgetPico: parseBudget(flags.budgetUsd),
       progress: createProgress({ label: `enqueue ${flags.batch}`, total: 0, plain: flags.plain }),
     });
     process.stdout.write(formatEnqueueSummary(summary));

@@ -2,12 +2,14 @@
  * `tokenhot-batch run <csv>`: the whole flow for one file, in-process (without REDIS_URL).
  */
 import { basename, extname } from 'node:path';
+import { describeBudget, ledgerSpend, parseBudget } from '../budget.js';
 import { loadConfig, type Config, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
 import { readLedger } from '../ledger.js';
 import { runLocal, type FailedRow, type RunSummary } from '../local-runner.js';
 import type { Logger } from '../log.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
+import { estimateFile, renderEstimate } from './estimate.js';
 import { createPipeline, loadPriceTable, type Pipeline } from '../pipeline.js';
 import { formatUsd, type PriceTable } from '../pricing.js';
 import { runCsvWithRedis } from '../queue-runner.js';
@@ -22,6 +24,8 @@ export interface RunFlags extends ConfigFlags {
   retryFailed?: boolean;
   plain?: boolean;
   prefix?: string;
+  budgetUsd?: string;
+  dryRun?: boolean;
 }
 
 /** The batch a file runs as: `--batch`, else the file's name without its extension. */
@@ -46,6 +50,12 @@ export function formatSummary(summary: RunSummary): string {
       ` in ${seconds}s; spend ${formatUsd(summary.spendPico, 4)}`,
   );
   if (summary.stopReason) lines.push(`stopped: ${summary.stopReason}`);
+  if (summary.overBudget > 0 && summary.budgetPico !== undefined) {
+    lines.push(
+      `over budget: ${summary.overBudget} row(s) not started, ${describeBudget(summary.batchSpendPico ?? summary.spendPico, summary.budgetPico)}; ` +
+        'they wait: run again with a higher --budget-usd to finish them',
+    );
+  }
   if (summary.failed.length > 0) {
     lines.push('failed rows:');
     for (const row of summary.failed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
@@ -63,7 +73,7 @@ export function formatSummary(summary: RunSummary): string {
 
 /** 0: every row done; 1: some row failed, was rejected or did not run; 2 is for the caller (fatal). */
 export function exitCodeFor(summary: RunSummary): number {
-  const unfinished = summary.failed.length + summary.alreadyFailed.length + summary.rejected.length + summary.notRun;
+  const unfinished = summary.failed.length + summary.alreadyFailed.length + summary.rejected.length + summary.notRun + summary.overBudget;
   return unfinished === 0 ? 0 : 1;
 }
 
@@ -82,6 +92,7 @@ async function printOutcome(summary: RunSummary, outDir: string, prices: PriceTa
 /** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
 export async function runFileInProcess(csvPath: string, flags: RunFlags, config: Config, pipeline: Pipeline, log: Logger): Promise<RunResult> {
   const batch = batchNameFor(csvPath, flags.batch);
+  const budgetPico = parseBudget(flags.budgetUsd);
   const stop = new AbortController();
   const abort = new AbortController();
   let interrupts = 0;
@@ -106,6 +117,8 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
         retry: config.retry,
         strict: flags.strict,
         retryFailed: flags.retryFailed,
+        budgetPico,
+        spentBeforePico: budgetPico === undefined ? undefined : await ledgerSpend(pipeline.store.root, batch, pipeline.prices),
         stopSignal: stop.signal,
         abortSignal: abort.signal,
         progress: (total) => createProgress({ label: batch, total, plain: flags.plain }),
@@ -128,9 +141,18 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
 
 export async function runCommand(csvPath: string, flags: RunFlags, log: Logger): Promise<number> {
   const config = loadConfig(flags);
+  if (flags.dryRun) {
+    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch: batchNameFor(csvPath, flags.batch) }, config);
+    process.stdout.write(`dry run of batch ${batchNameFor(csvPath, flags.batch)}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
+    return 0;
+  }
   if (config.redisUrl) {
     const batch = batchNameFor(csvPath, flags.batch);
-    const { summary, exitCode, fatal } = await runCsvWithRedis({ csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain }, config, log);
+    const { summary, exitCode, fatal } = await runCsvWithRedis(
+      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd) },
+      config,
+      log,
+    );
     await printOutcome(summary, config.outDir, await loadPriceTable(config));
     if (fatal) process.stderr.write(`error: ${fatal}\n`);
     return exitCode;

@@ -4,7 +4,7 @@
 import type { Queue } from 'bullmq';
 import { BatchState } from '../batch-state.js';
 import { loadConfig, type ConfigFlags } from '../config.js';
-import { formatUsd } from '../pricing.js';
+import { formatUsd, picoToUsd } from '../pricing.js';
 import { connectRedis, imagesQueue, queueSettings, type ImageJobData } from '../queue.js';
 
 export interface StatusFlags extends ConfigFlags {
@@ -24,8 +24,12 @@ export interface BatchStatus {
   delayed: number;
   done: number;
   failed: number;
+  /** Waiting because the batch reached its budget (not failed). */
+  overBudget: number;
   spendUsd: number;
   spendPico: bigint;
+  budgetUsd?: number;
+  budgetPico?: bigint;
   failedRows: { id: string; reason: string }[];
 }
 
@@ -60,17 +64,20 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
   for (const name of names) {
     const counts = await state.counts(name);
     const activeCount = active.get(name) ?? 0;
-    const delayedCount = delayed.get(name) ?? 0;
+    // Parked over-budget jobs sit in BullMQ's delayed set; they are shown as over budget.
+    const delayedCount = Math.max(0, (delayed.get(name) ?? 0) - counts.overBudget);
     batches.push({
       batch: name,
       rows: counts.rows,
       active: activeCount,
       delayed: delayedCount,
-      waiting: Math.max(0, counts.rows - counts.done - counts.failed - activeCount - delayedCount),
+      waiting: Math.max(0, counts.rows - counts.done - counts.failed - activeCount - delayedCount - counts.overBudget),
       done: counts.done,
       failed: counts.failed,
+      overBudget: counts.overBudget,
       spendPico: counts.spendPico,
-      spendUsd: Number(counts.spendPico) / 1e12,
+      spendUsd: picoToUsd(counts.spendPico),
+      ...(counts.budgetPico !== undefined ? { budgetPico: counts.budgetPico, budgetUsd: picoToUsd(counts.budgetPico) } : {}),
       failedRows: options.failedLimit > 0 ? await state.failedRows(name, options.failedLimit) : [],
     });
   }
@@ -78,8 +85,12 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
 }
 
 export function renderStatus(status: QueueStatus): string {
-  const header = ['batch', 'rows', 'waiting', 'active', 'delayed', 'done', 'failed', 'spend'];
-  const rows = status.batches.map((b) => [b.batch, b.rows, b.waiting, b.active, b.delayed, b.done, b.failed].map(String).concat(formatUsd(b.spendPico, 4)));
+  const header = ['batch', 'rows', 'waiting', 'active', 'delayed', 'done', 'failed', 'over budget', 'spend', 'budget'];
+  const rows = status.batches.map((b) =>
+    [b.batch, b.rows, b.waiting, b.active, b.delayed, b.done, b.failed, b.overBudget]
+      .map(String)
+      .concat(formatUsd(b.spendPico, 4), b.budgetPico === undefined ? '-' : formatUsd(b.budgetPico, 2)),
+  );
   const all = [header, ...rows];
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
   const line = (row: string[]): string => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
@@ -87,6 +98,9 @@ export function renderStatus(status: QueueStatus): string {
   if (status.batches.length === 0) out.push('(no batches yet: tokenhot-batch enqueue <csv> --batch NAME)');
   if (status.paused) out.push(`queue PAUSED${status.pauseReason ? `: ${status.pauseReason}` : ''} (tokenhot-batch resume)`);
   if (status.rateLimitedForMs > 0) out.push(`rate limited: no call starts for ${(status.rateLimitedForMs / 1000).toFixed(1)} s`);
+  for (const batch of status.batches) {
+    if (batch.overBudget > 0) out.push(`batch ${batch.batch} is OVER BUDGET: ${batch.overBudget} row(s) wait (tokenhot-batch budget ${batch.batch} --usd MORE)`);
+  }
   for (const batch of status.batches) {
     if (batch.failedRows.length === 0) continue;
     out.push(`failed rows of ${batch.batch}${batch.failed > batch.failedRows.length ? ` (first ${batch.failedRows.length} of ${batch.failed})` : ''}:`);
@@ -107,7 +121,7 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
       const status = await readStatus(queue, state, { batch: flags.batch, failedLimit });
       const text =
         flags.format === 'json'
-          ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, ...rest }) => rest) }, null, 2)}\n`
+          ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, budgetPico, ...rest }) => rest) }, null, 2)}\n`
           : renderStatus(status);
       if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       process.stdout.write(flags.watch ? `${new Date().toISOString()}\n${text}` : text);

@@ -5,10 +5,11 @@
  */
 import type { ModelCapabilities } from '../models.js';
 import type { ModalityTokenCount, UsageMetadata } from '../types.js';
+import { ESTIMATE_ASSUMPTIONS } from '../estimate.js';
 import { pick, seedOf } from './seed.js';
 
-/** What one reference image costs in prompt tokens. */
-export const TOKENS_PER_REFERENCE_IMAGE = 560;
+/** What one reference image costs in prompt tokens (the same figure `estimate` assumes). */
+export const TOKENS_PER_REFERENCE_IMAGE = ESTIMATE_ASSUMPTIONS.tokensPerReferenceImage;
 
 export interface UsageInput {
   model: ModelCapabilities;

@@ -1,0 +1,76 @@
+/**
+ * `tokenhot-batch estimate <csv>` and `run --dry-run`: what a file will cost, sending nothing.
+ */
+import { loadConfig, type Config, type ConfigFlags } from '../config.js';
+import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate } from '../estimate.js';
+import { loadPriceTable } from '../pipeline.js';
+import { formatUsd } from '../pricing.js';
+import { formatProblem, readRows, type RowProblem } from '../rows.js';
+import { OutputStore } from '../storage.js';
+import type { Sidecar } from '../generate.js';
+import type { Row } from '../types.js';
+
+export interface EstimateFlags extends ConfigFlags {
+  format?: string;
+  /** Leave out rows already finished in this batch (run --dry-run). */
+  batch?: string;
+}
+
+export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipped: number): string {
+  const header = ['model', 'size', 'rows', 'prompt tok', 'image tok', 'text+thinking tok', 'est. cost'];
+  const fmt = (n: number): string => n.toLocaleString('en-US');
+  const rows = estimate.lines.map((line) => [
+    line.model,
+    line.imageSize,
+    fmt(line.rows),
+    fmt(line.promptTokens),
+    fmt(line.imageOutputTokens),
+    fmt(line.otherOutputTokens),
+    line.costPico === undefined ? 'NO PRICE' : formatUsd(line.costPico, 4),
+  ]);
+  const total = ['TOTAL', '', fmt(estimate.rows), '', '', '', `${formatUsd(estimate.costPico, 4)}${estimate.unpricedModels.length > 0 ? ' + ?' : ''}`];
+  const all = [header, ...rows, total];
+  const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
+  const line = (row: string[]): string => row.map((cell, col) => (col < 2 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ').trimEnd();
+  const out = [line(header), ...rows.map(line), line(total)];
+  if (skipped > 0) out.push(`(${skipped} row(s) already finished are not counted)`);
+  if (rejected.length > 0) out.push(`${rejected.length} bad row(s) not counted, e.g. ${formatProblem(rejected[0]!)}`);
+  for (const model of estimate.unpricedModels) out.push(`WARNING: NO PRICE for model "${model}": its cost is not in the total`);
+  const a = ESTIMATE_ASSUMPTIONS;
+  out.push(
+    '',
+    'How this was estimated (nothing was sent): image output tokens per model and size from the provider\'s price pages; ' +
+      `prompt tokens from the prompt's length (about ${a.charsPerToken} characters a token, one per CJK character) plus ${a.tokensPerReferenceImage} per reference image; ` +
+      `${a.thinkingTokens} thinking tokens for Gemini 3 models and ${a.textTokens} text tokens per answer. ` +
+      'Retries of blocked or failed rows and price changes are not included.',
+  );
+  return `${out.join('\n')}\n`;
+}
+
+export async function estimateFile(csvPath: string, flags: EstimateFlags, config: Config): Promise<{ estimate: Estimate; rejected: RowProblem[]; skipped: number }> {
+  const rows: Row[] = [];
+  const rejected: RowProblem[] = [];
+  let skipped = 0;
+  const store = flags.batch ? new OutputStore(config.outDir) : undefined;
+  for await (const read of readRows(csvPath, { defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
+    if ('problem' in read) rejected.push(read.problem);
+    else if (store && (await store.readSidecar<Sidecar>(flags.batch!, read.row.id))?.status === 'done') skipped += 1;
+    else rows.push(read.row);
+  }
+  const estimate = estimateRows(rows, await loadPriceTable(config), (config.responseModalities as readonly string[]).includes('TEXT'));
+  return { estimate, rejected, skipped };
+}
+
+export async function estimateCommand(csvPath: string, flags: EstimateFlags): Promise<number> {
+  const config = loadConfig(flags);
+  const { estimate, rejected, skipped } = await estimateFile(csvPath, flags, config);
+  if (flags.format === 'json') {
+    const lines = estimate.lines.map(({ costPico, ...rest }) => ({ ...rest, costUsd: costPico === undefined ? null : Number(costPico) / 1e12 }));
+    process.stdout.write(
+      `${JSON.stringify({ rows: estimate.rows, costUsd: Number(estimate.costPico) / 1e12, lines, unpricedModels: estimate.unpricedModels, rejected: rejected.length, alreadyFinished: skipped, assumptions: ESTIMATE_ASSUMPTIONS }, null, 2)}\n`,
+    );
+  } else {
+    process.stdout.write(renderEstimate(estimate, rejected, skipped));
+  }
+  return 0;
+}

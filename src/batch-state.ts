@@ -77,6 +77,17 @@ export class BatchState {
     if (rowIds.length > 0) await this.client.sadd(this.key(batch, 'rows'), ...rowIds);
   }
 
+  /** Rows queued again with new content: no longer done or failed until their new job ends. */
+  async markRequeued(batch: string, rowIds: string[]): Promise<void> {
+    if (rowIds.length === 0) return;
+    await this.client
+      .multi()
+      .sadd(this.key(batch, 'rows'), ...rowIds)
+      .srem(this.key(batch, 'done'), ...rowIds)
+      .hdel(this.key(batch, 'failed'), ...rowIds)
+      .exec();
+  }
+
   async markDone(batch: string, rowId: string): Promise<void> {
     await this.client.multi().sadd(this.key(batch, 'done'), rowId).hdel(this.key(batch, 'failed'), rowId).exec();
   }

@@ -14,6 +14,7 @@ import { statusCommand } from './commands/status.js';
 import { workCommand } from './commands/work.js';
 import { mockServerCommand } from './commands/mock-server.js';
 import { reportCommand } from './commands/report.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { runCommand } from './commands/run.js';
 import { redact, UsageError } from './errors.js';
 import { createLogger } from './log.js';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
       .command('work')
       .description('a worker process on the queue (REDIS_URL): run as many as you like, on as many machines')
       .option('--until-drained', 'exit once nothing is waiting, delayed or active')
+      .option('--no-catalog', 'do not run catalog firings in this process')
       .option('--rpm <n>', 'proactive quota for all workers together, in requests per minute')
       .option('--global-concurrency <n>', 'cap on calls in flight across all workers')
       .option('--lock-duration <ms>', 'job lock without renewal; a killed worker\'s jobs return after it (default 30000)')
@@ -113,6 +115,23 @@ export function buildProgram(): Command {
       process.exitCode = await budgetCommand(batch, flags);
     });
 
+  const schedule = program.command('schedule').description('catalog jobs from jobs/ on BullMQ job schedulers (REDIS_URL); `work` runs their firings');
+  const prefixOption = (command: Command): Command => command.option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)');
+  prefixOption(schedule.command('sync <dir>').description('make the schedulers match the definitions in <dir> (adds, updates, removes)')).action(async (dir: string, flags) => {
+    process.exitCode = await scheduleCommand('sync', dir, flags);
+  });
+  prefixOption(schedule.command('list').description('each catalog job, its schedule, next firing and last run'))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (flags) => {
+      process.exitCode = await scheduleCommand('list', undefined, flags);
+    });
+  prefixOption(schedule.command('remove <name>').description('remove a catalog job\'s scheduler')).action(async (name: string, flags) => {
+    process.exitCode = await scheduleCommand('remove', name, flags);
+  });
+  prefixOption(schedule.command('run <name>').description('fire a catalog job now (its schedule is unchanged)')).action(async (name: string, flags) => {
+    process.exitCode = await scheduleCommand('run', name, flags);
+  });
+
   for (const action of ['pause', 'resume'] as const) {
     program
       .command(action)
@@ -129,7 +148,8 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'output folder whose ledger to read (env TOKENHOT_OUT_DIR)')
     .option('--batch <name>', 'only this batch (and its sub-batches)')
     .option('--by <keys>', 'group by any of model,day,batch,tag (comma-separated)')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+    .addOption(new Option('--format <format>', 'output format (html: one self-contained page with a chart)').choices(['table', 'json', 'csv', 'html']).default('table'))
+    .option('--output <file>', 'write the report to this file instead of stdout')
     .option('--since <date>', 'from this day (YYYY-MM-DD, UTC)')
     .option('--until <date>', 'to this day, inclusive (YYYY-MM-DD, UTC)')
     .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices')

@@ -3,7 +3,7 @@
  * Job ids come from batch and row id, and rows already queued (or done) are skipped, so
  * enqueueing the same file again adds nothing.
  */
-import type { Queue } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import { BatchState } from './batch-state.js';
 import { UsageError } from './errors.js';
 import type { Progress } from './progress.js';
@@ -57,14 +57,9 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
     if (chunk.length === 0) return;
     const rows = chunk;
     chunk = [];
-    const fresh = new Set(await batches.notYetQueued(options.batch, rows.map((row) => row.id)));
-    const toAdd = rows.filter((row) => fresh.has(row.id));
-    if (toAdd.length > 0) {
-      await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row }, opts: { ...jobOptions, jobId: jobIdFor(row.batch, row.id) } })));
-      await batches.markQueued(options.batch, toAdd.map((row) => row.id));
-    }
-    summary.added += toAdd.length;
-    summary.alreadyQueued += rows.length - toAdd.length;
+    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions);
+    summary.added += added.length;
+    summary.alreadyQueued += rows.length - added.length;
     options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
   };
 
@@ -79,6 +74,32 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   await flush();
   options.progress?.stop();
   return summary;
+}
+
+/**
+ * Adds the rows of a batch that were never queued in it, in one addBulk; returns those added.
+ * The batch state is marked after the jobs exist, so a crash in between only means they are
+ * added again later, which BullMQ ignores (same job ids).
+ */
+export async function enqueueRows(queue: Queue<ImageJobData>, batches: BatchState, batch: string, rows: BatchRow[], jobOptions: JobsOptions): Promise<BatchRow[]> {
+  const fresh = new Set(await batches.notYetQueued(batch, rows.map((row) => row.id)));
+  const toAdd = rows.filter((row) => fresh.has(row.id));
+  if (toAdd.length === 0) return [];
+  await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id) } })));
+  await batches.markQueued(batch, toAdd.map((row) => row.id));
+  return toAdd;
+}
+
+/**
+ * Adds rows a catalog firing chose (by content hash, see catalog-run.ts). The job id holds the
+ * content hash, so a row whose content changed gets a new job even in a batch it was done in.
+ */
+export async function enqueueCatalogRows(queue: Queue<ImageJobData>, batches: BatchState, batch: string, rows: BatchRow[], jobOptions: JobsOptions, catalog: string): Promise<void> {
+  if (rows.length === 0) return;
+  await queue.addBulk(
+    rows.map((row) => ({ name: 'image', data: { row, catalog: { name: catalog } }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id, row.contentHash) } })),
+  );
+  await batches.markRequeued(batch, rows.map((row) => row.id));
 }
 
 /**

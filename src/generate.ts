@@ -52,6 +52,8 @@ export interface Sidecar {
   costUsd: number | null;
   attempt: number;
   timings: { startedAt: string; finishedAt: string; durationMs: number };
+  /** The row's content hash, for rows queued by a catalog job. */
+  contentHash?: string;
 }
 
 /** The reason a billed answer without an image gives, in words. */
@@ -154,6 +156,7 @@ async function writeSidecar(
     costUsd: result.answer ? (result.cost === undefined ? null : picoToUsd(result.cost)) : 0,
     attempt: info.attempt,
     timings: { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() },
+    ...(row.contentHash ? { contentHash: row.contentHash } : {}),
   };
   await context.store.writeSidecar(row.batch, row.id, sidecar);
 }

@@ -42,6 +42,8 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       settings,
       concurrency: config.concurrency,
       untilDrained: true,
+      // `run` works its own file; scheduled catalog firings are for `work`.
+      catalog: false,
       log,
       onSettled: (row, outcome) => {
         if (row.batch !== options.batch) return;

@@ -13,6 +13,8 @@
 import { hostname } from 'node:os';
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { BatchState } from './batch-state.js';
+import { CatalogState } from './catalog-state.js';
+import { startCatalogWorker } from './catalog-worker.js';
 import { describeBudget, mayStart } from './budget.js';
 import type { Config } from './config.js';
 import { asCallError, CallError } from './errors.js';
@@ -38,6 +40,8 @@ export interface WorkerOptions {
   /** How long a shutdown waits for calls in flight before giving up on them. */
   shutdownTimeoutMs?: number;
   log: Logger;
+  /** Also run the catalog worker (scheduled catalog firings). @default true */
+  catalog?: boolean;
   /** Called for every settled row (progress). */
   onSettled?: (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }) => void;
 }
@@ -68,6 +72,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const pipeline = await createPipeline(config);
   const queue = imagesQueue(settings, connection);
   const batches = new BatchState(connection, settings.prefix);
+  const catalogs = new CatalogState(connection, settings.prefix);
   const quota = new QuotaControl(queue, log);
   await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
 
@@ -86,9 +91,10 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
     // A job recovered from a stalled worker may have been finished already: never pay twice.
+    // (A catalog row queued again with new content was taken out of the done set.)
     if (await batches.isDone(row.batch, row.id)) return { alreadyDone: true };
     const sidecar = await pipeline.store.readSidecar<Sidecar>(row.batch, row.id);
-    if (sidecar?.status === 'done') {
+    if (sidecar?.status === 'done' && sidecar.contentHash === row.contentHash) {
       await batches.markDone(row.batch, row.id);
       return { alreadyDone: true };
     }
@@ -119,7 +125,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
           log.info({ batch: row.batch, row: row.id, attempt, attempts }, `transient failure: ${callError.message}`);
           if (attempt >= attempts) {
             const reason = `${callError.message} (gave up after ${attempt} attempts)`;
-            await batches.markFailed(row.batch, row.id, reason, row.line);
+            await failForGood(job, reason);
             settle(row, { status: 'failed', reason });
             throw new UnrecoverableError(reason);
           }
@@ -127,7 +133,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         }
         case 'rowFailed':
           // generateRow settles these itself; kept for completeness of the kinds.
-          await batches.markFailed(row.batch, row.id, callError.message, row.line);
+          await failForGood(job, callError.message);
           throw new UnrecoverableError(callError.message);
       }
     }
@@ -137,9 +143,10 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     settle(row, outcome);
     if (outcome.status === 'done') {
       await batches.markDone(row.batch, row.id);
+      if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { images: outcome.images.map((image) => image.file) };
     }
-    await batches.markFailed(row.batch, row.id, outcome.reason, row.line);
+    await failForGood(job, outcome.reason);
     throw new UnrecoverableError(outcome.reason);
   };
 
@@ -158,10 +165,18 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     autorun: false,
   });
   worker.on('error', (error) => log.warn({ err: error.message }, 'worker error (Redis connection?)'));
+  const catalogWorker = options.catalog === false ? undefined : startCatalogWorker(settings, connection, queue, batches, config, log);
   worker.on('failed', (job, error) => {
     // Transient failures with attempts left are retried; only the final failure is news.
     if (job && error instanceof UnrecoverableError) log.warn({ batch: job.data.row.batch, row: job.data.row.id }, `row failed: ${error.message}`);
   });
+
+  async function failForGood(job: Job<ImageJobData>, reason: string): Promise<void> {
+    const { row, catalog } = job.data;
+    await batches.markFailed(row.batch, row.id, reason, row.line);
+    // Nothing of the row is queued any more: the catalog's next firing tries it again.
+    if (catalog) await catalogs.clearPending(catalog.name, row.id);
+  }
 
   /**
    * A batch at its budget starts no new call: the job is parked (delayed, far out) and listed as
@@ -202,6 +217,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         forceAbort.abort(new Error('shutdown timeout'));
         await worker.close(true);
       }
+      await catalogWorker?.close();
       await queue.close();
       await pipeline.close();
       await quota.close();

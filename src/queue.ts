@@ -26,12 +26,15 @@ export interface QueueSettings {
 /** What a job of the images queue carries: the row, never image bytes, never the key. */
 export interface ImageJobData {
   row: BatchRow;
+  /** Set when a catalog job queued the row (its content hash is `row.contentHash`). */
+  catalog?: { name: string };
 }
 
 /** Job ids come from batch and row id, so adding the same row twice adds nothing. */
-export function jobIdFor(batch: string, rowId: string): string {
-  // BullMQ refuses ':' in custom ids; batch parts and row ids never hold one.
-  return `${batch}/${rowId}`;
+export function jobIdFor(batch: string, rowId: string, contentHash?: string): string {
+  // BullMQ refuses ':' in custom ids; batch parts and row ids never hold one. A catalog row
+  // whose content changed gets a new job in the same batch.
+  return contentHash ? `${batch}/${rowId}@${contentHash.slice(0, 16)}` : `${batch}/${rowId}`;
 }
 
 /** The Redis URL with any password hidden, for messages. */

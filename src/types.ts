@@ -32,6 +32,11 @@ export interface Row {
 /** A row together with the batch it runs in. */
 export interface BatchRow extends Row {
   batch: string;
+  /**
+   * Content hash (prompt, parameters, reference image bytes), set when a catalog job queued the
+   * row: an image made for other content does not count as this row's image.
+   */
+  contentHash?: string;
 }
 
 /** `usageMetadata` as the endpoint sent it; kept verbatim in the ledger and sidecars. */

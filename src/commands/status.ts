@@ -3,6 +3,7 @@
  */
 import type { Queue } from 'bullmq';
 import { BatchState } from '../batch-state.js';
+import { CatalogState, type CatalogRun } from '../catalog-state.js';
 import { loadConfig, type ConfigFlags } from '../config.js';
 import { formatUsd, picoToUsd } from '../pricing.js';
 import { connectRedis, imagesQueue, queueSettings, type ImageJobData } from '../queue.js';
@@ -38,6 +39,8 @@ export interface QueueStatus {
   pauseReason?: string;
   rateLimitedForMs: number;
   batches: BatchStatus[];
+  /** The last firings of each catalog job. */
+  catalogs: { name: string; runs: CatalogRun[] }[];
 }
 
 /** Active and delayed jobs are few; count them per batch from their ids (`<batch>/<row>`). */
@@ -51,7 +54,7 @@ async function jobsPerBatch(queue: Queue<ImageJobData>, state: 'active' | 'delay
   return counts;
 }
 
-export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, options: { batch?: string; failedLimit: number }): Promise<QueueStatus> {
+export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, catalogState: CatalogState, options: { batch?: string; failedLimit: number }): Promise<QueueStatus> {
   const names = options.batch ? [options.batch] : await state.batches();
   const [active, delayed, paused, pauseReason, rateLimitedForMs] = await Promise.all([
     jobsPerBatch(queue, 'active'),
@@ -81,7 +84,8 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
       failedRows: options.failedLimit > 0 ? await state.failedRows(name, options.failedLimit) : [],
     });
   }
-  return { paused, pauseReason: paused ? pauseReason : undefined, rateLimitedForMs: Math.max(0, rateLimitedForMs), batches };
+  const catalogs = await Promise.all((await catalogState.names()).map(async (name) => ({ name, runs: await catalogState.runs(name, 5) })));
+  return { paused, pauseReason: paused ? pauseReason : undefined, rateLimitedForMs: Math.max(0, rateLimitedForMs), batches, catalogs };
 }
 
 export function renderStatus(status: QueueStatus): string {
@@ -106,6 +110,15 @@ export function renderStatus(status: QueueStatus): string {
     out.push(`failed rows of ${batch.batch}${batch.failed > batch.failedRows.length ? ` (first ${batch.failedRows.length} of ${batch.failed})` : ''}:`);
     for (const row of batch.failedRows) out.push(`  ${row.id}: ${row.reason}`);
   }
+  for (const catalog of status.catalogs) {
+    out.push(`catalog ${catalog.name}, last firings:`);
+    for (const run of catalog.runs) {
+      out.push(
+        `  ${run.firedAt} ${run.status}${run.reason ? ` (${run.reason})` : ''}: ${run.enqueued} enqueued, ${run.unchanged} unchanged, ${run.stillQueued} still queued, ${run.rejected} rejected → batch ${run.batch}`,
+      );
+      for (const problem of run.rejectedRows.slice(0, 3)) out.push(`    ${problem}`);
+    }
+  }
   return `${out.join('\n')}\n`;
 }
 
@@ -118,7 +131,7 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
   const failedLimit = flags.failed === undefined ? 10 : Number(flags.failed);
   try {
     for (;;) {
-      const status = await readStatus(queue, state, { batch: flags.batch, failedLimit });
+      const status = await readStatus(queue, state, new CatalogState(connection, settings.prefix), { batch: flags.batch, failedLimit });
       const text =
         flags.format === 'json'
           ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, budgetPico, ...rest }) => rest) }, null, 2)}\n`

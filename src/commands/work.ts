@@ -15,6 +15,7 @@ export interface WorkFlags extends ConfigFlags {
   lockDuration?: string;
   stalledInterval?: string;
   shutdownTimeout?: string;
+  catalog?: boolean;
 }
 
 function optionalNumber(name: string, value: string | undefined, min: number): number | undefined {
@@ -31,6 +32,7 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
     settings,
     concurrency: config.concurrency,
     untilDrained: flags.untilDrained,
+    catalog: flags.catalog,
     rpm: optionalNumber('--rpm', flags.rpm, 1),
     globalConcurrency: optionalNumber('--global-concurrency', flags.globalConcurrency, 1),
     lockDurationMs: optionalNumber('--lock-duration', flags.lockDuration, 1000),

@@ -47,6 +47,7 @@ export function buildProgram(): Command {
       .option('--strict', 'refuse the whole file when any row is bad, before any request')
       .option('--retry-failed', 'also run rows that failed for good in an earlier run (billed again)')
       .option('--dry-run', 'estimate what the rows left to do will cost, and send nothing')
+      .option('--rpm <n>', 'the provider\'s quota in requests per minute, when known (else the pace is learned from 429s)')
       .option('--plain', 'plain progress lines instead of a bar')
       .option('--budget-usd <amount>', 'cap on the batch\'s spend (all runs together); no new call starts once reached')
       .option('--prefix <prefix>', 'queue key prefix, with REDIS_URL (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),

@@ -7,7 +7,7 @@ import { asCallError, UsageError } from './errors.js';
 import { mayStart } from './budget.js';
 import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
-import { RateGate, sleep } from './rate-gate.js';
+import { LocalPacer, sleep } from './rate-gate.js';
 import { nextStep, type RetryPolicy } from './retry-policy.js';
 import { formatProblem, readRows, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
@@ -26,6 +26,8 @@ export interface LocalRunOptions {
   stopSignal?: AbortSignal;
   /** Aborts calls in flight (a second Ctrl-C). */
   abortSignal?: AbortSignal;
+  /** A known quota in requests per minute; without it the pace is learned from 429s. */
+  rpm?: number;
   /** Cap on the batch's spend, all runs together; no new call starts once it is reached. */
   budgetPico?: bigint;
   /** What the batch cost in earlier runs (from the ledger), counted against the cap. */
@@ -119,7 +121,7 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
 
   const progress = options.progress?.(todo.length);
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
-  const gate = new RateGate();
+  const pacer = new LocalPacer(options.rpm);
   const spentBefore = options.spentBeforePico ?? 0n;
   let stopReason: string | undefined;
   const stop = (reason: string): void => {
@@ -147,7 +149,7 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
         return;
       }
       try {
-        await gate.wait(options.abortSignal);
+        await pacer.acquire(options.abortSignal);
         if (stopReason) {
           summary.notRun += 1;
           return;
@@ -156,7 +158,9 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
           summary.overBudget += 1;
           return;
         }
-        settle(row, await generateRow(row, context, { attempt, signal: options.abortSignal }));
+        const outcome = await generateRow(row, context, { attempt, signal: options.abortSignal });
+        pacer.succeeded();
+        settle(row, outcome);
         return;
       } catch (error) {
         if (options.abortSignal?.aborted) {
@@ -176,7 +180,7 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
               settle(row, { status: 'failed', reason: `still rate limited after ${MAX_RATE_LIMIT_WAITS} waits` });
               return;
             }
-            gate.closeFor(step.delayMs);
+            pacer.rateLimited(step.delayMs);
             options.onEvent?.({ type: 'rateLimited', row, delayMs: step.delayMs, reason: callError.message });
             break;
           case 'retry':

@@ -18,6 +18,7 @@ export interface QueueRunOptions {
   prefix?: string;
   plain?: boolean;
   budgetPico?: bigint;
+  rpm?: number;
 }
 
 export async function runCsvWithRedis(options: QueueRunOptions, config: Config, log: Logger): Promise<{ summary: RunSummary; exitCode: number; fatal?: string }> {
@@ -42,6 +43,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       settings,
       concurrency: config.concurrency,
       untilDrained: true,
+      rpm: options.rpm,
       // `run` works its own file; scheduled catalog firings are for `work`.
       catalog: false,
       log,

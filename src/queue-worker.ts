@@ -10,6 +10,7 @@
  * - fatal: the queue is paused so no worker burns through jobs, the job goes back to waiting,
  *   and this worker exits non-zero with the cause.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { BatchState } from './batch-state.js';
@@ -73,7 +74,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const queue = imagesQueue(settings, connection);
   const batches = new BatchState(connection, settings.prefix);
   const catalogs = new CatalogState(connection, settings.prefix);
-  const quota = new QuotaControl(queue, log);
+  const quota = new QuotaControl(queue, connection, settings.prefix, log);
   await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
 
   let exit: WorkerExit = { code: 0 };
@@ -86,6 +87,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   // and recorded, even if another worker has taken the job meanwhile.
   const forceAbort = new AbortController();
   const signal = forceAbort.signal;
+  // Every call in flight listens to it: as many listeners as the concurrency, not a leak.
+  setMaxListeners(options.concurrency + 10, signal);
 
   const processJob = async (job: Job<ImageJobData>, token?: string): Promise<{ images: string[] } | { alreadyDone: true }> => {
     const { row } = job.data;
@@ -98,9 +101,9 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       await batches.markDone(row.batch, row.id);
       return { alreadyDone: true };
     }
-    // Another worker may have just been told to slow down; do not send into a known 429.
-    if (await quota.isPaused()) throw new RateLimitError();
     if (await parkIfOverBudget(job, token)) throw new DelayedError();
+    // The shared pace: wait for this call's start slot; a long 429 pause sends the job back.
+    if (!(await quota.waitForSlot(signal))) throw new RateLimitError();
 
     let outcome: RowOutcome;
     try {
@@ -111,7 +114,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       switch (callError.kind) {
         case 'rateLimited': {
           const delay = rateLimitDelay(callError, config.retry);
-          await quota.pauseFor(delay);
+          await quota.rateLimited(delay);
           if (callError.perDay) log.warn({ delayMs: delay }, `daily quota exhausted: every worker pauses for ${Math.round(delay / 60_000)} min (${callError.message})`);
           else log.info({ batch: row.batch, row: row.id, delayMs: delay }, `rate limited: every worker waits ${delay} ms`);
           throw new RateLimitError();

@@ -1,64 +1,234 @@
 /**
- * The provider's quota, shared by every worker on every machine through the images queue's
- * rate limiter in Redis.
+ * The provider's quota, shared by every worker on every machine through Redis.
  *
- * BullMQ only honours a manual `queue.rateLimit(ms)` when the queue has a rate limiter
- * configured (moveToActive checks the limiter key only when a `max` is known), so every worker
- * makes sure the queue has a global rate limit: the `--rpm` quota when given, else one too large
- * to ever bind. A manual limit stores MAX_SAFE_INTEGER in the limiter key, which is how
- * `isPaused` tells it from ordinary limiter counting.
+ * - Pacing (pacing.ts): one pace for all workers. Before each call a worker reserves a start
+ *   slot: slots are handed out 1/pace apart on Redis's clock (so machines with skewed clocks
+ *   still space their calls evenly), and the worker sleeps until its slot. Even spacing matters:
+ *   BullMQ's fixed-window limiter starts a whole window's jobs at once, and against a provider's
+ *   token bucket those bursts cost 429s.
+ * - 429s: `queue.rateLimit(ms)` stops every worker from taking jobs for the delay the provider
+ *   asked for, and the slots already handed out become void (an epoch counter), so waiting calls
+ *   take new slots after the pause at the lowered pace. BullMQ only honours a manual rate limit
+ *   when the queue has a rate limiter configured, so the queue gets one too large to ever bind.
+ * - The pace itself changes by optimistic transactions (WATCH) on a connection of our own, so
+ *   concurrent workers never lose one another's changes.
  */
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from './log.js';
+import { afterRateLimited, afterSuccesses, initialPace, type PaceState } from './pacing.js';
+import { sleep } from './rate-gate.js';
 
-const MANUAL_LIMIT = Number.MAX_SAFE_INTEGER;
 /** A rate limit that never binds: it only gives manual 429 pauses something to act on. */
 const OPEN_LIMIT = { max: 1_000_000_000, duration: 1_000 };
+/** How often a worker reports its successes and starts. */
+const FLUSH_MS = 250;
+/** Calls that would wait longer than this for a slot go back to the queue instead. */
+export const LONGEST_SLOT_WAIT_MS = 30_000;
 
-/** requests per minute → BullMQ's fixed window, as even as possible (one job per slot). */
-export function rateLimitFor(rpm: number): { max: number; duration: number } {
-  return rpm <= 6_000 ? { max: 1, duration: Math.max(1, Math.round(60_000 / rpm)) } : { max: Math.round(rpm / 600), duration: 100 };
-}
+// KEYS[1] pace (rule state: rate), KEYS[2] slots (next, pauseUntil, epoch).
+// Returns { ms to wait, epoch }.
+const RESERVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or '')
+local nextSlot = tonumber(redis.call('HGET', KEYS[2], 'next') or '0')
+local pauseUntil = tonumber(redis.call('HGET', KEYS[2], 'pauseUntil') or '0')
+local epoch = redis.call('HGET', KEYS[2], 'epoch') or '0'
+local slot = math.max(now, pauseUntil)
+if rate and rate > 0 then
+  slot = math.max(slot, nextSlot)
+  redis.call('HSET', KEYS[2], 'next', tostring(slot + 1000 / rate))
+end
+return { tostring(slot - now), epoch }
+`;
+
+// KEYS[2] slots; ARGV[1] the epoch the slot was reserved in. 1: go; 0: reserve again.
+const CONFIRM = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+local pauseUntil = tonumber(redis.call('HGET', KEYS[1], 'pauseUntil') or '0')
+if epoch == ARGV[1] and now >= pauseUntil then return 1 end
+return 0
+`;
+
+// KEYS[1] slots; ARGV[1] pause in ms. Voids every slot handed out so far.
+const PAUSE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pauseUntil = math.max(tonumber(redis.call('HGET', KEYS[1], 'pauseUntil') or '0'), now + tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'pauseUntil', tostring(pauseUntil), 'next', tostring(pauseUntil))
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+return pauseUntil - now
+`;
 
 export interface QuotaSettings {
+  /** A known quota in requests per minute: the pace starts there and never exceeds it. */
   rpm?: number;
   globalConcurrency?: number;
 }
 
 export class QuotaControl {
+  private successes = 0;
+  /** Start times of this worker's calls not yet reported. */
+  private starts: number[] = [];
+  private timer?: NodeJS.Timeout;
+  private flushing = Promise.resolve();
+  /**
+   * A connection of its own: WATCH belongs to a connection, and on one shared with BullMQ a
+   * watched key could make BullMQ's own transactions fail (or theirs clear our WATCH).
+   */
+  private readonly client: Redis;
+
   constructor(
     private readonly queue: Queue,
+    connection: Redis,
+    private readonly prefix: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.client = connection.duplicate();
+    this.client.on('error', () => undefined);
+  }
+
+  private get paceKey(): string {
+    return `${this.prefix}:tokenhot:pace`;
+  }
+
+  private get slotsKey(): string {
+    return `${this.prefix}:tokenhot:pace:slots`;
+  }
+
+  /** Calls started (or refused with 429) in one second, all workers together. */
+  private startsKey(second: number, kind: 'starts' | 'refused' = 'starts'): string {
+    return `${this.prefix}:tokenhot:pace:${kind}:${second}`;
+  }
 
   async init(settings: QuotaSettings): Promise<void> {
-    if (settings.rpm) {
-      const { max, duration } = rateLimitFor(settings.rpm);
-      await this.queue.setGlobalRateLimit(max, duration);
-      this.log.info({ rpm: settings.rpm, max, duration }, 'quota set for all workers');
-    } else {
-      const current = await this.queue.getGlobalRateLimit();
-      if (!current) await this.queue.setGlobalRateLimit(OPEN_LIMIT.max, OPEN_LIMIT.duration);
-    }
+    if (!(await this.queue.getGlobalRateLimit())) await this.queue.setGlobalRateLimit(OPEN_LIMIT.max, OPEN_LIMIT.duration);
+    const state = await this.update((learned) => initialPace(settings.rpm, learned));
+    if (settings.rpm) this.log.info({ rpm: settings.rpm }, 'quota set for all workers');
+    else if (state.rate !== undefined) this.log.info({ rate: Number(state.rate.toFixed(2)) }, 'pace learned earlier, in calls per second');
     if (settings.globalConcurrency) {
       await this.queue.setGlobalConcurrency(settings.globalConcurrency);
       this.log.info({ globalConcurrency: settings.globalConcurrency }, 'cap on calls in flight set for all workers');
     }
+    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
+    this.timer.unref();
   }
 
-  /** True while a 429 pause of any worker is in force. */
+  /**
+   * Waits for this call's start slot. Returns false when the wait would be long (a long 429
+   * pause): the job should go back to the queue instead of holding a worker.
+   */
+  async waitForSlot(signal?: AbortSignal): Promise<boolean> {
+    for (;;) {
+      const [wait, epoch] = (await this.client.eval(RESERVE, 2, this.paceKey, this.slotsKey)) as [string, string];
+      const ms = Number(wait);
+      if (ms > LONGEST_SLOT_WAIT_MS) return false;
+      if (ms > 0) await sleep(ms, signal);
+      if ((await this.client.eval(CONFIRM, 1, this.slotsKey, epoch)) === 1) {
+        this.starts.push(Date.now());
+        return true;
+      }
+    }
+  }
+
+  /** True while a 429 pause of any worker is in force (no call may start). */
   async isPaused(): Promise<boolean> {
-    return (await this.queue.getRateLimitTtl(MANUAL_LIMIT)) > 0;
+    const pauseUntil = Number((await this.client.hget(this.slotsKey, 'pauseUntil')) ?? 0);
+    const [seconds, micros] = await this.client.time();
+    return pauseUntil > Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
-  /** Pauses every worker for at least `ms`; never shortens a longer pause already in force. */
-  async pauseFor(ms: number): Promise<void> {
-    const remaining = await this.queue.getRateLimitTtl(MANUAL_LIMIT);
-    if (ms > remaining) await this.queue.rateLimit(ms);
+  /** After a 429: pause everyone for at least `ms` (never shortening a longer pause) and slow the pace. */
+  async rateLimited(ms: number): Promise<void> {
+    const pauseMs = Number(await this.client.eval(PAUSE, 1, this.slotsKey, String(Math.ceil(ms))));
+    await this.queue.rateLimit(pauseMs);
+    const second = Math.floor(Date.now() / 1000);
+    await this.client.multi().incr(this.startsKey(second, 'refused')).expire(this.startsKey(second, 'refused'), 10).exec();
+    const observed = await this.observedRate();
+    const before = (await this.read()).rate;
+    const after = await this.update((state) => afterRateLimited(state, Date.now(), observed));
+    if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)) }, 'quota reached: pace lowered (calls per second, all workers)');
   }
 
-  /** A call went through (the hook for pacing that learns the quota). */
-  succeeded(): void {}
+  /** A call went through. */
+  succeeded(): void {
+    this.successes += 1;
+  }
 
-  async close(): Promise<void> {}
+  /**
+   * Calls per second that got past the quota lately, all workers together: starts minus 429s
+   * over the last three seconds, or since the first start when that is shorter (this worker's
+   * unreported starts count too).
+   */
+  private async observedRate(): Promise<number> {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    const seconds = [second, second - 1, second - 2, second - 3];
+    const keys = [...seconds.map((s) => this.startsKey(s)), ...seconds.map((s) => this.startsKey(s, 'refused'))];
+    const values = (await this.client.mget(...keys)).map((count) => Number(count ?? 0));
+    const starts = values.slice(0, 4);
+    const refused = values.slice(4).reduce((sum, count) => sum + count, 0);
+    const total = starts.reduce((sum, count) => sum + count, 0) + this.starts.length;
+    if (total === 0) return 0;
+    // Seconds with starts, counting the current one by the part of it that has passed.
+    const oldest = [3, 2, 1].find((back) => starts[back]! > 0);
+    const span = oldest === undefined ? Math.max(0.25, (now % 1000) / 1000) : oldest + (now % 1000) / 1000;
+    return Math.max(0, total - refused) / span;
+  }
+
+  private flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const successes = this.successes;
+      const starts = this.starts;
+      if (successes === 0 && starts.length === 0) return;
+      this.successes = 0;
+      this.starts = [];
+      try {
+        const perSecond = new Map<number, number>();
+        for (const time of starts) perSecond.set(Math.floor(time / 1000), (perSecond.get(Math.floor(time / 1000)) ?? 0) + 1);
+        const transaction = this.client.multi();
+        for (const [second, count] of perSecond) transaction.incrby(this.startsKey(second), count).expire(this.startsKey(second), 10);
+        await transaction.exec();
+        if (successes > 0) await this.update((state) => afterSuccesses(state, successes));
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, 'could not record pacing (Redis away?)');
+      }
+    });
+    return this.flushing;
+  }
+
+  private async read(): Promise<PaceState> {
+    return parseState(await this.client.hgetall(this.paceKey));
+  }
+
+  /** Read, change and write the shared pace (optimistic transaction). */
+  private async update(change: (state: PaceState) => PaceState): Promise<PaceState> {
+    for (let tries = 0; tries < 10; tries++) {
+      await this.client.watch(this.paceKey);
+      const state = parseState(await this.client.hgetall(this.paceKey));
+      const next = change(state);
+      const fields = Object.entries(next).filter(([, value]) => value !== undefined);
+      const transaction = this.client.multi().del(this.paceKey);
+      if (fields.length > 0) transaction.hset(this.paceKey, Object.fromEntries(fields.map(([key, value]) => [key, String(value)])));
+      if ((await transaction.exec()) !== null) return next;
+    }
+    return this.read();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush().catch(() => undefined);
+    this.client.disconnect();
+  }
+}
+
+function parseState(hash: Record<string, string>): PaceState {
+  return {
+    ...(hash.rate ? { rate: Number(hash.rate) } : {}),
+    ...(hash.ceiling ? { ceiling: Number(hash.ceiling) } : {}),
+    ...(hash.decreasedAt ? { decreasedAt: Number(hash.decreasedAt) } : {}),
+  };
 }

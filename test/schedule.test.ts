@@ -158,11 +158,11 @@ describe('catalog schedules on a real Redis', () => {
     expect(sync.code).toBe(1);
     expect(sync.stdout).toContain('removed beta (its definition is gone)');
     expect(sync.stderr).toMatch(/rejected .*c\.yaml: schedule\.pattern: "0 25 \* \* \*" is not a cron pattern/);
-    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as { name: string }[];
+    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['alpha', 'delta']);
 
     expect((await runCli(['schedule', 'remove', 'alpha'], env)).code).toBe(0);
-    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as { name: string }[];
+    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['delta']);
   });
 

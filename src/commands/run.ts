@@ -26,6 +26,14 @@ export interface RunFlags extends ConfigFlags {
   prefix?: string;
   budgetUsd?: string;
   dryRun?: boolean;
+  rpm?: string;
+}
+
+function parseRpm(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const rpm = Number(value);
+  if (!Number.isFinite(rpm) || rpm <= 0) throw new UsageError(`--rpm: "${value}" is not a number of requests per minute above 0`);
+  return rpm;
 }
 
 /** The batch a file runs as: `--batch`, else the file's name without its extension. */
@@ -118,6 +126,7 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
         strict: flags.strict,
         retryFailed: flags.retryFailed,
         budgetPico,
+        rpm: parseRpm(flags.rpm),
         spentBeforePico: budgetPico === undefined ? undefined : await ledgerSpend(pipeline.store.root, batch, pipeline.prices),
         stopSignal: stop.signal,
         abortSignal: abort.signal,
@@ -149,7 +158,7 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   if (config.redisUrl) {
     const batch = batchNameFor(csvPath, flags.batch);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd) },
+      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: parseRpm(flags.rpm) },
       config,
       log,
     );

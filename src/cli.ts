@@ -88,9 +88,14 @@ export function buildProgram(): Command {
       .option('--lock-duration <ms>', 'job lock without renewal; a killed worker\'s jobs return after it (default 30000)')
       .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers (default 15000)')
       .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long to wait for calls in flight (default 120)')
+      .option('--metrics-port <port>', 'serve Prometheus metrics on this port at /metrics')
+      .option('--metrics-host <host>', 'address for the metrics server (default 127.0.0.1)')
+      .option('--plain', 'log lines instead of a progress bar on a terminal')
       .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (flags) => {
-    process.exitCode = await workCommand(flags, createLogger('info', process.env.TOKENHOT_API_KEY));
+    // On a terminal a progress bar shows the work and the log keeps to warnings; elsewhere
+    // (docker logs, CI) every row is a log line.
+    process.exitCode = await workCommand(flags, createLogger(process.stderr.isTTY && !flags.plain ? 'warn' : 'info', process.env.TOKENHOT_API_KEY));
   });
 
   program

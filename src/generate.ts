@@ -30,7 +30,7 @@ export interface AttemptInfo {
 
 export type RowOutcome =
   | { status: 'done'; images: SavedImage[]; costPico?: bigint; usage: UsageMetadata }
-  | { status: 'failed'; reason: string; costPico?: bigint; usage?: UsageMetadata };
+  | { status: 'failed'; reason: string; costPico?: bigint; usage?: UsageMetadata; /** HTTP status of a refused call (400, 404). */ httpStatus?: number };
 
 /** What `<id>.json` holds. */
 export interface Sidecar {
@@ -78,7 +78,7 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   } catch (error) {
     if (error instanceof CallError && error.kind === 'rowFailed') {
       await writeSidecar(context, row, info, startedAt, { status: 'failed', reason: error.message });
-      return { status: 'failed', reason: error.message };
+      return { status: 'failed', reason: error.message, ...(error.status ? { httpStatus: error.status } : {}) };
     }
     throw error;
   }

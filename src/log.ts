@@ -1,12 +1,16 @@
 /**
- * Logs: pino JSON on stderr (stdout is for reports). Level from LOG_LEVEL, else the command's
+ * Logs: pino on stderr (stdout is for reports). JSON for machines (docker logs, CI); on a
+ * terminal, pino-pretty makes the same lines readable. Level from LOG_LEVEL, else the command's
  * default. The API key is redacted wherever it could appear, as a last line of defence.
  */
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
 export function createLogger(defaultLevel: string, apiKey?: string): Logger {
+  const readable = process.stderr.isTTY && process.env.LOG_FORMAT !== 'json';
+  const destination = readable ? pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }) : pino.destination({ fd: 2, sync: true });
   return pino(
     {
       level: process.env.LOG_LEVEL ?? defaultLevel,
@@ -23,6 +27,6 @@ export function createLogger(defaultLevel: string, apiKey?: string): Logger {
           }
         : {}),
     },
-    pino.destination({ fd: 2, sync: true }),
+    destination,
   );
 }

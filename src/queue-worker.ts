@@ -23,6 +23,8 @@ import { generateRow, type RowOutcome, type Sidecar } from './generate.js';
 import type { Logger } from './log.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue, type ImageJobData, type QueueSettings } from './queue.js';
+import { serveMetrics, WorkerMetrics } from './metrics.js';
+import { picoToUsd } from './pricing.js';
 import { QuotaControl } from './quota-control.js';
 import { backoffDelay, rateLimitDelay } from './retry-policy.js';
 
@@ -43,6 +45,9 @@ export interface WorkerOptions {
   log: Logger;
   /** Also run the catalog worker (scheduled catalog firings). @default true */
   catalog?: boolean;
+  /** Serves Prometheus metrics on this port (0: any free port). */
+  metricsPort?: number;
+  metricsHost?: string;
   /** Called for every settled row (progress). */
   onSettled?: (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }) => void;
 }
@@ -53,6 +58,10 @@ export interface WorkerExit {
 }
 
 export interface RunningWorker {
+  /** The port metrics are served on, when asked for. */
+  metricsPort?: number;
+  /** Jobs left in the images queue (waiting, delayed, active), for progress and ETA. */
+  remaining(): Promise<number>;
   /** Resolves when the worker has stopped. */
   done: Promise<WorkerExit>;
   /** Stops taking jobs and waits for calls in flight (up to the shutdown timeout; `force` aborts them). */
@@ -76,6 +85,16 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const catalogs = new CatalogState(connection, settings.prefix);
   const quota = new QuotaControl(queue, connection, settings.prefix, log);
   await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
+  const metrics = new WorkerMetrics();
+  metrics.concurrency.set(options.concurrency);
+  const metricsServer =
+    options.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(metrics, options.metricsPort, options.metricsHost ?? '127.0.0.1', async () => {
+          const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+          for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ state }, count);
+          metrics.pace.set((await quota.currentRate()) ?? 0);
+        });
 
   let exit: WorkerExit = { code: 0 };
   let stopping: Promise<void> | undefined;
@@ -106,11 +125,15 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     if (!(await quota.waitForSlot(signal))) throw new RateLimitError();
 
     let outcome: RowOutcome;
+    const endCall = metrics.callStarted();
+    const callStartedAt = Date.now();
     try {
       outcome = await generateRow(row, pipeline, { attempt, signal });
     } catch (error) {
+      endCall();
       if (signal?.aborted) throw error;
       const callError = asCallError(error);
+      metrics.answered(callError.status ?? 'network');
       switch (callError.kind) {
         case 'rateLimited': {
           const delay = rateLimitDelay(callError, config.retry);
@@ -141,8 +164,11 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       }
     }
 
+    endCall();
+    const latencyMs = Date.now() - callStartedAt;
     if (outcome.costPico !== undefined) await batches.addSpend(row.batch, outcome.costPico);
     quota.succeeded();
+    record(job, outcome, attempt, latencyMs);
     settle(row, outcome);
     if (outcome.status === 'done') {
       await batches.markDone(row.batch, row.id);
@@ -170,9 +196,35 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   worker.on('error', (error) => log.warn({ err: error.message }, 'worker error (Redis connection?)'));
   const catalogWorker = options.catalog === false ? undefined : startCatalogWorker(settings, connection, queue, batches, config, log);
   worker.on('failed', (job, error) => {
-    // Transient failures with attempts left are retried; only the final failure is news.
-    if (job && error instanceof UnrecoverableError) log.warn({ batch: job.data.row.batch, row: job.data.row.id }, `row failed: ${error.message}`);
+    // Billed failures were logged with their tokens; this covers the ones given up on.
+    if (job && error instanceof UnrecoverableError && /gave up after/.test(error.message)) {
+      log.warn({ batch: job.data.row.batch, row: job.data.row.id, jobId: job.id }, `row failed: ${error.message}`);
+    }
   });
+
+  /** Metrics and the log line of a settled call: batch, job, attempt, latency, status, tokens. */
+  function record(job: Job<ImageJobData>, outcome: RowOutcome, attempt: number, latencyMs: number): void {
+    const { row } = job.data;
+    const httpStatus = outcome.status === 'failed' && outcome.httpStatus ? outcome.httpStatus : 200;
+    metrics.answered(httpStatus);
+    metrics.settled(outcome.status);
+    const counts = outcome.usage ? pipeline.provider.tokenCounts(outcome.usage) : undefined;
+    const costUsd = outcome.costPico === undefined ? undefined : picoToUsd(outcome.costPico);
+    if (counts) metrics.billed(counts, outcome.status === 'done' ? outcome.images.length : 0, costUsd);
+    const fields = {
+      batch: row.batch,
+      row: row.id,
+      jobId: job.id,
+      attempt,
+      latencyMs,
+      status: outcome.status,
+      httpStatus,
+      ...(counts ? { promptTokens: counts.promptTokens, imageTokens: counts.imageOutputTokens, textTokens: counts.textOutputTokens, thoughtsTokens: counts.thoughtsTokens } : {}),
+      ...(costUsd !== undefined ? { costUsd } : {}),
+    };
+    if (outcome.status === 'done') log.info(fields, 'row done');
+    else log.warn(fields, `row failed: ${outcome.reason}`);
+  }
 
   async function failForGood(job: Job<ImageJobData>, reason: string): Promise<void> {
     const { row, catalog } = job.data;
@@ -221,6 +273,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         await worker.close(true);
       }
       await catalogWorker?.close();
+      metricsServer?.server.closeAllConnections();
+      await new Promise((resolve) => (metricsServer ? metricsServer.server.close(resolve) : resolve(undefined)));
       await queue.close();
       await pipeline.close();
       await quota.close();
@@ -238,7 +292,12 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   })();
 
   log.info({ redis: describeRedis(settings.redisUrl), concurrency: options.concurrency }, 'worker started');
-  return { done, stop, pipeline };
+  if (metricsServer) log.info({ port: metricsServer.port }, `metrics on http://${options.metricsHost ?? '127.0.0.1'}:${metricsServer.port}/metrics`);
+  const remaining = async (): Promise<number> => {
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((sum, count) => sum + count, 0);
+  };
+  return { done, stop, pipeline, remaining, ...(metricsServer ? { metricsPort: metricsServer.port } : {}) };
 }
 
 /** Calls `onDrained` once nothing is waiting, active or delayed (but jobs parked over budget). */

@@ -153,6 +153,11 @@ export class QuotaControl {
     if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)) }, 'quota reached: pace lowered (calls per second, all workers)');
   }
 
+  /** The shared pace in calls per second, or undefined while none is known. */
+  async currentRate(): Promise<number | undefined> {
+    return (await this.read()).rate;
+  }
+
   /** A call went through. */
   succeeded(): void {
     this.successes += 1;

@@ -5,6 +5,8 @@ import { loadConfig, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { queueSettings } from '../queue.js';
+import { picoToUsd } from '../pricing.js';
+import { createProgress, formatDuration, rateAndEta, type Progress, type ProgressState } from '../progress.js';
 import { startWorker } from '../queue-worker.js';
 
 export interface WorkFlags extends ConfigFlags {
@@ -16,6 +18,9 @@ export interface WorkFlags extends ConfigFlags {
   stalledInterval?: string;
   shutdownTimeout?: string;
   catalog?: boolean;
+  metricsPort?: string;
+  metricsHost?: string;
+  plain?: boolean;
 }
 
 function optionalNumber(name: string, value: string | undefined, min: number): number | undefined {
@@ -28,6 +33,7 @@ function optionalNumber(name: string, value: string | undefined, min: number): n
 export async function workCommand(flags: WorkFlags, log: Logger): Promise<number> {
   const config = loadConfig(flags);
   const settings = queueSettings(config.redisUrl, flags.prefix);
+  const progress = new WorkerProgress(log, flags.plain);
   const worker = await startWorker(config, {
     settings,
     concurrency: config.concurrency,
@@ -38,8 +44,12 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
     lockDurationMs: optionalNumber('--lock-duration', flags.lockDuration, 1000),
     stalledIntervalMs: optionalNumber('--stalled-interval', flags.stalledInterval, 100),
     shutdownTimeoutMs: (optionalNumber('--shutdown-timeout', flags.shutdownTimeout, 0) ?? 120) * 1000,
+    metricsPort: optionalNumber('--metrics-port', flags.metricsPort, 0),
+    metricsHost: flags.metricsHost,
     log,
+    onSettled: (_row, outcome) => progress.settled(outcome.status, 'costPico' in outcome ? outcome.costPico : undefined),
   });
+  progress.start(() => worker.remaining());
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
@@ -54,8 +64,58 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const exit = await worker.done;
+  progress.stop();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (exit.code !== 0) process.stderr.write(`error: ${exit.reason}\n`);
   return exit.code;
+}
+
+/**
+ * A worker's progress: a bar on a terminal (when the log shows only warnings), else a log line
+ * every 10 s: rows done and failed by this worker, rate, ETA for what is left in the queue, spend.
+ */
+class WorkerProgress {
+  private readonly state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
+  private bar?: Progress;
+  private timer?: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly plain = false,
+  ) {}
+
+  start(remaining: () => Promise<number>): void {
+    const useBar = process.stderr.isTTY && !this.plain && !this.log.isLevelEnabled('info');
+    if (useBar) this.bar = createProgress({ label: 'work', total: 1 });
+    const tick = async (): Promise<void> => {
+      const left = await remaining().catch(() => undefined);
+      const settled = this.state.done + this.state.failed;
+      if (this.bar) {
+        if (left !== undefined) this.bar.setTotal(Math.max(1, settled + left));
+        this.bar.update({ ...this.state });
+        return;
+      }
+      const { perMinute, etaSeconds } = rateAndEta(settled, settled + (left ?? 0), this.startedAt);
+      this.log.info(
+        { done: this.state.done, failed: this.state.failed, perMinute: Number(perMinute.toFixed(1)), queued: left, eta: left === undefined ? undefined : formatDuration(etaSeconds), spendUsd: picoToUsd(this.state.spendPico) },
+        'progress',
+      );
+    };
+    this.timer = setInterval(() => void tick(), this.bar ? 1_000 : 10_000);
+    this.timer.unref();
+  }
+
+  settled(status: 'done' | 'failed', costPico: bigint | undefined): void {
+    if (status === 'done') this.state.done += 1;
+    else this.state.failed += 1;
+    if (costPico !== undefined) this.state.spendPico += costPico;
+    this.bar?.update({ ...this.state });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.bar?.stop();
+  }
 }

@@ -1,0 +1,78 @@
+/**
+ * What operators read: Prometheus counters that move during a run, and log lines that carry
+ * batch, job, attempt, latency, status and tokens, never the key.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, startCli, startMockProcess, type MockProcess } from './helpers/processes.js';
+import { removePrefix, uniquePrefix } from './helpers/redis.js';
+
+const KEY = 'metrics-key-5521';
+const redisUrl = inject('redisUrl');
+let dir: string;
+let mock: MockProcess;
+const prefix = uniquePrefix('metrics');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'thb-metrics-'));
+  mock = await startMockProcess(['--api-key', KEY, '--latency-ms', '250']);
+});
+afterAll(async () => {
+  await mock.stop();
+  await removePrefix(redisUrl, prefix);
+  await rm(dir, { recursive: true, force: true });
+});
+
+function metricValue(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((row) => row.startsWith(`${name}${labels} `) || (labels === '' && row.startsWith(`${name} `)));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('metrics and logs of a worker', () => {
+  it('curl of /metrics during a run shows the counters moving; log lines carry the row fields and never the key', async () => {
+    const csv = join(dir, 'rows.csv');
+    await writeFile(csv, ['id,prompt,model,tags', ...Array.from({ length: 24 }, (_, i) => `m${i},"metrics row ${i}${i === 5 ? ' [mock:blocked]' : ''}",gemini-3-pro-image-preview,metrics`)].join('\n'));
+    const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out'), LOG_FORMAT: 'json' };
+    await runCli(['enqueue', csv, '--batch', 'metrics'], env);
+    const worker = startCli(['work', '--until-drained', '--concurrency', '2', '--metrics-port', '0', '--no-catalog'], env);
+    let port: number | undefined;
+    for (let i = 0; i < 200 && !port; i++) {
+      port = Number(worker.stderr().match(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/)?.[1]) || undefined;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(port).toBeDefined();
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const first = await scrape();
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const second = await scrape();
+    const ok1 = metricValue(first, 'tokenhot_requests_total', '{status="200"}');
+    const ok2 = metricValue(second, 'tokenhot_requests_total', '{status="200"}');
+    expect(ok1).toBeGreaterThan(0);
+    expect(ok2).toBeGreaterThan(ok1);
+    expect(metricValue(second, 'tokenhot_images_total')).toBeGreaterThan(metricValue(first, 'tokenhot_images_total'));
+    expect(metricValue(second, 'tokenhot_tokens_total', '{kind="image"}')).toBeGreaterThan(metricValue(first, 'tokenhot_tokens_total', '{kind="image"}'));
+    expect(metricValue(second, 'tokenhot_spend_usd_total')).toBeGreaterThan(0);
+    expect(metricValue(second, 'tokenhot_queue_jobs', '{state="waiting"}')).toBeLessThan(metricValue(first, 'tokenhot_queue_jobs', '{state="waiting"}'));
+    expect(second).toContain('tokenhot_request_duration_seconds_bucket');
+    expect(second).toContain('tokenhot_calls_in_flight');
+
+    const result = await worker.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain(KEY);
+    const lines = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const done = lines.filter((line) => line.msg === 'row done');
+    expect(done).toHaveLength(23);
+    expect(done[0]).toMatchObject({ batch: 'metrics', attempt: 1, status: 'done', httpStatus: 200 });
+    expect(done[0]).toHaveProperty('jobId');
+    expect(done[0]!.latencyMs).toBeGreaterThanOrEqual(250);
+    expect(done[0]!.imageTokens).toBe(1120);
+    const blocked = lines.find((line) => typeof line.msg === 'string' && line.msg.startsWith('row failed: prompt blocked'));
+    expect(blocked).toMatchObject({ row: 'm5', status: 'failed' });
+  });
+});

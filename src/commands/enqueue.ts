@@ -1,13 +1,12 @@
 /**
  * `tokenhot-batch enqueue <csv> --batch NAME`: validate and add rows to the images queue.
  */
-import { BatchState } from '../batch-state.js';
 import { parseBudget } from '../budget.js';
-import { loadConfig, type ConfigFlags } from '../config.js';
+import type { ConfigFlags } from '../config.js';
 import { enqueueCsv, type EnqueueSummary } from '../enqueue.js';
 import { UsageError } from '../errors.js';
 import { createProgress } from '../progress.js';
-import { connectRedis, imagesQueue, queueSettings } from '../queue.js';
+import { withQueue } from './queue-connection.js';
 import { formatProblem } from '../rows.js';
 import { checkBatchName } from '../storage.js';
 
@@ -29,27 +28,21 @@ export function formatEnqueueSummary(summary: EnqueueSummary): string {
 }
 
 export async function enqueueCommand(csvPath: string, flags: EnqueueFlags): Promise<number> {
-  if (!flags.batch) throw new UsageError('enqueue needs --batch NAME');
-  const problem = checkBatchName(flags.batch);
+  const batch = flags.batch;
+  if (!batch) throw new UsageError('enqueue needs --batch NAME');
+  const problem = checkBatchName(batch);
   if (problem) throw new UsageError(problem);
-  const config = loadConfig(flags);
-  const settings = queueSettings(config.redisUrl, flags.prefix);
-  const connection = await connectRedis(settings.redisUrl, 'producer');
-  const queue = imagesQueue(settings, connection);
-  try {
-    const summary = await enqueueCsv(queue, new BatchState(connection, settings.prefix), {
+  return withQueue(flags, async ({ config, images, batches }) => {
+    const summary = await enqueueCsv(images, batches, {
       csvPath,
-      batch: flags.batch,
+      batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       retry: config.retry,
       strict: flags.strict,
       budgetPico: parseBudget(flags.budgetUsd),
-      progress: createProgress({ label: `enqueue ${flags.batch}`, total: 0, plain: flags.plain }),
+      progress: createProgress({ label: `enqueue ${batch}`, total: 0, plain: flags.plain }),
     });
     process.stdout.write(formatEnqueueSummary(summary));
     return summary.rejected.length > 0 ? 1 : 0;
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
+  });
 }

@@ -1,14 +1,16 @@
 /**
- * `tokenhot-batch report`: the ledger as a cost report.
+ * `tokenhot-batch report`: the ledger as a cost report (table, JSON, CSV or one HTML page).
  */
+import { lstat, rename, rm, writeFile } from 'node:fs/promises';
 import { loadConfig, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
-import { readLedger } from '../ledger.js';
+import { scanLedger } from '../ledger.js';
 import { loadPriceTable } from '../pipeline.js';
-import { buildReport, GROUP_KEYS, renderCsv, renderJson, renderTable, type GroupKey, type Report } from '../report.js';
+import { renderHtml } from '../report-html.js';
+import { GROUP_KEYS, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report } from '../report.js';
 
-export const REPORT_FORMATS = ['table', 'json', 'csv'] as const;
+export const REPORT_FORMATS = ['table', 'json', 'csv', 'html'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportFlags extends ConfigFlags {
@@ -17,6 +19,8 @@ export interface ReportFlags extends ConfigFlags {
   format?: string;
   since?: string;
   until?: string;
+  /** Write the report to this file instead of stdout. */
+  output?: string;
 }
 
 export function parseGroupKeys(value: string | undefined): GroupKey[] {
@@ -37,11 +41,24 @@ function parseFormat(value: string | undefined): ReportFormat {
   return format as ReportFormat;
 }
 
-function checkDate(name: string, value: string | undefined): void {
-  if (value !== undefined && Number.isNaN(Date.parse(value))) throw new UsageError(`${name}: "${value}" is not a date (YYYY-MM-DD)`);
+/** Bad dates are bad usage (exit 2), found before the ledger is read. */
+function checkDate(edge: 'since' | 'until', value: string | undefined): void {
+  try {
+    reportBound(value, edge);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
-export function renderReport(report: Report, format: ReportFormat, by: GroupKey[]): string {
+export interface RenderOptions {
+  by: GroupKey[];
+  batch?: string;
+  since?: string;
+  until?: string;
+  generatedAt?: Date;
+}
+
+export function renderReport(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<RenderOptions, 'by'> = {}): string {
   switch (format) {
     case 'json':
       return renderJson(report);
@@ -49,6 +66,34 @@ export function renderReport(report: Report, format: ReportFormat, by: GroupKey[
       return renderCsv(report, by);
     case 'table':
       return renderTable(report, by);
+    case 'html':
+      return renderHtml(report, { ...options, by });
+  }
+}
+
+/**
+ * Write-then-rename, so a reader of FILE (a web server, a mail job) never sees half a report.
+ * Not for anything but a plain file: renaming over /dev/stdout, a FIFO or a symlink would
+ * replace it with a file, so those are written in place.
+ */
+async function writeOutput(file: string, text: string): Promise<void> {
+  const existing = await lstat(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (existing && !existing.isFile()) {
+    await writeFile(file, text);
+    return;
+  }
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    await writeFile(temp, text);
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    // Name the file the user gave, not the temp file beside it.
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message;
+    throw new UsageError(`--output: cannot write ${file}: ${reason}`);
   }
 }
 
@@ -56,10 +101,11 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   const config = loadConfig(flags);
   const by = parseGroupKeys(flags.by);
   const format = parseFormat(flags.format);
-  checkDate('--since', flags.since);
-  checkDate('--until', flags.until);
-  const warnings: string[] = [];
-  const report = await buildReport(readLedger(config.outDir, { onWarning: (message) => warnings.push(message) }), {
+  checkDate('since', flags.since);
+  checkDate('until', flags.until);
+  if (flags.output !== undefined && flags.output.trim() === '') throw new UsageError('--output: give a file name');
+  const readWarnings: string[] = [];
+  const builder = new ReportBuilder({
     by,
     batch: flags.batch,
     since: flags.since,
@@ -67,8 +113,19 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
     prices: await loadPriceTable(config),
     tokenCounts: geminiTokenCounts,
   });
-  report.warnings.unshift(...warnings);
-  process.stdout.write(renderReport(report, format, by));
-  if (format !== 'table') for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
+  // scanLedger rather than readLedger: no promise per line, no entry kept (see there).
+  await scanLedger(config.outDir, (entry) => builder.add(entry), { onWarning: (message) => readWarnings.push(message) });
+  const report = builder.finish();
+  report.warnings.unshift(...readWarnings);
+  const text = renderReport(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });
+  if (flags.output !== undefined) {
+    await writeOutput(flags.output, text);
+    process.stderr.write(`report written to ${flags.output}\n`);
+  } else {
+    process.stdout.write(text);
+  }
+  // The table carries its warnings on top; the other formats are for programs, so a person
+  // sees the warnings on stderr.
+  if (format !== 'table' || flags.output !== undefined) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
   return 0;
 }

@@ -4,9 +4,10 @@
 import type { Queue } from 'bullmq';
 import { BatchState } from '../batch-state.js';
 import { CatalogState, type CatalogRun } from '../catalog-state.js';
-import { loadConfig, type ConfigFlags } from '../config.js';
+import type { ConfigFlags } from '../config.js';
 import { formatUsd, picoToUsd } from '../pricing.js';
-import { connectRedis, imagesQueue, queueSettings, type ImageJobData } from '../queue.js';
+import type { ImageJobData } from '../queue.js';
+import { withQueue } from './queue-connection.js';
 
 export interface StatusFlags extends ConfigFlags {
   batch?: string;
@@ -123,15 +124,10 @@ export function renderStatus(status: QueueStatus): string {
 }
 
 export async function statusCommand(flags: StatusFlags): Promise<number> {
-  const config = loadConfig(flags);
-  const settings = queueSettings(config.redisUrl, flags.prefix);
-  const connection = await connectRedis(settings.redisUrl, 'producer');
-  const queue = imagesQueue(settings, connection);
-  const state = new BatchState(connection, settings.prefix);
   const failedLimit = flags.failed === undefined ? 10 : Number(flags.failed);
-  try {
+  return withQueue(flags, async ({ images, batches, connection, settings }) => {
     for (;;) {
-      const status = await readStatus(queue, state, new CatalogState(connection, settings.prefix), { batch: flags.batch, failedLimit });
+      const status = await readStatus(images, batches, new CatalogState(connection, settings.prefix), { batch: flags.batch, failedLimit });
       const text =
         flags.format === 'json'
           ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, budgetPico, ...rest }) => rest) }, null, 2)}\n`
@@ -141,8 +137,5 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
       if (!flags.watch) return 0;
       await new Promise((resolve) => setTimeout(resolve, Number(flags.interval ?? 2) * 1000));
     }
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
+  });
 }

@@ -1,0 +1,489 @@
+/**
+ * Cost reports over real ledger files in a temp folder: grouping, filters, price dates, the
+ * NO PRICE warning, every format (with hostile ledger text), damaged and several ledger files,
+ * and costs checked against an independent computation.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderReport } from '../src/commands/report.js';
+import { geminiTokenCounts } from '../src/gemini/usage.js';
+import { ledgerDir, readLedger, scanLedger } from '../src/ledger.js';
+import { PriceTable, parseUsdPerMillion } from '../src/pricing.js';
+import { escapeHtml, renderHtml } from '../src/report-html.js';
+import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/report.js';
+import type { LedgerEntry, UsageMetadata } from '../src/types.js';
+import { runCli } from './helpers/processes.js';
+
+const PRO = 'gemini-3-pro-image-preview';
+const FLASH = 'gemini-3.1-flash-image-preview';
+const OLD = 'gemini-2.5-flash-image';
+
+const folders: string[] = [];
+afterAll(async () => {
+  await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+});
+
+async function outFolder(): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), 'tokenhot-report-'));
+  folders.push(folder);
+  await mkdir(ledgerDir(folder), { recursive: true });
+  return folder;
+}
+
+function usage(prompt: number, image: number, text: number, thoughts = 0): UsageMetadata {
+  const result: UsageMetadata = {
+    promptTokenCount: prompt,
+    candidatesTokenCount: image + text,
+    totalTokenCount: prompt + image + text + thoughts,
+    promptTokensDetails: [{ modality: 'TEXT', tokenCount: prompt }],
+    candidatesTokensDetails: image > 0 ? [{ modality: 'IMAGE', tokenCount: image }] : [{ modality: 'TEXT', tokenCount: text }],
+  };
+  if (thoughts > 0) result.thoughtsTokenCount = thoughts;
+  return result;
+}
+
+let rowCounter = 0;
+function entry(fields: Partial<LedgerEntry> = {}): LedgerEntry {
+  rowCounter += 1;
+  return {
+    ts: '2026-11-10T12:00:00.000Z',
+    batch: 'spring',
+    rowId: `row-${rowCounter}`,
+    model: PRO,
+    attempt: 1,
+    outcome: 'done',
+    finishReason: 'STOP',
+    images: 1,
+    tags: [],
+    usageMetadata: usage(10, 1120, 20, 200),
+    host: 'test-host',
+    pid: 1,
+    ...fields,
+  };
+}
+
+/** One ledger file, as a worker writes it: one JSON line per entry (raw strings as given). */
+async function writeLedger(out: string, name: string, lines: (LedgerEntry | string)[]): Promise<string> {
+  const file = join(ledgerDir(out), name);
+  await writeFile(file, lines.map((line) => (typeof line === 'string' ? line : `${JSON.stringify(line)}\n`)).join(''));
+  return file;
+}
+
+async function report(out: string, options: Partial<ReportOptions> = {}): Promise<Report & { readWarnings: string[] }> {
+  const readWarnings: string[] = [];
+  const builder = new ReportBuilder({ by: [], prices: new PriceTable(), tokenCounts: geminiTokenCounts, ...options });
+  await scanLedger(out, (e) => builder.add(e), { onWarning: (message) => readWarnings.push(message) });
+  return { ...builder.finish(), readWarnings };
+}
+
+const group = (r: Report, key: Partial<Record<GroupKey, string>>) => r.groups.find((g) => JSON.stringify(g.key) === JSON.stringify(key));
+
+// Independent of src/pricing.ts: list prices in micro-USD per million tokens, written out here,
+// and the cost rule applied to the raw usageMetadata of each line.
+const LIST_MICRO: Record<string, { input: bigint; text: bigint; image: bigint }> = {
+  [PRO]: { input: 2_000_000n, text: 12_000_000n, image: 120_000_000n },
+  [FLASH]: { input: 500_000n, text: 3_000_000n, image: 60_000_000n },
+  [OLD]: { input: 300_000n, text: 2_500_000n, image: 30_000_000n },
+};
+function expectedPico(e: LedgerEntry, price = LIST_MICRO[e.model]!): bigint {
+  const u = e.usageMetadata;
+  const image = (u.candidatesTokensDetails ?? []).filter((d) => d.modality === 'IMAGE').reduce((sum, d) => sum + (d.tokenCount ?? 0), 0);
+  const text = (u.candidatesTokenCount ?? 0) - image + (u.thoughtsTokenCount ?? 0);
+  return BigInt(u.promptTokenCount ?? 0) * price.input + BigInt(image) * price.image + BigInt(text) * price.text;
+}
+const usd = (pico: bigint): number => Number(pico) / 1e12;
+
+describe('grouping', () => {
+  const lines = [
+    entry({ model: PRO, ts: '2026-11-01T08:00:00.000Z', batch: 'spring', tags: ['hero'] }),
+    entry({ model: PRO, ts: '2026-11-01T09:00:00.000Z', batch: 'spring/shoes', tags: ['hero', 'banner'] }),
+    entry({ model: FLASH, ts: '2026-11-02T10:00:00.000Z', batch: 'autumn', tags: [], usageMetadata: usage(5, 1680, 0, 300) }),
+    entry({ model: OLD, ts: '2026-11-02T23:59:59.999Z', batch: 'spring', tags: ['banner'], outcome: 'failed', images: 0, finishReason: 'IMAGE_SAFETY', usageMetadata: usage(7, 0, 30) }),
+  ];
+  let out = '';
+  const ready = (async () => {
+    out = await outFolder();
+    await writeLedger(out, 'a.jsonl', lines);
+  })();
+
+  it('totals without --by: every line once, blocked and no-image lines included', async () => {
+    await ready;
+    const r = await report(out);
+    expect(r.groups).toEqual([]);
+    expect(r.totals).toMatchObject({ requests: 4, images: 3, failedRows: 1, promptTokens: 32, imageOutputTokens: 1120 * 2 + 1680, textOutputTokens: 70, thoughtsTokens: 700 });
+    expect(r.totals.totalTokens).toBe(lines.reduce((sum, e) => sum + (e.usageMetadata.totalTokenCount ?? 0), 0));
+  });
+
+  it.each([
+    // Code-unit order, the same on every machine: "gemini-3-pro" sorts before "gemini-3.1".
+    ['model', [{ model: OLD }, { model: PRO }, { model: FLASH }], [1, 2, 1]],
+    ['day', [{ day: '2026-11-01' }, { day: '2026-11-02' }], [2, 2]],
+    ['batch', [{ batch: 'autumn' }, { batch: 'spring' }, { batch: 'spring/shoes' }], [1, 2, 1]],
+    ['tag', [{ tag: '(none)' }, { tag: 'banner' }, { tag: 'hero' }], [1, 2, 2]],
+  ] as const)('by %s', async (key, keys, requests) => {
+    await ready;
+    const r = await report(out, { by: [key] });
+    expect(r.groups.map((g) => g.key)).toEqual(keys);
+    expect(r.groups.map((g) => g.requests)).toEqual(requests);
+  });
+
+  it('by model,day and by day,batch,tag: one group per combination that occurs', async () => {
+    await ready;
+    const byModelDay = await report(out, { by: ['model', 'day'] });
+    expect(byModelDay.groups.map((g) => [g.key.model, g.key.day, g.requests])).toEqual([
+      [OLD, '2026-11-02', 1],
+      [PRO, '2026-11-01', 2],
+      [FLASH, '2026-11-02', 1],
+    ]);
+    const byAll = await report(out, { by: ['day', 'batch', 'tag'] });
+    expect(byAll.groups.map((g) => g.key)).toEqual([
+      { day: '2026-11-01', batch: 'spring', tag: 'hero' },
+      { day: '2026-11-01', batch: 'spring/shoes', tag: 'banner' },
+      { day: '2026-11-01', batch: 'spring/shoes', tag: 'hero' },
+      { day: '2026-11-02', batch: 'autumn', tag: '(none)' },
+      { day: '2026-11-02', batch: 'spring', tag: 'banner' },
+    ]);
+    // Group keys hold only the asked keys, in the order asked.
+    expect(Object.keys(byAll.groups[0]!.key)).toEqual(['day', 'batch', 'tag']);
+  });
+
+  it('a line with several tags counts in each tag (said in a warning), a repeated tag once', async () => {
+    const dir = await outFolder();
+    await writeLedger(dir, 'a.jsonl', [entry({ tags: ['a', 'b', 'a'] }), entry({ tags: ['b'] })]);
+    const r = await report(dir, { by: ['tag'] });
+    expect(r.groups.map((g) => [g.key.tag, g.requests])).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect(r.totals.requests).toBe(2);
+    expect(r.warnings.some((w) => w.includes('several tags'))).toBe(true);
+    expect(group(r, { tag: 'b' })!.costUsd).toBeCloseTo(2 * group(r, { tag: 'a' })!.costUsd, 9);
+  });
+
+  it('the per-day totals are there whatever --by is, from the same pass', async () => {
+    await ready;
+    const r = await report(out, { by: ['model'] });
+    expect(r.daily.map((d) => [d.key.day, d.requests])).toEqual([
+      ['2026-11-01', 2],
+      ['2026-11-02', 2],
+    ]);
+    expect(r.daily.reduce((sum, d) => sum + d.costUsd, 0)).toBeCloseTo(r.totals.costUsd, 9);
+  });
+});
+
+describe('filters', () => {
+  it('--batch takes the batch and its sub-batches, not a name that only starts the same', async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'a.jsonl', ['spring', 'spring/shoes', 'spring/shoes/red', 'springtime', 'other/spring', 'spring-2'].map((batch) => entry({ batch })));
+    const r = await report(out, { batch: 'spring', by: ['batch'] });
+    expect(r.groups.map((g) => g.key.batch)).toEqual(['spring', 'spring/shoes', 'spring/shoes/red']);
+    expect((await report(out, { batch: 'spring/shoes' })).totals.requests).toBe(2);
+  });
+
+  it('--since and --until are UTC days, both inclusive; ISO times work too', async () => {
+    const out = await outFolder();
+    const times = ['2026-10-31T23:59:59.999Z', '2026-11-01T00:00:00.000Z', '2026-11-15T12:00:00.000Z', '2026-11-30T23:59:59.999Z', '2026-12-01T00:00:00.000Z'];
+    await writeLedger(out, 'a.jsonl', times.map((ts) => entry({ ts })));
+    const r = await report(out, { since: '2026-11-01', until: '2026-11-30', by: ['day'] });
+    expect(r.groups.map((g) => g.key.day)).toEqual(['2026-11-01', '2026-11-15', '2026-11-30']);
+    expect((await report(out, { since: '2026-11-30' })).totals.requests).toBe(2);
+    expect((await report(out, { until: '2026-10-31' })).totals.requests).toBe(1);
+    expect((await report(out, { since: '2026-11-15T12:00:00Z', until: '2026-12-01T00:00:00Z' })).totals.requests).toBe(2);
+  });
+
+  it('a date that is not one is refused, not read as some other day', async () => {
+    const out = await outFolder();
+    await expect(report(out, { since: '2026-02-30' })).rejects.toThrow(/not a day/);
+    await expect(report(out, { until: 'yesterday' })).rejects.toThrow(/not a date/);
+  });
+});
+
+describe('prices', () => {
+  it('history is priced at the price of its own day (a price file with `from`)', async () => {
+    const out = await outFolder();
+    const prices = new PriceTable().withOverrides([
+      { model: PRO, from: '2026-12-01', input: parseUsdPerMillion('1.80', 't'), textOutput: parseUsdPerMillion('10.80', 't'), imageOutput: parseUsdPerMillion('108', 't') },
+    ]);
+    const before = entry({ ts: '2026-11-30T23:59:59.999Z' });
+    const after = entry({ ts: '2026-12-01T00:00:00.000Z' });
+    await writeLedger(out, 'a.jsonl', [before, after, entry({ ts: '2026-12-05T10:00:00.000Z' })]);
+    const r = await report(out, { prices, by: ['day'] });
+    const newMicro = { input: 1_800_000n, text: 10_800_000n, image: 108_000_000n };
+    expect(group(r, { day: '2026-11-30' })!.costUsd).toBeCloseTo(usd(expectedPico(before)), 12);
+    expect(group(r, { day: '2026-12-01' })!.costUsd).toBeCloseTo(usd(expectedPico(after, newMicro)), 12);
+    expect(r.totals.costUsd).toBeCloseTo(usd(expectedPico(before) + 2n * expectedPico(after, newMicro)), 12);
+    // Grouped by model only, one group holds lines of both prices: still each at its day's price.
+    expect((await report(out, { prices, by: ['model'] })).groups[0]!.costUsd).toBeCloseTo(r.totals.costUsd, 12);
+  });
+
+  it('a model with no price: NO PRICE warning, its tokens shown, its cost not counted, unpricedRequests', async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'a.jsonl', [entry({ model: 'mystery-model' }), entry({ model: 'mystery-model' }), entry({ model: PRO })]);
+    const r = await report(out, { by: ['model'] });
+    expect(r.unpricedModels).toEqual(['mystery-model']);
+    expect(r.warnings[0]).toMatch(/^NO PRICE for model "mystery-model" \(2 requests\)/);
+    expect(r.totals.unpricedRequests).toBe(2);
+    expect(r.totals.promptTokens).toBe(30);
+    const mystery = group(r, { model: 'mystery-model' })!;
+    expect(mystery).toMatchObject({ requests: 2, unpricedRequests: 2, costUsd: 0, imageOutputTokens: 2240 });
+    expect(r.totals.costUsd).toBeCloseTo(usd(expectedPico(entry())), 12);
+    const table = renderTable(r, ['model']);
+    expect(table.split('\n')[0]).toMatch(/^WARNING: NO PRICE/);
+    expect(table).toMatch(/TOTAL.*\+ \?/);
+    const json = JSON.parse(renderJson(r)) as { unpricedModels: string[]; totals: { unpricedRequests: number } };
+    expect(json.unpricedModels).toEqual(['mystery-model']);
+    expect(json.totals.unpricedRequests).toBe(2);
+  });
+
+  it('a price that starts later leaves the earlier days unpriced, said loudly', async () => {
+    const out = await outFolder();
+    const prices = new PriceTable().withOverrides([{ model: 'new-model', from: '2026-11-15', input: 1_000_000n, textOutput: 4_000_000n, imageOutput: 40_000_000n }]);
+    await writeLedger(out, 'a.jsonl', [entry({ model: 'new-model', ts: '2026-11-14T10:00:00.000Z' }), entry({ model: 'new-model', ts: '2026-11-15T10:00:00.000Z' })]);
+    const r = await report(out, { prices });
+    expect(r.totals.unpricedRequests).toBe(1);
+    expect(r.warnings[0]).toMatch(/NO PRICE for model "new-model" \(1 requests\)/);
+  });
+
+  it('costs are exact: 3,000 varied lines against an independent computation, per group and in total', async () => {
+    const out = await outFolder();
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const models = [PRO, FLASH, OLD];
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      entry({
+        model: models[next(3)]!,
+        ts: `2026-11-${String(1 + next(28)).padStart(2, '0')}T${String(next(24)).padStart(2, '0')}:00:00.000Z`,
+        batch: ['a', 'b', 'a/x'][next(3)]!,
+        tags: [['t1'], ['t2'], ['t1', 't2'], []][next(4)]!,
+        usageMetadata: next(20) === 0 ? { promptTokenCount: 1 + next(900), totalTokenCount: 1 } : usage(1 + next(2000), [0, 747, 1120, 1290, 2520][next(5)]!, next(60), next(600)),
+        rowId: `r${i}`,
+      }),
+    );
+    await writeLedger(out, 'w1.jsonl', lines.slice(0, 1700));
+    await writeLedger(out, 'w2.jsonl', lines.slice(1700));
+    const r = await report(out, { by: ['model', 'batch', 'tag'] });
+    expect(Math.abs(r.totals.costUsd - usd(lines.reduce((sum, e) => sum + expectedPico(e), 0n)))).toBeLessThan(1e-9);
+    for (const g of r.groups) {
+      const members = lines.filter(
+        (e) => e.model === g.key.model && e.batch === g.key.batch && (g.key.tag === '(none)' ? e.tags.length === 0 : e.tags.includes(g.key.tag!)),
+      );
+      expect(g.requests).toBe(members.length);
+      expect(Math.abs(g.costUsd - usd(members.reduce((sum, e) => sum + expectedPico(e), 0n)))).toBeLessThan(1e-9);
+    }
+  });
+});
+
+describe('reading the ledger', () => {
+  it('a last line cut by a crash is skipped with a warning naming file and line; the rest counts', async () => {
+    const out = await outFolder();
+    const whole = JSON.stringify(entry());
+    const file = await writeLedger(out, 'w.jsonl', [entry(), entry(), whole.slice(0, 57)]);
+    const r = await report(out);
+    expect(r.totals.requests).toBe(2);
+    expect(r.readWarnings).toEqual([`${file}:3: unreadable ledger line skipped (cut short by a crash?)`]);
+  });
+
+  it('readLedger names each bad line (cut, not an object, not an entry) and passes over blank ones', async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'w.jsonl', [entry(), '{"ts":"2026-11-10T1', '\n', entry(), '[1,2]\n', '{"no":"fields"}\n', '\r\n', entry(), '{"ts":"2026-11-10T12:00']);
+    const warnings: string[] = [];
+    const entries: LedgerEntry[] = [];
+    for await (const e of readLedger(out, { onWarning: (m) => warnings.push(m) })) entries.push(e);
+    expect(entries).toHaveLength(3);
+    // Lines 1, 3 and 7 are entries; 6 is a blank CRLF line; 8 is a last line cut before its newline.
+    expect(warnings.map((w) => w.replace(/^.*:(\d+): /, '$1: '))).toEqual([
+      '2: unreadable ledger line skipped (cut short by a crash?)',
+      '4: ledger line skipped: not a JSON object',
+      '5: ledger line skipped: it lacks a time (ts), model or batch',
+      '8: unreadable ledger line skipped (cut short by a crash?)',
+    ]);
+  });
+
+  it('every file under ledger/ is read and summed (several workers, several machines); other files are not', async () => {
+    const out = await outFolder();
+    await writeLedger(out, '20261101T000000-host-a-1.jsonl', [entry(), entry()]);
+    await writeLedger(out, '20261101T000000-host-b-2.jsonl', [entry({ model: FLASH })]);
+    await writeLedger(out, '20261102T000000-host-a-3.jsonl', [entry({ model: OLD })]);
+    await writeFile(join(ledgerDir(out), 'notes.txt'), 'not a ledger\n');
+    const r = await report(out, { by: ['model'] });
+    expect(r.totals.requests).toBe(4);
+    expect(r.groups.map((g) => [g.key.model, g.requests])).toEqual([
+      [OLD, 1],
+      [PRO, 2],
+      [FLASH, 1],
+    ]);
+    expect(r.readWarnings).toEqual([]);
+  });
+
+  it('no ledger folder at all is an empty report, not an error', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'tokenhot-report-'));
+    folders.push(folder);
+    expect((await report(folder)).totals.requests).toBe(0);
+  });
+
+  it('long lines, multi-byte text across read boundaries, CRLF and a byte order mark', async () => {
+    const out = await outFolder();
+    const lines: LedgerEntry[] = [];
+    // Enough lines of odd lengths that many 64 KiB reads end inside a multi-byte character.
+    for (let i = 0; i < 3000; i += 1) lines.push(entry({ batch: `春-${'é'.repeat(i % 7)}-🎨`, tags: [`标签${i % 3}`] }));
+    lines.push(entry({ batch: 'huge', tags: ['x'.repeat(200_000)] }));
+    const text = lines.map((e) => JSON.stringify(e)).join('\r\n');
+    await writeFile(join(ledgerDir(out), 'w.jsonl'), `\ufeff${text}\r\n`);
+    const r = await report(out, { by: ['tag'] });
+    expect(r.readWarnings).toEqual([]);
+    expect(r.totals.requests).toBe(3001);
+    expect(group(r, { tag: '标签1' })!.requests).toBe(1000);
+    expect(group(r, { tag: 'x'.repeat(200_000) })!.requests).toBe(1);
+    const batches = await report(out, { by: ['batch'] });
+    expect(batches.groups.map((g) => g.key.batch)).toContain('春-éééééé-🎨');
+  });
+
+  it('readLedger + buildReport (the per-entry API others use) gives the same report as scanLedger', async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'a.jsonl', [entry({ tags: ['a'] }), entry({ model: FLASH, tags: ['a', 'b'] })]);
+    await writeLedger(out, 'b.jsonl', [entry({ model: OLD, ts: '2026-11-11T00:00:00.000Z' })]);
+    const options: ReportOptions = { by: ['model', 'tag'], prices: new PriceTable(), tokenCounts: geminiTokenCounts };
+    const viaGenerator = await buildReport(readLedger(out), options);
+    const { readWarnings, ...viaScan } = await report(out, options);
+    expect(readWarnings).toEqual([]);
+    expect(viaGenerator).toEqual(viaScan);
+  });
+});
+
+describe('formats', () => {
+  const hostile = {
+    batch: '<script>alert(1)</script>',
+    tag: '"><img src=x onerror=alert(2)>',
+    model: "<b onclick='x'>m&m</b>",
+  };
+  let r: Report;
+  const by: GroupKey[] = ['model', 'batch', 'tag'];
+  const ready = (async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'a.jsonl', [
+      entry({ batch: hostile.batch, tags: [hostile.tag], ts: '2026-11-01T10:00:00.000Z' }),
+      entry({ model: hostile.model, ts: '2026-11-03T10:00:00.000Z' }),
+      entry({ batch: '=HYPERLINK("http://evil","x")', tags: ['+1', '-2', '@SUM(A1)', '\tTAB', '\rCR', 'a,b', 'say "hi"', 'two\nlines'], ts: '2026-11-03T11:00:00.000Z' }),
+    ]);
+    r = await report(out, { by });
+  })();
+
+  it('json: the contract shape, {totals: T, groups: [{key, ...T}], warnings}', async () => {
+    await ready;
+    const json = JSON.parse(renderReport(r, 'json', by)) as Record<string, unknown>;
+    const fields = ['requests', 'images', 'failedRows', 'promptTokens', 'imageOutputTokens', 'textOutputTokens', 'thoughtsTokens', 'totalTokens', 'costUsd', 'unpricedRequests'];
+    expect(Object.keys(json)).toEqual(['totals', 'groups', 'unpricedModels', 'warnings']);
+    expect(Object.keys(json.totals as object)).toEqual(fields);
+    const groups = json.groups as Record<string, unknown>[];
+    expect(groups.length).toBe(r.groups.length);
+    for (const g of groups) expect(Object.keys(g)).toEqual(['key', ...fields]);
+    expect(groups[0]!.key).toEqual(r.groups[0]!.key);
+    expect(json).not.toHaveProperty('daily');
+  });
+
+  it('table: aligned columns, a TOTAL row, ledger control characters shown, not obeyed', async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'a.jsonl', [entry({ batch: 'a' }), entry({ batch: 'long-batch-name\u001b[2J' }), entry({ batch: 'a', model: FLASH })]);
+    const t = renderTable(await report(out, { by: ['batch'] }), ['batch']);
+    const rows = t.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^batch\s+requests\s+images/);
+    expect(rows.at(-1)).toMatch(/^TOTAL\s+3\s+3\s/);
+    expect(t).not.toContain('\u001b');
+    expect(t).toContain('long-batch-name\\x1b[2J');
+    // Right-aligned figures: every row (header, groups, total) ends at the same column.
+    const widths = new Set(rows.filter((row) => !/^-/.test(row)).map((row) => row.length));
+    expect(widths.size).toBe(1);
+  });
+
+  it('csv: formula-looking cells made text, commas, quotes and newlines quoted, a TOTAL row', async () => {
+    await ready;
+    const csv = renderCsv(r, by);
+    expect(csvCell('=1+1')).toBe("'=1+1");
+    expect(csvCell('+1')).toBe("'+1");
+    expect(csvCell('-2')).toBe("'-2");
+    expect(csvCell('@SUM(A1)')).toBe("'@SUM(A1)");
+    expect(csvCell('\tTAB')).toBe("'\tTAB");
+    expect(csvCell('\rCR')).toBe(`"'\rCR"`);
+    expect(csvCell('a,b')).toBe('"a,b"');
+    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
+    expect(csvCell('plain')).toBe('plain');
+    expect(csv).toContain(`"'=HYPERLINK(""http://evil"",""x"")"`);
+    // No cell of the file starts with a formula character (quoted or not).
+    const cells = csv.match(/(?:^|,)("(?:[^"]|"")*"|[^,\n]*)/g)!.map((cell) => cell.replace(/^,/, '').replace(/^"/, ''));
+    expect(cells.filter((cell) => /^[=+\-@\t\r]/.test(cell))).toEqual([]);
+    const lines = csv.trimEnd().split('\n');
+    expect(lines[0]).toBe('model,batch,tag,requests,images,failedRows,promptTokens,imageOutputTokens,textOutputTokens,thoughtsTokens,totalTokens,costUsd,unpricedRequests');
+    expect(lines.at(-1)).toMatch(/^TOTAL,,,3,3,/);
+  });
+
+  it('html: one self-contained page, ledger text escaped, NO PRICE on top, a chart of spend per day', async () => {
+    await ready;
+    const html = renderHtml(r, { by, generatedAt: new Date('2026-11-24T00:00:00Z') });
+    // Escaped: the hostile names appear only in their escaped form.
+    for (const text of Object.values(hostile)) {
+      expect(html).not.toContain(text);
+      expect(html).toContain(escapeHtml(text));
+    }
+    // No tag of theirs survives: their `<` is always `&lt;`.
+    expect(html).not.toMatch(/<script|<img|<b[ >]/i);
+    // Self-contained: no script, no external URL of any kind (links, images, fonts, imports).
+    expect(html).not.toMatch(/<[^>]*\b(?:src|href)=|url\(|@import|https?:\/\/(?!evil)/i);
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<style>');
+    // NO PRICE (the hostile model has none) comes before the figures, in the alert box.
+    const alert = html.indexOf('class="alert"');
+    expect(alert).toBeGreaterThan(0);
+    expect(html.slice(alert, alert + 300)).toContain('NO PRICE for model &quot;&lt;b onclick=&#39;x&#39;&gt;m&amp;m&lt;/b&gt;&quot;');
+    expect(alert).toBeLessThan(html.indexOf('class="cards"'));
+    // The chart: inline SVG, axis titles, one bar per day from first to last (the empty day too),
+    // each with its figures as a tooltip.
+    const svg = html.match(/<svg[\s\S]*?<\/svg>/)![0];
+    expect(svg).toContain('USD per day');
+    expect(svg).toContain('day (UTC)');
+    const tips = [...svg.matchAll(/<g class="bar[^"]*"><title>([^<]*)<\/title>/g)].map((m) => m[1]);
+    expect(tips).toHaveLength(3);
+    expect(tips[0]).toMatch(/^2026-11-01: \$[\d.,]+, 1 requests/);
+    expect(tips[1]).toBe('2026-11-02: $0, no requests');
+    expect(tips[2]).toMatch(/^2026-11-03: \$[\d.,]+ \+ \?, 2 requests, 2 images \(1 requests with NO PRICE not counted\)/);
+    // The breakdown table with its totals row.
+    expect(html).toContain('<h2>By model, batch, tag</h2>');
+    expect(html).toMatch(/<tfoot><tr><td class="key" colspan="3">TOTAL<\/td><td>3<\/td>/);
+  });
+
+  it('html with an empty ledger says so instead of drawing an empty chart', async () => {
+    const html = renderHtml(await report(await outFolder()), { by: [] });
+    expect(html).toContain('No ledger lines');
+    expect(html).not.toContain('<svg');
+  });
+});
+
+describe('tokenhot-batch report (the CLI)', () => {
+  it('reads the ledger folder, filters, groups and writes json to stdout and html to --output', async () => {
+    const out = await outFolder();
+    await writeLedger(out, 'w1.jsonl', [entry({ batch: 'spring', tags: ['hero'] }), entry({ batch: 'spring/shoes', model: FLASH })]);
+    await writeLedger(out, 'w2.jsonl', [entry({ batch: 'autumn' }), `${JSON.stringify(entry()).slice(0, 40)}`]);
+    const json = await runCli(['report', '--out', out, '--batch', 'spring', '--by', 'model', '--format', 'json']);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { totals: { requests: number }; groups: { key: { model: string }; requests: number }[] };
+    expect(parsed.totals.requests).toBe(2);
+    expect(parsed.groups.map((g) => g.key.model)).toEqual([PRO, FLASH]);
+    expect(json.stderr).toMatch(/warning: .*w2\.jsonl:2: unreadable ledger line skipped/);
+
+    const file = join(out, 'report.html');
+    const html = await runCli(['report', '--out', out, '--by', 'tag', '--format', 'html', '--output', file, '--since', '2026-11-01', '--until', '2026-11-30']);
+    expect(html.code).toBe(0);
+    expect(html.stdout).toBe('');
+    const page = await readFile(file, 'utf8');
+    expect(page).toContain('<svg');
+    expect(page).toContain('since 2026-11-01');
+
+    const bad = await runCli(['report', '--out', out, '--since', '2026-02-30']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--since: "2026-02-30" is not a day/);
+  });
+});

@@ -5,7 +5,7 @@
  * (in-process) or from the batch's counter in Redis (workers).
  */
 import { geminiTokenCounts } from './gemini/usage.js';
-import { readLedger } from './ledger.js';
+import { scanLedger } from './ledger.js';
 import { costPico, formatUsd, usdToPico, type PriceTable } from './pricing.js';
 import { UsageError } from './errors.js';
 
@@ -27,12 +27,16 @@ export function describeBudget(spentPico: bigint, budgetPico: bigint): string {
 }
 
 /** What a batch has cost so far, from every ledger file (every run, every process). */
-export async function ledgerSpend(outDir: string, batch: string, prices: PriceTable): Promise<bigint> {
+export async function ledgerSpend(outDir: string, batch: string, prices: PriceTable, onWarning?: (message: string) => void): Promise<bigint> {
   let total = 0n;
-  for await (const entry of readLedger(outDir)) {
-    if (entry.batch !== batch) continue;
-    const price = prices.priceOf(entry.model, entry.ts);
-    if (price) total += costPico(geminiTokenCounts(entry.usageMetadata ?? {}), price);
-  }
+  await scanLedger(
+    outDir,
+    (entry) => {
+      if (entry.batch !== batch) return;
+      const price = prices.priceOf(entry.model, entry.ts);
+      if (price) total += costPico(geminiTokenCounts(entry.usageMetadata ?? {}), price);
+    },
+    onWarning ? { onWarning } : {},
+  );
   return total;
 }

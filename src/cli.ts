@@ -5,20 +5,12 @@
  * bad configuration, a rejected file, or a fatal error (bad key, no credits).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { budgetCommand } from './commands/budget.js';
-import { demoCommand } from './commands/demo.js';
-import { enqueueCommand } from './commands/enqueue.js';
-import { estimateCommand } from './commands/estimate.js';
-import { pauseOrResumeCommand } from './commands/resume.js';
-import { statusCommand } from './commands/status.js';
-import { workCommand } from './commands/work.js';
-import { mockServerCommand } from './commands/mock-server.js';
-import { reportCommand } from './commands/report.js';
-import { scheduleCommand } from './commands/schedule.js';
-import { runCommand } from './commands/run.js';
 import { redact, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { CsvFileError } from './rows.js';
+
+// Each command's module is loaded when the command runs: a worker need not load the report
+// renderers, nor `report` BullMQ and sharp (startup time and memory).
 
 const commonFlags = (command: Command): Command =>
   command
@@ -52,7 +44,7 @@ export function buildProgram(): Command {
       .option('--budget-usd <amount>', 'cap on the batch\'s spend (all runs together); no new call starts once reached')
       .option('--prefix <prefix>', 'queue key prefix, with REDIS_URL (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (csv: string, flags) => {
-    process.exitCode = await runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
+    process.exitCode = await (await import('./commands/run.js')).runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
   });
 
   commonFlags(
@@ -61,7 +53,7 @@ export function buildProgram(): Command {
       .description('what a CSV will cost per model and size, estimated without sending anything')
       .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
   ).action(async (csv: string, flags) => {
-    process.exitCode = await estimateCommand(csv, flags);
+    process.exitCode = await (await import('./commands/estimate.js')).estimateCommand(csv, flags);
   });
 
   commonFlags(
@@ -74,7 +66,7 @@ export function buildProgram(): Command {
       .option('--plain', 'plain progress lines instead of a bar')
       .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (csv: string, flags) => {
-    process.exitCode = await enqueueCommand(csv, flags);
+    process.exitCode = await (await import('./commands/enqueue.js')).enqueueCommand(csv, flags);
   });
 
   commonFlags(
@@ -95,7 +87,7 @@ export function buildProgram(): Command {
   ).action(async (flags) => {
     // On a terminal a progress bar shows the work and the log keeps to warnings; elsewhere
     // (docker logs, CI) every row is a log line.
-    process.exitCode = await workCommand(flags, createLogger(process.stderr.isTTY && !flags.plain ? 'warn' : 'info', process.env.TOKENHOT_API_KEY));
+    process.exitCode = await (await import('./commands/work.js')).workCommand(flags, createLogger(process.stderr.isTTY && !flags.plain ? 'warn' : 'info', process.env.TOKENHOT_API_KEY));
   });
 
   program
@@ -108,7 +100,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
     .action(async (flags) => {
-      process.exitCode = await statusCommand(flags);
+      process.exitCode = await (await import('./commands/status.js')).statusCommand(flags);
     });
 
   program
@@ -118,24 +110,24 @@ export function buildProgram(): Command {
     .option('--none', 'remove the cap')
     .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
     .action(async (batch: string, flags) => {
-      process.exitCode = await budgetCommand(batch, flags);
+      process.exitCode = await (await import('./commands/budget.js')).budgetCommand(batch, flags);
     });
 
   const schedule = program.command('schedule').description('catalog jobs from jobs/ on BullMQ job schedulers (REDIS_URL); `work` runs their firings');
   const prefixOption = (command: Command): Command => command.option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)');
   prefixOption(schedule.command('sync <dir>').description('make the schedulers match the definitions in <dir> (adds, updates, removes)')).action(async (dir: string, flags) => {
-    process.exitCode = await scheduleCommand('sync', dir, flags);
+    process.exitCode = await (await import('./commands/schedule.js')).scheduleCommand('sync', dir, flags);
   });
   prefixOption(schedule.command('list').description('each catalog job, its schedule, next firing and last run'))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (flags) => {
-      process.exitCode = await scheduleCommand('list', undefined, flags);
+      process.exitCode = await (await import('./commands/schedule.js')).scheduleCommand('list', undefined, flags);
     });
   prefixOption(schedule.command('remove <name>').description('remove a catalog job\'s scheduler')).action(async (name: string, flags) => {
-    process.exitCode = await scheduleCommand('remove', name, flags);
+    process.exitCode = await (await import('./commands/schedule.js')).scheduleCommand('remove', name, flags);
   });
   prefixOption(schedule.command('run <name>').description('fire a catalog job now (its schedule is unchanged)')).action(async (name: string, flags) => {
-    process.exitCode = await scheduleCommand('run', name, flags);
+    process.exitCode = await (await import('./commands/schedule.js')).scheduleCommand('run', name, flags);
   });
 
   for (const action of ['pause', 'resume'] as const) {
@@ -144,7 +136,7 @@ export function buildProgram(): Command {
       .description(action === 'pause' ? 'pause the images queue for every worker' : 'resume the images queue (after a fatal error was fixed, say)')
       .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
       .action(async (flags) => {
-        process.exitCode = await pauseOrResumeCommand(action, flags);
+        process.exitCode = await (await import('./commands/resume.js')).pauseOrResumeCommand(action, flags);
       });
   }
 
@@ -159,8 +151,9 @@ export function buildProgram(): Command {
     .option('--since <date>', 'from this day (YYYY-MM-DD, UTC)')
     .option('--until <date>', 'to this day, inclusive (YYYY-MM-DD, UTC)')
     .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices')
+    .option('--prefix <prefix>', 'queue key prefix, to note batches over budget when REDIS_URL is set')
     .action(async (flags) => {
-      process.exitCode = await reportCommand(flags);
+      process.exitCode = await (await import('./commands/report.js')).reportCommand(flags);
     });
 
   program
@@ -178,7 +171,7 @@ export function buildProgram(): Command {
     .option('--request-log <file>', 'append one JSON line per request (what was billed, image hashes)')
     .option('--no-thought-images', 'leave out the interim thought images of Gemini 3 models')
     .action(async (flags) => {
-      process.exitCode = await mockServerCommand(flags);
+      process.exitCode = await (await import('./commands/mock-server.js')).mockServerCommand(flags);
     });
 
   program
@@ -187,7 +180,7 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'where the demo writes (default ./output/demo; emptied first)')
     .option('--plain', 'plain progress lines instead of a bar')
     .action(async (flags) => {
-      process.exitCode = await demoCommand(flags, createLogger('warn'));
+      process.exitCode = await (await import('./commands/demo.js')).demoCommand(flags, createLogger('warn'));
     });
 
   return program;

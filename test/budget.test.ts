@@ -110,6 +110,8 @@ describe('budget caps', () => {
     // The Redis counter is the ledger's spend, exactly (integer picodollars on both sides).
     expect(Math.abs(batch.spendUsd - spendUsd)).toBeLessThan(1e-9);
     expect((await runCli(['status'], env)).stdout).toContain('is OVER BUDGET');
+    const report = await runCli(['report', '--batch', 'capped'], env);
+    expect(report.stdout).toMatch(/batch capped is OVER BUDGET: spent \$1\.\d+ of a \$1\.00 budget; \d+ row\(s\) wait/);
 
     const raised = await runCli(['budget', 'capped', '--usd', '10'], env);
     expect(raised.code).toBe(0);

@@ -3,7 +3,10 @@
  */
 import { lstat, rename, rm, writeFile } from 'node:fs/promises';
 import { loadConfig, type ConfigFlags } from '../config.js';
+import { BatchState } from '../batch-state.js';
+import { describeBudget } from '../budget.js';
 import { UsageError } from '../errors.js';
+import { connectRedis, queueSettings } from '../queue.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
 import { scanLedger } from '../ledger.js';
 import { loadPriceTable } from '../pipeline.js';
@@ -14,6 +17,7 @@ export const REPORT_FORMATS = ['table', 'json', 'csv', 'html'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportFlags extends ConfigFlags {
+  prefix?: string;
   batch?: string;
   by?: string;
   format?: string;
@@ -117,6 +121,7 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   await scanLedger(config.outDir, (entry) => builder.add(entry), { onWarning: (message) => readWarnings.push(message) });
   const report = builder.finish();
   report.warnings.unshift(...readWarnings);
+  if (config.redisUrl) report.warnings.push(...(await budgetWarnings(config.redisUrl, flags.prefix, flags.batch)));
   const text = renderReport(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });
   if (flags.output !== undefined) {
     await writeOutput(flags.output, text);
@@ -128,4 +133,32 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   // sees the warnings on stderr.
   if (format !== 'table' || flags.output !== undefined) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
   return 0;
+}
+
+/**
+ * With REDIS_URL, the report also says which batches are over budget (their remaining rows wait,
+ * not failed). The ledger does not know budgets; Redis does. A Redis that cannot be reached only
+ * costs this note, never the report.
+ */
+async function budgetWarnings(redisUrl: string, prefix: string | undefined, batch: string | undefined): Promise<string[]> {
+  try {
+    const settings = queueSettings(redisUrl, prefix);
+    const connection = await connectRedis(settings.redisUrl, 'producer');
+    try {
+      const state = new BatchState(connection, settings.prefix);
+      const names = (await state.batches()).filter((name) => !batch || name === batch || name.startsWith(`${batch}/`));
+      const warnings: string[] = [];
+      for (const name of names) {
+        const counts = await state.counts(name);
+        if (counts.overBudget > 0 && counts.budgetPico !== undefined) {
+          warnings.push(`batch ${name} is OVER BUDGET: ${describeBudget(counts.spendPico, counts.budgetPico)}; ${counts.overBudget} row(s) wait (tokenhot-batch budget ${name} --usd MORE)`);
+        }
+      }
+      return warnings;
+    } finally {
+      connection.disconnect();
+    }
+  } catch (error) {
+    return [`budgets not checked: ${(error as Error).message}`];
+  }
 }

@@ -6,6 +6,7 @@ import { BatchState } from '../batch-state.js';
 import { CatalogState, type CatalogRun } from '../catalog-state.js';
 import type { ConfigFlags } from '../config.js';
 import { formatUsd, picoToUsd } from '../pricing.js';
+import { formatDuration, rateAndEta } from '../progress.js';
 import type { ImageJobData } from '../queue.js';
 import { withQueue } from './queue-connection.js';
 
@@ -89,13 +90,34 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
   return { paused, pauseReason: paused ? pauseReason : undefined, rateLimitedForMs: Math.max(0, rateLimitedForMs), batches, catalogs };
 }
 
-export function renderStatus(status: QueueStatus): string {
-  const header = ['batch', 'rows', 'waiting', 'active', 'delayed', 'done', 'failed', 'over budget', 'spend', 'budget'];
-  const rows = status.batches.map((b) =>
-    [b.batch, b.rows, b.waiting, b.active, b.delayed, b.done, b.failed, b.overBudget]
+/** Rows per minute and time left per batch, from the first and the latest look (`--watch`). */
+export class BatchRates {
+  private readonly first = new Map<string, { at: number; settled: number }>();
+
+  observe(status: QueueStatus, now = Date.now()): Map<string, { perMinute: number; eta: string }> {
+    const rates = new Map<string, { perMinute: number; eta: string }>();
+    for (const batch of status.batches) {
+      const settled = batch.done + batch.failed;
+      const first = this.first.get(batch.batch);
+      if (!first) {
+        this.first.set(batch.batch, { at: now, settled });
+        continue;
+      }
+      const { perMinute, etaSeconds } = rateAndEta(settled - first.settled, settled - first.settled + batch.waiting + batch.active + batch.delayed, first.at, now);
+      rates.set(batch.batch, { perMinute, eta: batch.waiting + batch.active + batch.delayed === 0 ? '-' : formatDuration(etaSeconds) });
+    }
+    return rates;
+  }
+}
+
+export function renderStatus(status: QueueStatus, rates?: Map<string, { perMinute: number; eta: string }>): string {
+  const header = ['batch', 'rows', 'waiting', 'active', 'delayed', 'done', 'failed', 'over budget', 'spend', 'budget', ...(rates ? ['rate/min', 'ETA'] : [])];
+  const rows = status.batches.map((b) => {
+    const rate = rates?.get(b.batch);
+    return [b.batch, b.rows, b.waiting, b.active, b.delayed, b.done, b.failed, b.overBudget]
       .map(String)
-      .concat(formatUsd(b.spendPico, 4), b.budgetPico === undefined ? '-' : formatUsd(b.budgetPico, 2)),
-  );
+      .concat(formatUsd(b.spendPico, 4), b.budgetPico === undefined ? '-' : formatUsd(b.budgetPico, 2), ...(rates ? [rate ? rate.perMinute.toFixed(1) : '…', rate?.eta ?? '…'] : []));
+  });
   const all = [header, ...rows];
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
   const line = (row: string[]): string => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
@@ -125,13 +147,14 @@ export function renderStatus(status: QueueStatus): string {
 
 export async function statusCommand(flags: StatusFlags): Promise<number> {
   const failedLimit = flags.failed === undefined ? 10 : Number(flags.failed);
+  const rates = flags.watch ? new BatchRates() : undefined;
   return withQueue(flags, async ({ images, batches, connection, settings }) => {
     for (;;) {
       const status = await readStatus(images, batches, new CatalogState(connection, settings.prefix), { batch: flags.batch, failedLimit });
       const text =
         flags.format === 'json'
           ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, budgetPico, ...rest }) => rest) }, null, 2)}\n`
-          : renderStatus(status);
+          : renderStatus(status, rates?.observe(status));
       if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       process.stdout.write(flags.watch ? `${new Date().toISOString()}\n${text}` : text);
       if (!flags.watch) return 0;

@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { redact, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { CsvFileError } from './rows.js';
+import { registerOperatorCommands } from './commands/operator-commands.js';
 
 // Each command's module is loaded when the command runs: a worker need not load the report
 // renderers, nor `report` BullMQ and sharp (startup time and memory).
@@ -182,6 +183,8 @@ export function buildProgram(): Command {
     .action(async (flags) => {
       process.exitCode = await (await import('./commands/demo.js')).demoCommand(flags, createLogger('warn'));
     });
+
+  registerOperatorCommands(program);
 
   return program;
 }

@@ -9,7 +9,7 @@ import { UsageError } from './errors.js';
 import type { Progress } from './progress.js';
 import { imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
 import type { RetryPolicy } from './retry-policy.js';
-import { formatProblem, readRows, type RowDefaults, type RowProblem } from './rows.js';
+import { formatProblem, readRowBatches, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
 
 export interface EnqueueOptions {
@@ -36,13 +36,18 @@ export interface EnqueueSummary {
 /** Reads the file once without queuing anything: `--strict` refuses it before the first job. */
 async function checkWholeFile(options: EnqueueOptions): Promise<void> {
   const rejected: RowProblem[] = [];
-  for await (const read of readRows(options.csvPath, { defaults: options.defaults })) if ('problem' in read) rejected.push(read.problem);
+  for await (const reads of readRowBatches(options.csvPath, { defaults: options.defaults })) {
+    for (const read of reads) if ('problem' in read) rejected.push(read.problem);
+  }
   if (rejected.length > 0) {
     const shown = rejected.slice(0, 20).map(formatProblem).join('\n  ');
     const more = rejected.length > 20 ? `\n  ... and ${rejected.length - 20} more` : '';
     throw new UsageError(`${options.csvPath} rejected (--strict): ${rejected.length} bad row(s)\n  ${shown}${more}`);
   }
 }
+
+/** Chunks on their way to Redis while the next one is read (see `enqueueCsv`). */
+const SENDS_IN_FLIGHT = 2;
 
 export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState, options: EnqueueOptions): Promise<EnqueueSummary> {
   if (options.strict) await checkWholeFile(options);
@@ -52,26 +57,53 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   await batches.register(options.batch, { csv: options.csvPath });
   if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 
+  // Chunks are sent while the next ones are read and checked, and a chunk's jobs are built while
+  // Redis still adds the previous chunk's: reading the CSV and building jobs (this process's CPU)
+  // overlap with adding them (Redis's). Jobs are still added in file order (a chunk's addBulk
+  // follows the reply to its "already queued" check, and the replies come in order on the one
+  // connection), each chunk is marked queued only once its jobs exist, and at most
+  // SENDS_IN_FLIGHT + 1 chunks are held.
   let chunk: BatchRow[] = [];
-  const flush = async (): Promise<void> => {
-    if (chunk.length === 0) return;
-    const rows = chunk;
-    chunk = [];
+  const inFlight: Promise<void>[] = [];
+  const send = async (rows: BatchRow[]): Promise<void> => {
     const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions);
     summary.added += added.length;
     summary.alreadyQueued += rows.length - added.length;
     options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
   };
-
-  for await (const read of readRows(options.csvPath, { defaults: options.defaults })) {
-    if ('problem' in read) {
-      summary.rejected.push(read.problem);
-      continue;
+  const flush = async (): Promise<void> => {
+    if (chunk.length > 0) {
+      const sending = send(chunk);
+      chunk = [];
+      // Its failure is thrown where it is awaited (below, or at the end); this only keeps it from
+      // counting as unhandled meanwhile.
+      sending.catch(() => undefined);
+      inFlight.push(sending);
     }
-    chunk.push({ ...read.row, batch: options.batch });
-    if (chunk.length >= chunkSize) await flush();
+    while (inFlight.length > SENDS_IN_FLIGHT) await inFlight.shift();
+  };
+
+  try {
+    for await (const reads of readRowBatches(options.csvPath, { defaults: options.defaults })) {
+      for (const read of reads) {
+        if ('problem' in read) {
+          summary.rejected.push(read.problem);
+          continue;
+        }
+        // The row is this loop's alone: giving it its batch beats copying 100k rows.
+        const row: BatchRow = Object.assign(read.row, { batch: options.batch });
+        chunk.push(row);
+        if (chunk.length >= chunkSize) await flush();
+      }
+    }
+    await flush();
+    while (inFlight.length > 0) await inFlight.shift();
+  } catch (error) {
+    // A file that turns bad halfway (or a Redis error) ends the run only once the chunks on their
+    // way are settled.
+    await Promise.allSettled(inFlight);
+    throw error;
   }
-  await flush();
   options.progress?.stop();
   return summary;
 }

@@ -83,6 +83,17 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     throw error;
   }
 
+  // Final images reach the disk before the ledger line, so that its outcome says whether they
+  // are safe: a failed flush is an image that could not be saved, as a failed write is.
+  if (answer.saveError === undefined && answer.images.length > 0) {
+    try {
+      await store.flushImages(answer.images);
+    } catch (error) {
+      await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
+      answer = { ...answer, images: [], saveError: error };
+    }
+  }
+
   const finishedAt = new Date();
   const price = prices.priceOf(row.model, finishedAt.toISOString());
   const cost = price ? costPico(provider.tokenCounts(answer.usageMetadata), price) : undefined;

@@ -21,7 +21,7 @@ export interface ImageSink {
 
 export interface ImageFileWriter {
   write(bytes: Uint8Array): Promise<void>;
-  /** Flushes and closes the temporary file. */
+  /** Closes the temporary file (final images are flushed to disk later, see OutputStore.flushImages). */
   close(): Promise<TempImage>;
   /** Closes and removes the temporary file. */
   discard(): Promise<void>;

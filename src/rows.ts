@@ -3,13 +3,14 @@
  * reported with its line and column so a user can fix the file in one pass, and only a file that
  * cannot be read as a CSV at all stops the reading.
  */
+import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, readImageMime, sniffImageMime } from './image-type.js';
-import { capabilitiesOf, DEFAULT_MODEL } from './models.js';
+import { capabilitiesOf, DEFAULT_MODEL, type ModelCapabilities } from './models.js';
 import type { Row } from './types.js';
 
 export interface RowProblem {
@@ -129,6 +130,18 @@ class Utf8Guard extends Transform {
       const what = looksLike(bytes.subarray(0, 64));
       if (what) return new CsvFileError(this.file, what);
     }
+    // The usual chunk: ASCII with LF line ends, checked and counted by native scans instead of
+    // a loop over every byte.
+    if (this.need === 0 && bytes.indexOf(0x0d) === -1 && bytes.indexOf(0x00) === -1 && isAscii(bytes)) {
+      let at = bytes.indexOf(0x0a);
+      if (at === 0 && this.previousWasCr) at = bytes.indexOf(0x0a, 1);
+      while (at !== -1) {
+        this.line++;
+        at = bytes.indexOf(0x0a, at + 1);
+      }
+      if (bytes.length > 0) this.previousWasCr = false;
+      return undefined;
+    }
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i] ?? 0;
       if (this.need > 0) {
@@ -189,6 +202,11 @@ function isRawRecord(value: unknown): value is RawRecord {
  * counts a CRLF inside quotes as two lines, so lines are counted here instead.
  */
 function countLineBreaks(raw: string): number {
+  // The usual record: one line, ended by LF (or by nothing at the end of the file).
+  const lf = raw.indexOf('\n');
+  if (lf === raw.length - 1 || lf === -1) {
+    if (raw.indexOf('\r') === -1) return lf === -1 ? 0 : 1;
+  }
   let count = 0;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
@@ -262,6 +280,7 @@ function readHeader(file: string, line: number, record: string[]): Header {
 }
 
 function splitList(cell: string): string[] {
+  if (cell === '') return [];
   return cell
     .split(';')
     .map((part) => part.trim())
@@ -310,12 +329,144 @@ interface IdOwner {
 }
 
 /**
+ * The ids seen so far, compared without regard to case (ids that differ only in case name the
+ * same files on macOS and Windows). Every row's id stays here to the end of the file, so it is
+ * kept off the JavaScript heap, in typed arrays: a few dozen bytes a row (the id's characters,
+ * where they are, its line, hash slots) where a Map of strings and objects takes over 100, and
+ * where a heap that holds 100k objects to the end also grows far beyond them. Ids here are ASCII (safe ids and
+ * default ids); any other goes to a plain Map by its lower-cased form, so the rule is
+ * `a.toLowerCase() === b.toLowerCase()` whatever the ids are.
+ */
+class IdRegistry {
+  private text = Buffer.allocUnsafe(64 * 1024);
+  private textUsed = 0;
+  /** Per id, in the order added: where its characters start in `text`, how many, its line (×2, +1 for a default id). */
+  private starts = new Uint32Array(1024);
+  private lengths = new Uint16Array(1024);
+  private codes = new Float64Array(1024);
+  private count = 0;
+  /** Open addressing: an id's number + 1, or 0 for a free slot. Never more than half full. */
+  private slots = new Uint32Array(2048);
+  private readonly others = new Map<string, IdOwner>();
+
+  has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  get(id: string): IdOwner | undefined {
+    if (fitsText(id)) return this.find(id) ?? (this.others.size > 0 ? this.others.get(id.toLowerCase()) : undefined);
+    // Lower-casing some non-ASCII letters gives ASCII ones (the Kelvin sign gives "k").
+    const lower = id.toLowerCase();
+    return this.others.get(lower) ?? (fitsText(lower) ? this.find(lower) : undefined);
+  }
+
+  private find(id: string): IdOwner | undefined {
+    const mask = this.slots.length - 1;
+    for (let slot = hashLower(id) & mask; ; slot = (slot + 1) & mask) {
+      const entry = this.slots[slot]!;
+      if (entry === 0) return undefined;
+      const index = entry - 1;
+      if (this.sameLower(index, id)) {
+        const start = this.starts[index]!;
+        const code = this.codes[index]!;
+        return { id: this.text.toString('latin1', start, start + this.lengths[index]!), line: Math.floor(code / 2), generated: code % 2 === 1 };
+      }
+    }
+  }
+
+  /** Adds an id not in the registry yet (see `get`). */
+  add(owner: IdOwner): void {
+    const { id } = owner;
+    if (!fitsText(id)) {
+      this.others.set(id.toLowerCase(), owner);
+      return;
+    }
+    if (this.count === this.starts.length) this.growEntries();
+    if ((this.count + 1) * 2 > this.slots.length) this.growSlots();
+    if (this.textUsed + id.length > this.text.length) {
+      const text = Buffer.allocUnsafe(Math.max(this.text.length * 2, this.textUsed + id.length));
+      this.text.copy(text, 0, 0, this.textUsed);
+      this.text = text;
+    }
+    const index = this.count++;
+    this.starts[index] = this.textUsed;
+    this.lengths[index] = id.length;
+    this.codes[index] = owner.line * 2 + (owner.generated ? 1 : 0);
+    this.textUsed += this.text.write(id, this.textUsed, 'latin1');
+    this.place(index, hashLower(id));
+  }
+
+  private place(index: number, hash: number): void {
+    const mask = this.slots.length - 1;
+    let slot = hash & mask;
+    while (this.slots[slot] !== 0) slot = (slot + 1) & mask;
+    this.slots[slot] = index + 1;
+  }
+
+  private sameLower(index: number, id: string): boolean {
+    const length = this.lengths[index]!;
+    if (length !== id.length) return false;
+    const start = this.starts[index]!;
+    for (let i = 0; i < length; i++) if (lowerAscii(this.text[start + i]!) !== lowerAscii(id.charCodeAt(i))) return false;
+    return true;
+  }
+
+  private growEntries(): void {
+    const size = this.starts.length * 2;
+    const starts = new Uint32Array(size);
+    starts.set(this.starts);
+    this.starts = starts;
+    const lengths = new Uint16Array(size);
+    lengths.set(this.lengths);
+    this.lengths = lengths;
+    const codes = new Float64Array(size);
+    codes.set(this.codes);
+    this.codes = codes;
+  }
+
+  private growSlots(): void {
+    this.slots = new Uint32Array(this.slots.length * 2);
+    for (let index = 0; index < this.count; index++) {
+      const start = this.starts[index]!;
+      this.place(index, hashLower(this.text.toString('latin1', start, start + this.lengths[index]!)));
+    }
+  }
+}
+
+function lowerAscii(code: number): number {
+  return code >= 0x41 && code <= 0x5a ? code | 0x20 : code;
+}
+
+/** Whether `IdRegistry` keeps an id in its typed arrays: ASCII, and short enough to count in 16 bits. */
+function fitsText(text: string): boolean {
+  if (text.length > 0xffff) return false;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** FNV-1a of the lower-cased characters. */
+function hashLower(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ lowerAscii(text.charCodeAt(i)), 0x01000193);
+  return hash >>> 0;
+}
+
+/**
  * Streams the file: yields a Row or problems per record, in file order. A record with problems
  * yields one `{ problem }` per problem found (all of them, so one pass fixes the file) and no Row.
  * Blank records (empty lines, or only empty cells) are skipped. Throws CsvFileError when the file
  * as a whole is unusable, possibly after earlier records were yielded.
  */
 export async function* readRows(csvPath: string, options: ReadRowsOptions): AsyncGenerator<RowRead> {
+  for await (const reads of readRowBatches(csvPath, options)) yield* reads;
+}
+
+/**
+ * `readRows` in batches: the same reads in the same order, handed over as many at a time as the
+ * parser has ready (up to a few hundred). For callers that go through 100k-row files, where an
+ * async step per row costs more than checking the row.
+ */
+export async function* readRowBatches(csvPath: string, options: ReadRowsOptions): AsyncGenerator<RowRead[]> {
   const defaults = options.defaults;
   if (!defaults || typeof defaults.model !== 'string' || defaults.model.trim() === '') {
     throw new TypeError('readRows: options.defaults.model is required');
@@ -354,39 +505,54 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
   pipeline(source, new Utf8Guard(file), parser, () => {});
 
   const referenceCache = new Map<string, Promise<ReferenceCheck>>();
-  const ids = new Map<string, IdOwner>();
+  // A file names a handful of models; looking each up once per row is a measurable cost at 100k
+  // rows. Bounded, so a file of made-up model names does not grow it without end.
+  const modelCache = new Map<string, ModelCapabilities>();
+  const capabilitiesFor = (model: string): ModelCapabilities => {
+    let caps = modelCache.get(model);
+    if (!caps) {
+      caps = capabilitiesOf(model);
+      if (modelCache.size < 64) modelCache.set(model, caps);
+    }
+    return caps;
+  };
+  const ids = new IdRegistry();
   let header: Header | undefined;
   let headerLine = 1;
   let nextLine = 1;
   let recordNumber = 0;
 
   try {
-    for await (const chunk of parser as AsyncIterable<unknown>) {
-      if (!isRawRecord(chunk)) continue;
-      const line = nextLine;
-      nextLine += countLineBreaks(chunk.raw);
-      const record = chunk.record;
-      if (isBlankRecord(record)) continue;
-      if (!header) {
-        header = readHeader(file, line, record);
-        headerLine = line;
-        continue;
+    for await (const first of parser as AsyncIterable<unknown>) {
+      const batch: RowRead[] = [];
+      // The records the parser already holds are taken at once, without an async step each. A
+      // parser destroyed meanwhile (the file turned out bad while reference images were being
+      // looked at) gives nothing more, as its iterator would: the error comes next.
+      for (let chunk: unknown = first; chunk !== null; chunk = parser.destroyed ? null : (parser.read() as unknown)) {
+        if (!isRawRecord(chunk)) continue;
+        const line = nextLine;
+        nextLine += countLineBreaks(chunk.raw);
+        const record = chunk.record;
+        if (isBlankRecord(record)) continue;
+        if (!header) {
+          header = readHeader(file, line, record);
+          headerLine = line;
+          continue;
+        }
+        recordNumber++;
+        // Synchronous unless the row names reference images (their files are looked at).
+        const checked = checkRecord(record, line, recordNumber, header, headerLine);
+        for (const read of checked instanceof Promise ? await checked : checked) batch.push(read);
       }
-      recordNumber++;
-      yield* checkRecord(record, line, recordNumber, header, headerLine);
+      if (batch.length > 0) yield batch;
     }
   } catch (error) {
     throw asFileError(error, file, nextLine) ?? error;
   }
   if (!header) throw new CsvFileError(file, 'is empty; a prompt CSV starts with a header row naming a "prompt" column');
 
-  async function* checkRecord(
-    record: string[],
-    line: number,
-    number: number,
-    head: Header,
-    headLine: number,
-  ): AsyncGenerator<RowRead> {
+  /** The row, or every problem of the record, in column order. */
+  function checkRecord(record: string[], line: number, number: number, head: Header, headLine: number): RowRead[] | Promise<RowRead[]> {
     const problem = (column: string, reason: string): RowRead => ({ problem: { file, line, column, reason } });
     const defaultId = `row-${String(number).padStart(5, '0')}`;
 
@@ -394,13 +560,14 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
       const more = record.length > head.columns.length;
       // The cells no longer line up with the header, so checking them one by one would only mislead.
       // Its default id is still taken, so fixing this row later cannot make a clash appear.
-      if (!ids.has(defaultId.toLowerCase())) ids.set(defaultId.toLowerCase(), { id: defaultId, line, generated: true });
-      yield problem(
-        '',
-        `has ${record.length} fields but the header (line ${headLine}) has ${head.columns.length}` +
-          (more ? '; a cell with a comma must be in double quotes, the quote its first character' : ''),
-      );
-      return;
+      if (!ids.has(defaultId)) ids.add({ id: defaultId, line, generated: true });
+      return [
+        problem(
+          '',
+          `has ${record.length} fields but the header (line ${headLine}) has ${head.columns.length}` +
+            (more ? '; a cell with a comma must be in double quotes, the quote its first character' : ''),
+        ),
+      ];
     }
 
     const cell = (column: KnownColumn): string => {
@@ -417,8 +584,7 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
     if (unsafe) {
       problems.push(problem('id', `"${givenId}" cannot name output files: ${unsafe}`));
     } else {
-      const key = id.toLowerCase();
-      const owner = ids.get(key);
+      const owner = ids.get(id);
       if (owner) {
         const whose = owner.generated ? ` (the default id of that row, which has no id)` : '';
         const caseNote = owner.id !== id ? `; ids that differ only in case name the same files on macOS and Windows` : '';
@@ -431,7 +597,7 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
           ),
         );
       } else {
-        ids.set(key, { id, line, generated });
+        ids.add({ id, line, generated });
       }
     }
 
@@ -448,7 +614,7 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
     if (!modelOk) {
       problems.push(problem('model', `"${model}"${fromDefault(modelCell)} is not a model id (like ${DEFAULT_MODEL})`));
     }
-    const caps = capabilitiesOf(model);
+    const caps = capabilitiesFor(model);
 
     // aspect_ratio
     const ratioCell = cell('aspect_ratio');
@@ -485,12 +651,45 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
     // reference_images
     const refs = splitList(cell('reference_images'));
     const referenceImages = refs.map((ref) => resolve(folder, ref));
-    if (refs.length > 0) {
-      if (modelOk && refs.length > caps.maxReferenceImages) {
-        problems.push(
-          problem('reference_images', `${refs.length} images, but ${model} takes at most ${caps.maxReferenceImages}`),
-        );
-      }
+    if (refs.length > 0 && modelOk && refs.length > caps.maxReferenceImages) {
+      problems.push(
+        problem('reference_images', `${refs.length} images, but ${model} takes at most ${caps.maxReferenceImages}`),
+      );
+    }
+
+    // The rest of the checks, and the row; after the reference images' files when there are any.
+    const finish = (): RowRead[] => {
+      // Unknown columns are metadata, kept as written. An unnamed column (a trailing comma in the
+      // header) is ignored while empty, but a value in it would be lost silently, so it is reported.
+      const metadata: [string, string][] = [];
+      head.columns.forEach((column, index) => {
+        if (column.known) return;
+        const value = record[index] ?? '';
+        if (column.name === '') {
+          if (value.trim() !== '') problems.push(problem(`column ${index + 1}`, 'has a value but no name in the header'));
+          return;
+        }
+        metadata.push([column.name, value]);
+      });
+
+      if (problems.length > 0) return problems;
+      const row: Row = {
+        id,
+        line,
+        prompt,
+        model,
+        ...(aspectRatio !== undefined ? { aspectRatio } : {}),
+        ...(imageSize !== undefined ? { imageSize } : {}),
+        referenceImages,
+        tags: [...new Set(splitList(cell('tags')))],
+        // fromEntries defines own properties, so a column named "__proto__" stays plain data.
+        metadata: Object.fromEntries(metadata),
+      };
+      return [{ row }];
+    };
+
+    if (refs.length === 0) return finish();
+    return (async (): Promise<RowRead[]> => {
       const checks = await Promise.all(
         referenceImages.map((absolute) => {
           let check = referenceCache.get(absolute);
@@ -522,38 +721,8 @@ export async function* readRows(csvPath: string, options: ReadRowsOptions): Asyn
           ),
         );
       }
-    }
-
-    // Unknown columns are metadata, kept as written. An unnamed column (a trailing comma in the
-    // header) is ignored while empty, but a value in it would be lost silently, so it is reported.
-    const metadata: [string, string][] = [];
-    head.columns.forEach((column, index) => {
-      if (column.known) return;
-      const value = record[index] ?? '';
-      if (column.name === '') {
-        if (value.trim() !== '') problems.push(problem(`column ${index + 1}`, 'has a value but no name in the header'));
-        return;
-      }
-      metadata.push([column.name, value]);
-    });
-
-    if (problems.length > 0) {
-      yield* problems;
-      return;
-    }
-    const row: Row = {
-      id,
-      line,
-      prompt,
-      model,
-      ...(aspectRatio !== undefined ? { aspectRatio } : {}),
-      ...(imageSize !== undefined ? { imageSize } : {}),
-      referenceImages,
-      tags: [...new Set(splitList(cell('tags')))],
-      // fromEntries defines own properties, so a column named "__proto__" stays plain data.
-      metadata: Object.fromEntries(metadata),
-    };
-    yield { row };
+      return finish();
+    })();
   }
 }
 

@@ -9,7 +9,7 @@
  *   <out>/<batch>/.partial/          images being received (removed when their row ends)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { FinalImage, ImageFileWriter, ImageSink, TempImage } from './provider.js';
 
@@ -99,9 +99,18 @@ export class OutputStore {
     return {
       open: async () => {
         const path = join(dir, `${rowId}.${token}.${count++}`);
-        return openTempImage(path, this.durable);
+        return openTempImage(path);
       },
     };
+  }
+
+  /**
+   * Flushes a row's final images to disk (durable stores; others do nothing). Not done when a
+   * temporary file is closed, because only once the whole answer is read is it known which
+   * images are final: thought images are written too, removed moments later, and never flushed.
+   */
+  async flushImages(images: FinalImage[]): Promise<void> {
+    if (this.durable) await Promise.all(images.map((image) => syncFile(image.tempPath)));
   }
 
   /** Renames a row's final images into place, replacing any earlier ones. */
@@ -116,7 +125,7 @@ export class OutputStore {
   }
 
   async discardTemp(tempPath: string): Promise<void> {
-    await rm(tempPath, { force: true });
+    await removeFile(tempPath);
   }
 
   /** Removes temporary files a row left behind (an earlier attempt cut short, a killed process). */
@@ -124,7 +133,7 @@ export class OutputStore {
     const dir = join(this.batchDir(batch), PARTIAL_DIR);
     const names = await readdir(dir).catch(() => [] as string[]);
     const prefix = `${rowId}.`;
-    await Promise.all(names.filter((name) => name.startsWith(prefix)).map((name) => rm(join(dir, name), { force: true })));
+    await Promise.all(names.filter((name) => name.startsWith(prefix)).map((name) => removeFile(join(dir, name))));
   }
 
   /** Removes every temporary file of a batch; only when no call of the batch is in flight. */
@@ -156,8 +165,15 @@ export class OutputStore {
   /** Writes a whole file through a temporary file and a rename. */
   async writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
     const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await mkdir(resolve(path, '..'), { recursive: true });
-    const handle = await open(temp, 'w');
+    // The folder nearly always exists: create it only when the open says it does not.
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, 'w');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await mkdir(resolve(path, '..'), { recursive: true });
+      handle = await open(temp, 'w');
+    }
     try {
       await handle.writeFile(data);
       if (this.durable) await handle.sync();
@@ -167,13 +183,41 @@ export class OutputStore {
     try {
       await rename(temp, path);
     } catch (error) {
-      await rm(temp, { force: true });
+      await removeFile(temp);
       throw error;
     }
   }
 }
 
-async function openTempImage(path: string, durable: boolean): Promise<ImageFileWriter> {
+/** Removes a file, already gone or not (`rm` would lstat it first: one more thread-pool trip). */
+async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Flushes a closed file's data to disk (fsync applies to the file, whichever descriptor asks). */
+async function syncFile(path: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r+');
+  } catch (error) {
+    // Gone: another worker took the row over (its lock had expired) and swept what this attempt
+    // left. Nothing of ours to flush; renaming it into place fails next and says so, as it did
+    // when the flush came with the write.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function openTempImage(path: string): Promise<ImageFileWriter> {
   // Another process may remove the empty `.partial/` folder between our mkdir and open.
   let handle: FileHandle | undefined;
   for (let tries = 0; handle === undefined; tries++) {
@@ -202,13 +246,13 @@ async function openTempImage(path: string, durable: boolean): Promise<ImageFileW
       bytes += chunk.length;
     },
     async close(): Promise<TempImage> {
-      if (durable) await file.sync();
+      // No fsync here: see `flushImages`.
       await closeHandle();
       return { tempPath: path, bytes };
     },
     async discard(): Promise<void> {
       await closeHandle().catch(() => undefined);
-      await rm(path, { force: true });
+      await removeFile(path);
     },
   };
 }

@@ -78,6 +78,20 @@ describe('reading an answer as it streams', () => {
     expect(await partialFiles()).toHaveLength(1);
   });
 
+  it('decodes an image of several megabytes cut at random places, across the decoder\'s buffer', async () => {
+    const big = Buffer.from(Array.from({ length: 3_500_017 }, (_, i) => (i * 7919 + (i >> 8)) % 256));
+    let seed = 42;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const sizes = Array.from({ length: 200 }, () => 1 + Math.floor(random() * 300_000));
+    const result = await scan(answer([image(thought1, 'image/jpeg', { thought: true }), image(big, 'image/png')]), sizes);
+    expect(result.images).toHaveLength(1);
+    expect(result.images[0]!.bytes).toBe(big.length);
+    expect((await readFile(result.images[0]!.tempPath)).equals(big)).toBe(true);
+  });
+
   it('keeps two final images in order', async () => {
     const second = bytes(9, 777);
     const result = await scan(answer([image(final, 'image/png'), { text: 'two' }, image(second, 'image/png')]), [999]);

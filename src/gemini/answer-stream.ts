@@ -8,7 +8,7 @@
  * usageMetadata...) as a "skeleton" in which each image string is replaced by a placeholder.
  * The skeleton is then parsed with JSON.parse, so every other field comes out exact.
  */
-import { rm } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import type { ImageFileWriter, ImageSink, TempImage } from '../provider.js';
 
 const QUOTE = 0x22;
@@ -20,6 +20,21 @@ const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 
 const PLACEHOLDER_PREFIX = 'tokenhot:image:';
+
+/** Size of the decoded-bytes buffer of one answer in flight (see `AnswerScanner.out`). */
+const OUT_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Removes a temporary image file, already gone or not. `unlink` rather than `rm`: `rm` looks at
+ * the path first (an lstat), a thread-pool round trip per thought image for nothing.
+ */
+export async function removeTempFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
 
 /** The placeholder the skeleton holds instead of image number `index`. */
 export function imagePlaceholder(index: number): string {
@@ -73,6 +88,12 @@ export class AnswerScanner {
   private writer?: ImageFileWriter;
   private decoder?: Base64StreamDecoder;
   private currentIndex = -1;
+  /**
+   * Decoded image bytes gathered into one write: a network chunk decodes to ~50-100 KB, and a
+   * write (a thread-pool round trip) per chunk costs more than the copy it saves.
+   */
+  private out?: Buffer;
+  private outLength = 0;
   private readonly images = new Map<number, TempImage>();
   private saveError?: unknown;
 
@@ -183,7 +204,7 @@ export class AnswerScanner {
     const writer = this.writer;
     this.writer = undefined;
     if (writer) await writer.discard();
-    await Promise.all([...this.images.values()].map((image) => rm(image.tempPath, { force: true })));
+    await Promise.all([...this.images.values()].map((image) => removeTempFile(image.tempPath)));
     this.images.clear();
   }
 
@@ -233,15 +254,39 @@ export class AnswerScanner {
 
   private async writeImageText(text: Buffer): Promise<void> {
     if (text.length === 0) return;
-    const bytes = this.decoder!.decode(text);
-    if (bytes.length > 0 && this.writer) await this.guard(() => this.writer!.write(bytes));
+    const decoder = this.decoder!;
+    const needed = decoder.maxDecodedLength(text);
+    if (!this.writer) {
+      // Nothing is saved any more (see `saveError`); the text is still checked and consumed.
+      decoder.decode(text);
+      return;
+    }
+    if (needed > OUT_BUFFER_BYTES) {
+      await this.flushOut();
+      const bytes = decoder.decode(text);
+      if (bytes.length > 0 && this.writer) await this.guard(() => this.writer!.write(bytes));
+      return;
+    }
+    if (this.outLength + needed > OUT_BUFFER_BYTES) await this.flushOut();
+    this.out ??= Buffer.allocUnsafe(OUT_BUFFER_BYTES);
+    this.outLength += decoder.decodeInto(text, this.out, this.outLength);
+  }
+
+  /** Writes the decoded bytes gathered so far; the buffer is free again when this resolves. */
+  private async flushOut(): Promise<void> {
+    const length = this.outLength;
+    this.outLength = 0;
+    if (length === 0 || !this.writer || !this.out) return;
+    const bytes = this.out.subarray(0, length);
+    await this.guard(() => this.writer!.write(bytes));
   }
 
   private async closeImage(): Promise<void> {
     const tail = this.decoder!.end();
     this.decoder = undefined;
     if (!this.writer) return;
-    if (tail.length > 0) await this.guard(() => this.writer!.write(tail));
+    await this.flushOut();
+    if (tail.length > 0 && this.writer) await this.guard(() => this.writer!.write(tail));
     const writer = this.writer;
     this.writer = undefined;
     if (!writer) return;
@@ -270,18 +315,48 @@ export class AnswerScanner {
  * Decodes base64 that arrives in arbitrary pieces: whole 4-character groups are decoded at once,
  * the rest is carried to the next piece. JSON escapes (`\/`, `\uXXXX`, escaped newlines) are
  * undone first; encoders differ in what they escape.
+ *
+ * The common piece (no escape in it) is decoded from its bytes straight into the caller's buffer:
+ * the 0-3 characters carried over are completed from the piece's first bytes on their own, so a
+ * 100 KB piece is never glued to them (a copy of the whole piece per network chunk).
  */
 export class Base64StreamDecoder {
   private carry = '';
   private pendingEscape = '';
 
+  /** Most bytes the next `decodeInto(piece)` can write. */
+  maxDecodedLength(piece: Buffer): number {
+    // +1: an escape begun in the previous piece (held back whole) adds one character at most.
+    return Math.ceil((this.carry.length + piece.length + 1) / 4) * 3;
+  }
+
   decode(piece: Buffer): Buffer {
-    let text = piece.toString('latin1');
-    if (this.pendingEscape || text.includes('\\')) text = this.unescape(text);
-    if (this.carry) text = this.carry + text;
-    const usable = text.length - (text.length % 4);
-    this.carry = text.slice(usable);
-    return usable > 0 ? Buffer.from(usable === text.length ? text : text.slice(0, usable), 'base64') : EMPTY;
+    const out = Buffer.allocUnsafe(this.maxDecodedLength(piece));
+    return out.subarray(0, this.decodeInto(piece, out, 0));
+  }
+
+  /**
+   * Decodes `piece` into `target` at `offset`; returns the bytes written. `target` must have
+   * room for `maxDecodedLength(piece)` bytes.
+   */
+  decodeInto(piece: Buffer, target: Buffer, offset: number): number {
+    if (this.pendingEscape || piece.indexOf(BACKSLASH) !== -1) return this.decodeTextInto(this.unescape(piece.toString('latin1')), target, offset);
+    let start = 0;
+    let written = 0;
+    if (this.carry) {
+      const need = 4 - this.carry.length;
+      if (piece.length < need) {
+        this.carry += piece.toString('latin1');
+        return 0;
+      }
+      written += target.write(this.carry + piece.toString('latin1', 0, need), offset, 'base64');
+      this.carry = '';
+      start = need;
+    }
+    const usable = start + ((piece.length - start) & ~3);
+    if (usable < piece.length) this.carry = piece.toString('latin1', usable);
+    if (usable > start) written += target.write(piece.toString('latin1', start, usable), offset + written, 'base64');
+    return written;
   }
 
   end(): Buffer {
@@ -289,6 +364,14 @@ export class Base64StreamDecoder {
     const rest = this.carry;
     this.carry = '';
     return rest ? Buffer.from(rest, 'base64') : EMPTY;
+  }
+
+  /** The slow path, for pieces with escapes: decodes text (carry first) into `target`. */
+  private decodeTextInto(unescaped: string, target: Buffer, offset: number): number {
+    const text = this.carry + unescaped;
+    const usable = text.length - (text.length % 4);
+    this.carry = text.slice(usable);
+    return usable > 0 ? target.write(usable === text.length ? text : text.slice(0, usable), offset, 'base64') : 0;
   }
 
   private unescape(text: string): string {

@@ -2,11 +2,10 @@
  * From a scanned generateContent answer to what the pipeline keeps: the final images (never the
  * interim thought images), the text parts, finishReason, block reason and usageMetadata verbatim.
  */
-import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import type { FinalImage, ProviderAnswer } from '../provider.js';
 import type { UsageMetadata } from '../types.js';
-import { MalformedAnswerError, placeholderIndex, type ScannedAnswer } from './answer-stream.js';
+import { MalformedAnswerError, placeholderIndex, removeTempFile, type ScannedAnswer } from './answer-stream.js';
 
 const partSchema = z.looseObject({
   text: z.string().optional(),
@@ -75,7 +74,7 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     if (image) images.push({ ...image, mimeType: part.mimeType });
   }
   await Promise.all(
-    [...scanned.images.entries()].filter(([index]) => !kept.has(index)).map(([, image]) => rm(image.tempPath, { force: true })),
+    [...scanned.images.entries()].filter(([index]) => !kept.has(index)).map(([, image]) => removeTempFile(image.tempPath)),
   );
 
   return {

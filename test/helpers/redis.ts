@@ -37,6 +37,34 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Starts `redis-server` with these arguments and resolves once it answers on `port`. */
+export async function startRedisServer(port: number, args: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction', ...args], { stdio: 'ignore' });
+  const failed = new Promise<never>((_, reject) =>
+    child.once('error', (error) => reject(new Error(`redis-server could not be started (${error.message}); install Redis or set REDIS_URL`))),
+  );
+  const deadline = Date.now() + 10_000;
+  const answered = (async () => {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+      const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.ping();
+        client.disconnect();
+        return;
+      } catch {
+        client.disconnect();
+        if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  })();
+  await Promise.race([answered, failed]);
+  return child;
+}
+
 /** A Redis of the test's own, with an append-only file so that a restart keeps the queue. */
 export class PrivateRedis {
   private child?: ChildProcess;
@@ -50,26 +78,7 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
-    );
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.ping();
-        client.disconnect();
-        return;
-      } catch {
-        client.disconnect();
-        if (Date.now() > deadline) throw new Error('private redis-server did not start');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    this.child = await startRedisServer(this.port, ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always']);
   }
 
   async stop(): Promise<void> {

@@ -3,44 +3,13 @@
  * here on a free port (no disk, stopped after the run). Tests get the URL with
  * `inject('redisUrl')`; each test uses its own queue prefix and removes only its own keys.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
+import { freePort, startRedisServer } from '../helpers/redis.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForRedis(child: ChildProcess, port: number): Promise<void> {
-  const { Redis } = await import('ioredis');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    try {
-      await client.connect();
-      await client.ping();
-      client.disconnect();
-      return;
-    } catch {
-      client.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
 }
 
@@ -52,15 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => {};
   }
   const port = await freePort();
-  child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
-    stdio: 'ignore',
-  });
-  const spawnError = new Promise<never>((_, reject) =>
-    child!.once('error', (err) =>
-      reject(new Error(`REDIS_URL is not set and redis-server could not be started (${err.message}); install Redis or set REDIS_URL`)),
-    ),
-  );
-  await Promise.race([waitForRedis(child, port), spawnError]);
+  child = await startRedisServer(port, ['--appendonly', 'no']);
   project.provide('redisUrl', `redis://127.0.0.1:${port}`);
   return async () => {
     child?.kill('SIGTERM');

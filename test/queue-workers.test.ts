@@ -146,6 +146,22 @@ describe('enqueue', () => {
   });
 });
 
+describe('run with REDIS_URL', () => {
+  it('enqueues, works the queue in-process until drained, and prints the summary and the report', async () => {
+    const { env, out } = await setup('run-redis', ['--latency-ms', '20']);
+    const rows = Array.from({ length: 12 }, (_, i) => ({ id: `x${i}`, prompt: `run row ${i}${i === 3 ? ' [mock:blocked]' : ''}`, model: MODELS[i % 3]! }));
+    const csv = await writeCsv('run-redis', rows);
+    const result = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stdout).toContain('batch viaqueue: 11 done, 1 failed');
+    expect(result.stdout).toMatch(/x3 \(line 5\): prompt blocked \(PROHIBITED_CONTENT\)/);
+    expect(result.stdout).toMatch(/TOTAL\s+12\s+11\s+1/);
+    expect(await sidecars(out, 'viaqueue')).toHaveLength(12);
+    const again = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
+    expect(again.stdout).toContain('11 already done');
+  });
+});
+
 describe('workers', () => {
   it('500 rows, two workers, one killed with SIGKILL half-way: every image once, byte-identical, report equal to the bill', async () => {
     const { env, mock, out } = await setup('two-workers', ['--rps', '60', '--burst', '10', '--latency-ms', '40', '--latency-jitter-ms', '80']);

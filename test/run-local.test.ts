@@ -27,12 +27,13 @@ interface CsvRow {
   id: string;
   prompt: string;
   model: string;
+  tags?: string;
 }
 
 async function writeCsv(dir: string, rows: CsvRow[]): Promise<string> {
   const path = join(dir, 'rows.csv');
   const quote = (value: string): string => `"${value.replace(/"/g, '""')}"`;
-  await writeFile(path, ['id,prompt,model,tags', ...rows.map((row) => [row.id, quote(row.prompt), row.model, 'test;e2e'].join(','))].join('\n'));
+  await writeFile(path, ['id,prompt,model,tags', ...rows.map((row) => [row.id, quote(row.prompt), row.model, row.tags ?? 'test;e2e'].join(','))].join('\n'));
   return path;
 }
 
@@ -64,8 +65,9 @@ describe('run in-process against a mock-server process', () => {
       else if (i % 25 === 7) prompt += ' [mock:no-image]';
       else if (i % 20 === 11) prompt += ' [mock:503x1]';
       else if (i % 20 === 13) prompt += ' [mock:429x1] [mock:retry=0.3s]';
+      else if (i % 20 === 15) prompt += ' [mock:cutx1]';
       else if (i % 30 === 17) prompt += ' [mock:two-images]';
-      return { id: `p${String(i).padStart(3, '0')}`, prompt, model };
+      return { id: `p${String(i).padStart(3, '0')}`, prompt, model, tags: i % 2 === 0 ? 'red' : 'blue' };
     });
     const csv = await writeCsv(dir, rows);
     const out = join(dir, 'out');
@@ -87,6 +89,8 @@ describe('run in-process against a mock-server process', () => {
     expect(billed).toHaveLength(100);
     expect(records.filter((record) => record.status === 503)).toHaveLength(rows.filter((row) => row.prompt.includes('503x1')).length);
     expect(records.filter((record) => record.status === 429)).toHaveLength(rows.filter((row) => row.prompt.includes('429x1')).length);
+    // A body cut short is a transient error: tried again, and nothing of it is left on disk.
+    expect(records.filter((record) => record.kind === 'cut')).toHaveLength(rows.filter((row) => row.prompt.includes('cutx1')).length);
 
     // Images: exactly the final images the mock sent, byte for byte, and nothing else.
     const sent = sentImages(records);
@@ -107,28 +111,43 @@ describe('run in-process against a mock-server process', () => {
     expect(records.some((record) => record.thoughtImages > 0)).toBe(true);
     expect(files.filter((file) => file.startsWith('.'))).toEqual([]);
 
-    // The report equals, token for token, what the mock billed.
-    const report = await runCli(['report', '--out', out, '--format', 'json', '--by', 'model']);
+    // The report equals, token for token and to 1e-9 dollars, what the mock billed, computed here
+    // independently with the design page's rule, in total and per model and tag.
+    const report = await runCli(['report', '--out', out, '--format', 'json', '--by', 'model,tag']);
     expect(report.code).toBe(0);
-    const json = JSON.parse(report.stdout) as { totals: Record<string, number>; groups: { key: { model: string }; requests: number }[] };
-    const expected = { requests: 0, images: 0, promptTokens: 0, imageOutputTokens: 0, textOutputTokens: 0, thoughtsTokens: 0, totalTokens: 0, costUsd: 0 };
+    type Sums = { requests: number; images: number; promptTokens: number; imageOutputTokens: number; textOutputTokens: number; thoughtsTokens: number; totalTokens: number; costUsd: number };
+    const json = JSON.parse(report.stdout) as { totals: Sums & { failedRows: number }; groups: (Sums & { key: { model: string; tag: string } })[] };
+    const empty = (): Sums => ({ requests: 0, images: 0, promptTokens: 0, imageOutputTokens: 0, textOutputTokens: 0, thoughtsTokens: 0, totalTokens: 0, costUsd: 0 });
+    const total = empty();
+    const perGroup = new Map<string, Sums>();
+    const tagOf = new Map(rows.map((row) => [row.prompt, row.tags!]));
     for (const record of billed) {
       const counts = geminiTokenCounts(record.usageMetadata as UsageMetadata);
       const [input, text, image] = PRICES[record.model]!;
-      expected.requests += 1;
-      expected.images += record.images.length;
-      expected.promptTokens += counts.promptTokens;
-      expected.imageOutputTokens += counts.imageOutputTokens;
-      expected.textOutputTokens += counts.textOutputTokens;
-      expected.thoughtsTokens += counts.thoughtsTokens;
-      expected.totalTokens += counts.totalTokens;
-      expected.costUsd += (counts.promptTokens * input + counts.imageOutputTokens * image + (counts.textOutputTokens + counts.thoughtsTokens) * text) / 1e6;
+      const key = `${record.model}|${tagOf.get(record.prompt)}`;
+      const group = perGroup.get(key) ?? empty();
+      perGroup.set(key, group);
+      for (const sums of [total, group]) {
+        sums.requests += 1;
+        sums.images += record.images.length;
+        sums.promptTokens += counts.promptTokens;
+        sums.imageOutputTokens += counts.imageOutputTokens;
+        sums.textOutputTokens += counts.textOutputTokens;
+        sums.thoughtsTokens += counts.thoughtsTokens;
+        sums.totalTokens += counts.totalTokens;
+        sums.costUsd += (counts.promptTokens * input + counts.imageOutputTokens * image + (counts.textOutputTokens + counts.thoughtsTokens) * text) / 1e6;
+      }
     }
-    const { costUsd, ...tokens } = expected;
+    const { costUsd, ...tokens } = total;
     expect(json.totals).toMatchObject(tokens);
     expect(json.totals.failedRows).toBe(blocked.length + noImage.length);
-    expect(Math.abs(json.totals.costUsd! - costUsd)).toBeLessThan(1e-9);
-    expect(json.groups.map((group) => group.key.model).sort()).toEqual([...MODELS].sort());
+    expect(Math.abs(json.totals.costUsd - costUsd)).toBeLessThan(1e-9);
+    expect(json.groups).toHaveLength(6);
+    for (const group of json.groups) {
+      const { costUsd: groupCost, ...groupTokens } = perGroup.get(`${group.key.model}|${group.key.tag}`)!;
+      expect(group).toMatchObject(groupTokens);
+      expect(Math.abs(group.costUsd - groupCost)).toBeLessThan(1e-9);
+    }
   });
 
   it('a SIGKILL half-way loses nothing: the re-run asks for no finished row again and leaves no partial file', async () => {

@@ -28,6 +28,10 @@ export interface ProgressOptions {
   intervalSeconds?: number;
   /** Force the plain lines even on a terminal. */
   plain?: boolean;
+  /** Words for the two counts (`enqueue`: queued, rejected). @default done, failed */
+  words?: { done: string; failed: string };
+  /** Show the spend so far. @default true */
+  spend?: boolean;
 }
 
 export function formatDuration(seconds: number): string {
@@ -46,18 +50,30 @@ export function rateAndEta(settled: number, total: number, startedAt: number, no
   return { perMinute, etaSeconds };
 }
 
+const DEFAULT_WORDS = { done: 'done', failed: 'failed' };
+
 /** One plain line; a total of 0 means "not known" (a file still being read). */
-export function describeProgress(label: string, state: ProgressState, total: number, startedAt: number, now = Date.now()): string {
+export function describeProgress(
+  label: string,
+  state: ProgressState,
+  total: number,
+  startedAt: number,
+  now = Date.now(),
+  words = DEFAULT_WORDS,
+  spend = true,
+): string {
   const settled = state.done + state.failed;
   const { perMinute, etaSeconds } = rateAndEta(settled, total, startedAt, now);
   const count = total > 0 ? `${settled}/${total}` : `${settled}`;
   const eta = total > 0 ? `, ETA ${formatDuration(etaSeconds)}` : '';
-  return `${label}: ${count} (${state.done} done, ${state.failed} failed), ${perMinute.toFixed(1)}/min${eta}, spend ${formatUsd(state.spendPico, 4)}`;
+  return `${label}: ${count} (${state.done} ${words.done}, ${state.failed} ${words.failed}), ${perMinute.toFixed(1)}/min${eta}${spend ? `, spend ${formatUsd(state.spendPico, 4)}` : ''}`;
 }
 
 export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
   const startedAt = Date.now();
+  const words = options.words ?? DEFAULT_WORDS;
+  const showSpend = options.spend ?? true;
   let total = options.total;
   let state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
 
@@ -65,7 +81,7 @@ export function createProgress(options: ProgressOptions): Progress {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: `${options.label} {bar} {value}/{total} | {done} done, {failed} failed | {rate}/min | ETA {etaText} | {spend}`,
+        format: `${options.label} {bar} {value}/{total} | {done} ${words.done}, {failed} ${words.failed} | {rate}/min | ETA {etaText}${showSpend ? ' | {spend}' : ''}`,
         hideCursor: true,
         barsize: 24,
         etaBuffer: 50,
@@ -95,7 +111,7 @@ export function createProgress(options: ProgressOptions): Progress {
 
   let lastLine = '';
   const print = (): void => {
-    const line = describeProgress(options.label, state, total, startedAt);
+    const line = describeProgress(options.label, state, total, startedAt, Date.now(), words, showSpend);
     if (line !== lastLine) stream.write(`${line}\n`);
     lastLine = line;
   };

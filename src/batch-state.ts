@@ -10,7 +10,7 @@
  *   <prefix>:tokenhot:batch:<b>:done       set of row ids done
  *   <prefix>:tokenhot:batch:<b>:failed     hash row id → reason (removed when the row is done later)
  *   <prefix>:tokenhot:batch:<b>:spend      integer, picodollars
- *   <prefix>:tokenhot:batch:<b>:over       set of row ids parked because the batch reached its budget
+ *   <prefix>:tokenhot:batch:<b>:over       set of job ids parked because the batch reached its budget
  * and the batch's budget (picodollars) in its meta hash, field `budgetPico`.
  */
 import type { Redis } from 'ioredis';
@@ -147,8 +147,24 @@ export class BatchState {
     return { spendPico: BigInt(spend ?? '0'), ...(budget ? { budgetPico: BigInt(budget) } : {}) };
   }
 
-  async markOverBudget(batch: string, rowId: string): Promise<void> {
-    await this.client.sadd(this.key(batch, 'over'), rowId);
+  /** Job ids, not row ids: a catalog row's job id also holds its content and firing. */
+  async markOverBudget(batch: string, jobId: string): Promise<void> {
+    await this.client.sadd(this.key(batch, 'over'), jobId);
+  }
+
+  async unmarkOverBudget(batch: string, jobId: string): Promise<void> {
+    await this.client.srem(this.key(batch, 'over'), jobId);
+  }
+
+  /** Which of `rowIds` failed in this batch. */
+  async failedAmong(batch: string, rowIds: string[]): Promise<string[]> {
+    if (rowIds.length === 0) return [];
+    const reasons = await this.client.hmget(this.key(batch, 'failed'), ...rowIds);
+    return rowIds.filter((_, index) => reasons[index] !== null);
+  }
+
+  async clearFailed(batch: string, rowIds: string[]): Promise<void> {
+    if (rowIds.length > 0) await this.client.hdel(this.key(batch, 'failed'), ...rowIds);
   }
 
   /** Rows parked over budget in all batches. */
@@ -161,7 +177,7 @@ export class BatchState {
     return replies.reduce((sum, [, count]) => sum + Number(count ?? 0), 0);
   }
 
-  /** The rows parked over budget, which the caller sets going again; they leave the set. */
+  /** The jobs parked over budget, which the caller sets going again; they leave the set. */
   async takeOverBudget(batch: string): Promise<string[]> {
     const [[, members]] = (await this.client.multi().smembers(this.key(batch, 'over')).del(this.key(batch, 'over')).exec()) as [[null, string[]], [null, number]];
     return members;

@@ -58,6 +58,8 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
   };
 
   const token = randomBytes(8).toString('hex');
+  // Names this firing's jobs: its start time, unique enough (one firing of a job at a time).
+  const firing = Date.now().toString(36);
   if (!(await deps.catalogs.lock(definition.name, token, LOCK_MS))) {
     return finish('skipped', 'the previous firing of this catalog job was still running');
   }
@@ -92,7 +94,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
         else if (definition.mode === 'incremental' && known.done[index] === row.contentHash) run.unchanged += 1;
         else wanted.push(row);
       });
-      await enqueueCatalogRows(deps.images, deps.batches, batch, wanted, jobOptions, definition.name);
+      await enqueueCatalogRows(deps.images, deps.batches, batch, wanted, jobOptions, definition.name, firing);
       await deps.catalogs.markPending(definition.name, new Map(wanted.map((row) => [row.id, row.contentHash!])));
       run.enqueued += wanted.length;
     };

@@ -64,6 +64,7 @@ export function buildProgram(): Command {
       .option('--batch <name>', 'batch name (required)')
       .option('--strict', 'refuse the whole file when any row is bad, before adding any job')
       .option('--budget-usd <amount>', 'cap on the batch\'s spend across all workers (enqueueing again changes it)')
+      .option('--retry-failed', 'queue again the rows of this batch that failed (billed again)')
       .option('--plain', 'plain progress lines instead of a bar')
       .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
   ).action(async (csv: string, flags) => {

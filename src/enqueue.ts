@@ -7,7 +7,7 @@ import type { JobsOptions, Queue } from 'bullmq';
 import { BatchState } from './batch-state.js';
 import { UsageError } from './errors.js';
 import type { Progress } from './progress.js';
-import { imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
+import { catalogJobIdFor, imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
 import type { RetryPolicy } from './retry-policy.js';
 import { formatProblem, readRowBatches, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
@@ -20,6 +20,8 @@ export interface EnqueueOptions {
   strict?: boolean;
   /** Sets (or, enqueueing again, changes) the batch's budget. */
   budgetPico?: bigint;
+  /** Queue again rows of the batch that failed (for good, or after their attempts); billed again. */
+  retryFailed?: boolean;
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;
   progress?: Progress;
@@ -66,7 +68,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   let chunk: BatchRow[] = [];
   const inFlight: Promise<void>[] = [];
   const send = async (rows: BatchRow[]): Promise<void> => {
-    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions);
+    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, options.retryFailed);
     summary.added += added.length;
     summary.alreadyQueued += rows.length - added.length;
     options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
@@ -113,8 +115,26 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
  * The batch state is marked after the jobs exist, so a crash in between only means they are
  * added again later, which BullMQ ignores (same job ids).
  */
-export async function enqueueRows(queue: Queue<ImageJobData>, batches: BatchState, batch: string, rows: BatchRow[], jobOptions: JobsOptions): Promise<BatchRow[]> {
-  const fresh = new Set(await batches.notYetQueued(batch, rows.map((row) => row.id)));
+export async function enqueueRows(
+  queue: Queue<ImageJobData>,
+  batches: BatchState,
+  batch: string,
+  rows: BatchRow[],
+  jobOptions: JobsOptions,
+  retryFailed = false,
+): Promise<BatchRow[]> {
+  const ids = rows.map((row) => row.id);
+  const fresh = new Set(await batches.notYetQueued(batch, ids));
+  if (retryFailed) {
+    // A failed job keeps its id in Redis (and BullMQ would not add it again): remove it first.
+    const failed = await batches.failedAmong(batch, ids);
+    for (const rowId of failed) {
+      const job = await queue.getJob(jobIdFor(batch, rowId));
+      if (job && (await job.isFailed())) await job.remove();
+      fresh.add(rowId);
+    }
+    await batches.clearFailed(batch, failed);
+  }
   const toAdd = rows.filter((row) => fresh.has(row.id));
   if (toAdd.length === 0) return [];
   await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id) } })));
@@ -123,13 +143,25 @@ export async function enqueueRows(queue: Queue<ImageJobData>, batches: BatchStat
 }
 
 /**
- * Adds rows a catalog firing chose (by content hash, see catalog-run.ts). The job id holds the
- * content hash, so a row whose content changed gets a new job even in a batch it was done in.
+ * Adds rows a catalog firing chose (by content hash, see catalog-run.ts), each as a job of its
+ * own for this firing, so a row gets a new job even in a batch it was done in.
  */
-export async function enqueueCatalogRows(queue: Queue<ImageJobData>, batches: BatchState, batch: string, rows: BatchRow[], jobOptions: JobsOptions, catalog: string): Promise<void> {
+export async function enqueueCatalogRows(
+  queue: Queue<ImageJobData>,
+  batches: BatchState,
+  batch: string,
+  rows: BatchRow[],
+  jobOptions: JobsOptions,
+  catalog: string,
+  firing: string,
+): Promise<void> {
   if (rows.length === 0) return;
   await queue.addBulk(
-    rows.map((row) => ({ name: 'image', data: { row, catalog: { name: catalog } }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id, row.contentHash) } })),
+    rows.map((row) => ({
+      name: 'image',
+      data: { row, catalog: { name: catalog } },
+      opts: { ...jobOptions, jobId: catalogJobIdFor(batch, row.id, row.contentHash!, firing) },
+    })),
   );
   await batches.markRequeued(batch, rows.map((row) => row.id));
 }
@@ -141,8 +173,8 @@ export async function enqueueCatalogRows(queue: Queue<ImageJobData>, batches: Ba
 export async function setBudgetAndRelease(queue: Queue<ImageJobData>, batches: BatchState, batch: string, budgetPico: bigint | undefined): Promise<number> {
   await batches.setBudget(batch, budgetPico);
   let released = 0;
-  for (const rowId of await batches.takeOverBudget(batch)) {
-    const job = await queue.getJob(jobIdFor(batch, rowId));
+  for (const jobId of await batches.takeOverBudget(batch)) {
+    const job = await queue.getJob(jobId);
     if (job && (await job.isDelayed())) {
       await job.promote().catch(() => undefined);
       released += 1;

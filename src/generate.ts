@@ -20,6 +20,8 @@ export interface RowContext {
   store: OutputStore;
   ledger: Ledger;
   prices: PriceTable;
+  /** Called with the cost of each billed answer, once it is in the ledger (budgets, progress). */
+  onBilled?: (row: BatchRow, costPico: bigint) => void | Promise<void>;
 }
 
 export interface AttemptInfo {
@@ -116,8 +118,11 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     await ledger.append(entry);
   } catch (error) {
     await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
-    throw error;
+    // Retrying would bill again and record nothing again: no row may run without its ledger.
+    throw new CallError('fatal', `cannot write the ledger ${ledger.path}: ${(error as Error).message}`, { cause: error });
   }
+  // Spend is counted as soon as the answer is billed, even if saving its images fails next.
+  if (cost !== undefined) await context.onBilled?.(row, cost);
 
   if (answer.saveError !== undefined) {
     // Billed and in the ledger, but not saved: the row is tried again (and billed again).

@@ -25,6 +25,8 @@ export class Ledger {
   private handle?: Promise<FileHandle>;
   private pending: PendingLine[] = [];
   private flushing = false;
+  /** After a failed or partial write the file may end inside a line: start the next on a new one. */
+  private broken = false;
   readonly path: string;
 
   constructor(
@@ -51,8 +53,12 @@ export class Ledger {
       const group = this.pending.splice(0);
       try {
         const handle = await this.open();
-        await handle.write(group.map((item) => item.line).join(''));
+        const bytes = Buffer.from((this.broken ? '\n' : '') + group.map((item) => item.line).join(''));
+        this.broken = true;
+        // One write may take fewer bytes than given (a nearly full disk): write the rest too.
+        for (let offset = 0; offset < bytes.length; ) offset += (await handle.write(bytes, offset)).bytesWritten;
         if (this.options.durable ?? true) await handle.datasync();
+        this.broken = false;
         for (const item of group) item.resolve();
       } catch (error) {
         for (const item of group) item.reject(error);
@@ -62,7 +68,13 @@ export class Ledger {
   }
 
   private open(): Promise<FileHandle> {
-    this.handle ??= mkdir(join(this.path, '..'), { recursive: true }).then(() => open(this.path, 'a'));
+    this.handle ??= mkdir(join(this.path, '..'), { recursive: true })
+      .then(() => open(this.path, 'a'))
+      .catch((error: unknown) => {
+        // A failed open is not kept: the next line tries again.
+        this.handle = undefined;
+        throw error;
+      });
     return this.handle;
   }
 

@@ -2,6 +2,7 @@
  * The in-process runner: a CSV through the one-row step with bounded concurrency (p-limit), no
  * Redis needed. Re-running the same command does only the rows without a finished output.
  */
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { asCallError, UsageError } from './errors.js';
 import { mayStart } from './budget.js';
@@ -86,6 +87,11 @@ async function collectRows(options: LocalRunOptions): Promise<{ rows: BatchRow[]
   return { rows, rejected };
 }
 
+/** True when `error` is what `signal` aborted with (not a failure of the call). */
+function isAbortReason(error: unknown, signal: AbortSignal): boolean {
+  return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
+}
+
 /** Ceiling on 429 waits for one row, so a provider that never lets up cannot hold a row forever. */
 const MAX_RATE_LIMIT_WAITS = 200;
 
@@ -122,6 +128,15 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
   const progress = options.progress?.(todo.length);
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
   const pacer = new LocalPacer(options.rpm);
+  const waitSignal = AbortSignal.any([options.stopSignal, options.abortSignal].filter((signal): signal is AbortSignal => signal !== undefined));
+  setMaxListeners(options.concurrency + 10, waitSignal);
+  // Spend counts when an answer is billed, also one whose images then fail to save.
+  const rowContext: RowContext = {
+    ...context,
+    onBilled: (_row, cost) => {
+      state.spendPico += cost;
+    },
+  };
   const spentBefore = options.spentBeforePico ?? 0n;
   let stopReason: string | undefined;
   const stop = (reason: string): void => {
@@ -130,7 +145,6 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
   options.stopSignal?.addEventListener('abort', () => stop('interrupted'), { once: true });
 
   const settle = (row: BatchRow, outcome: RowOutcome): void => {
-    if (outcome.costPico !== undefined) state.spendPico += outcome.costPico;
     if (outcome.status === 'done') state.done += 1;
     else {
       state.failed += 1;
@@ -149,7 +163,8 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
         return;
       }
       try {
-        await pacer.acquire(options.abortSignal);
+        // Ctrl-C also ends the wait for a start slot (at a low pace, that wait is long).
+        await pacer.acquire(waitSignal);
         if (stopReason) {
           summary.notRun += 1;
           return;
@@ -158,12 +173,12 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
           summary.overBudget += 1;
           return;
         }
-        const outcome = await generateRow(row, context, { attempt, signal: options.abortSignal });
+        const outcome = await generateRow(row, rowContext, { attempt, signal: options.abortSignal });
         pacer.succeeded();
         settle(row, outcome);
         return;
       } catch (error) {
-        if (options.abortSignal?.aborted) {
+        if (options.abortSignal?.aborted || (options.stopSignal?.aborted && waitSignal.aborted && isAbortReason(error, waitSignal))) {
           summary.notRun += 1;
           return;
         }

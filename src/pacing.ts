@@ -61,7 +61,8 @@ export function afterSuccesses(state: PaceState, successes: number): PaceState {
 export function initialPace(rpm: number | undefined, learned: PaceState = {}): PaceState {
   if (rpm === undefined) return { ...learned, ceiling: undefined };
   const ceiling = rpm / 60;
-  return { ...learned, ceiling, rate: Math.min(learned.rate ?? ceiling, ceiling) };
+  // The pace starts at the quota the user gives, whatever was learned before.
+  return { ...learned, ceiling, rate: ceiling };
 }
 
 /**

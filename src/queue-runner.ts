@@ -19,6 +19,7 @@ export interface QueueRunOptions {
   plain?: boolean;
   budgetPico?: bigint;
   rpm?: number;
+  retryFailed?: boolean;
 }
 
 export async function runCsvWithRedis(options: QueueRunOptions, config: Config, log: Logger): Promise<{ summary: RunSummary; exitCode: number; fatal?: string }> {
@@ -36,6 +37,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       retry: config.retry,
       strict: options.strict,
       budgetPico: options.budgetPico,
+      retryFailed: options.retryFailed,
     });
     const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };
     const progress = createProgress({ label: options.batch, total: Math.max(0, enqueued.added + enqueued.alreadyQueued - before.done - before.failed), plain: options.plain });
@@ -55,7 +57,11 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
         progress.update({ ...progressState });
       },
     });
-    const onSignal = (): void => void worker.stop();
+    let interrupted = false;
+    const onSignal = (): void => {
+      interrupted = true;
+      void worker.stop();
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const exit = await worker.done;
@@ -76,12 +82,13 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       notRun: Math.max(0, after.rows - after.done - after.failed - after.overBudget),
       overBudget: after.overBudget,
       ...(after.budgetPico !== undefined ? { budgetPico: after.budgetPico, batchSpendPico: after.spendPico } : {}),
-      stopReason: exit.reason,
+      stopReason: interrupted ? 'interrupted' : exit.reason,
       spendPico: after.spendPico - before.spendPico,
       elapsedMs: Date.now() - started,
     };
     const unfinished = summary.failed.length + summary.rejected.length + summary.notRun + summary.overBudget;
-    return { summary, exitCode: exit.code !== 0 ? exit.code : unfinished > 0 ? 1 : 0, fatal: exit.code !== 0 ? exit.reason : undefined };
+    if (interrupted) return { summary, exitCode: 130 };
+    return { summary, exitCode: exit.code !== 0 ? exit.code : unfinished > 0 ? 1 : 0, fatal: exit.code === 2 ? exit.reason : undefined };
   } finally {
     await queue.close();
     producer.disconnect();

@@ -18,8 +18,8 @@ import { CatalogState } from './catalog-state.js';
 import { startCatalogWorker } from './catalog-worker.js';
 import { describeBudget, mayStart } from './budget.js';
 import type { Config } from './config.js';
-import { asCallError, CallError } from './errors.js';
-import { generateRow, type RowOutcome, type Sidecar } from './generate.js';
+import { asCallError, CallError, UsageError } from './errors.js';
+import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Logger } from './log.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue, type ImageJobData, type QueueSettings } from './queue.js';
@@ -83,6 +83,13 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const queue = imagesQueue(settings, connection);
   const batches = new BatchState(connection, settings.prefix);
   const catalogs = new CatalogState(connection, settings.prefix);
+  if (options.untilDrained && (await queue.isPaused())) {
+    const reason = await batches.pauseReason();
+    await queue.close();
+    await pipeline.close();
+    connection.disconnect();
+    throw new UsageError(`the images queue is paused${reason ? ` (${reason})` : ''}: nothing can drain it; fix the cause, then \`tokenhot-batch resume\``);
+  }
   const quota = new QuotaControl(queue, connection, settings.prefix, log);
   await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
   const metrics = new WorkerMetrics();
@@ -109,15 +116,25 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   // Every call in flight listens to it: as many listeners as the concurrency, not a leak.
   setMaxListeners(options.concurrency + 10, signal);
 
+  // Every billed answer adds to its batch's spend counter (the budget), also one whose images
+  // then fail to save: one counter in Redis for all workers, in integer picodollars.
+  const rowContext: RowContext = {
+    ...pipeline,
+    onBilled: async (row, cost) => {
+      await batches.addSpend(row.batch, cost);
+    },
+  };
+
   const processJob = async (job: Job<ImageJobData>, token?: string): Promise<{ images: string[] } | { alreadyDone: true }> => {
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
     // A job recovered from a stalled worker may have been finished already: never pay twice.
-    // (A catalog row queued again with new content was taken out of the done set.)
-    if (await batches.isDone(row.batch, row.id)) return { alreadyDone: true };
+    // A catalog row's done mark does not say for which content, so its sidecar decides.
+    if (!row.contentHash && (await batches.isDone(row.batch, row.id))) return { alreadyDone: true };
     const sidecar = await pipeline.store.readSidecar<Sidecar>(row.batch, row.id);
     if (sidecar?.status === 'done' && sidecar.contentHash === row.contentHash) {
       await batches.markDone(row.batch, row.id);
+      if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { alreadyDone: true };
     }
     if (await parkIfOverBudget(job, token)) throw new DelayedError();
@@ -128,7 +145,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const endCall = metrics.callStarted();
     const callStartedAt = Date.now();
     try {
-      outcome = await generateRow(row, pipeline, { attempt, signal });
+      outcome = await generateRow(row, rowContext, { attempt, signal });
     } catch (error) {
       endCall();
       if (signal?.aborted) throw error;
@@ -138,8 +155,13 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         case 'rateLimited': {
           const delay = rateLimitDelay(callError, config.retry);
           await quota.rateLimited(delay);
-          if (callError.perDay) log.warn({ delayMs: delay }, `daily quota exhausted: every worker pauses for ${Math.round(delay / 60_000)} min (${callError.message})`);
-          else log.info({ batch: row.batch, row: row.id, delayMs: delay }, `rate limited: every worker waits ${delay} ms`);
+          if (callError.perDay) {
+            log.warn({ delayMs: delay }, `daily quota exhausted: every worker pauses for ${Math.round(delay / 60_000)} min (${callError.message})`);
+            // A worker asked to drain the queue (and `run`) stops instead of waiting an hour.
+            if (options.untilDrained) stopWith(1, `daily quota exhausted: ${callError.message}; the rows left wait in the queue`);
+          } else {
+            log.info({ batch: row.batch, row: row.id, delayMs: delay }, `rate limited: every worker waits ${delay} ms`);
+          }
           throw new RateLimitError();
         }
         case 'fatal':
@@ -166,7 +188,6 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
 
     endCall();
     const latencyMs = Date.now() - callStartedAt;
-    if (outcome.costPico !== undefined) await batches.addSpend(row.batch, outcome.costPico);
     quota.succeeded();
     record(job, outcome, attempt, latencyMs);
     settle(row, outcome);
@@ -241,23 +262,31 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const { row } = job.data;
     const { spendPico, budgetPico } = await batches.spendAndBudget(row.batch);
     if (mayStart(spendPico, budgetPico)) return false;
-    await batches.markOverBudget(row.batch, row.id);
+    await batches.markOverBudget(row.batch, job.id!);
     await job.moveToDelayed(Date.now() + PARK_MS, token);
     log.info({ batch: row.batch, row: row.id }, `over budget: ${describeBudget(spendPico, budgetPico!)}; row parked until the cap is raised`);
     // The cap may have been raised while this job was being parked.
     const again = await batches.spendAndBudget(row.batch);
-    if (mayStart(again.spendPico, again.budgetPico)) await job.promote().catch(() => undefined);
+    if (mayStart(again.spendPico, again.budgetPico)) {
+      await batches.unmarkOverBudget(row.batch, job.id!);
+      await job.promote().catch(() => undefined);
+    }
     return true;
   }
 
   async function stopForFatal(error: CallError): Promise<void> {
     if (exit.code === 0) {
-      exit = { code: 2, reason: error.message };
       log.error(`stopping: ${error.message}; the images queue is paused, the jobs stay waiting (fix the cause, then \`tokenhot-batch resume\`)`);
       await queue.pause();
       await batches.setPauseReason(error.message);
     }
-    // Not awaited: close() waits for this very job to finish.
+    stopWith(2, error.message);
+  }
+
+  /** Ends this worker with an exit status (the first reason given wins). */
+  function stopWith(code: number, reason: string): void {
+    if (exit.code === 0) exit = { code, reason };
+    // Not awaited: close() waits for the very job that called this to finish.
     setImmediate(() => void stop());
   }
 

@@ -31,10 +31,18 @@ export interface ImageJobData {
 }
 
 /** Job ids come from batch and row id, so adding the same row twice adds nothing. */
-export function jobIdFor(batch: string, rowId: string, contentHash?: string): string {
-  // BullMQ refuses ':' in custom ids; batch parts and row ids never hold one. A catalog row
-  // whose content changed gets a new job in the same batch.
-  return contentHash ? `${batch}/${rowId}@${contentHash.slice(0, 16)}` : `${batch}/${rowId}`;
+export function jobIdFor(batch: string, rowId: string): string {
+  // BullMQ refuses ':' in custom ids; batch parts and row ids never hold one.
+  return `${batch}/${rowId}`;
+}
+
+/**
+ * A catalog firing's job for a row: a job of its own for each firing and content, so a row
+ * queued again (new content, or a `full` firing) never meets a finished job of the same id,
+ * which BullMQ would keep and silently not add again.
+ */
+export function catalogJobIdFor(batch: string, rowId: string, contentHash: string, firing: string): string {
+  return `${batch}/${rowId}@${contentHash.slice(0, 12)}-${firing}`;
 }
 
 /** The Redis URL with any password hidden, for messages. */

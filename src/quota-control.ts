@@ -26,8 +26,9 @@ const FLUSH_MS = 250;
 /** Calls that would wait longer than this for a slot go back to the queue instead. */
 export const LONGEST_SLOT_WAIT_MS = 30_000;
 
-// KEYS[1] pace (rule state: rate), KEYS[2] slots (next, pauseUntil, epoch).
-// Returns { ms to wait, epoch }.
+// KEYS[1] pace (rule state: rate), KEYS[2] slots (next, pauseUntil, epoch); ARGV[1] the longest
+// wait a caller takes. A slot further out than that is not handed out (so callers that go away
+// do not push every later slot out). Returns { ms to wait, epoch }.
 const RESERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,7 +39,9 @@ local epoch = redis.call('HGET', KEYS[2], 'epoch') or '0'
 local slot = math.max(now, pauseUntil)
 if rate and rate > 0 then
   slot = math.max(slot, nextSlot)
-  redis.call('HSET', KEYS[2], 'next', tostring(slot + 1000 / rate))
+  if slot - now <= tonumber(ARGV[1]) then
+    redis.call('HSET', KEYS[2], 'next', tostring(slot + 1000 / rate))
+  end
 end
 return { tostring(slot - now), epoch }
 `;
@@ -75,6 +78,7 @@ export class QuotaControl {
   private starts: number[] = [];
   private timer?: NodeJS.Timeout;
   private flushing = Promise.resolve();
+  private updating: Promise<void> = Promise.resolve();
   /**
    * A connection of its own: WATCH belongs to a connection, and on one shared with BullMQ a
    * watched key could make BullMQ's own transactions fail (or theirs clear our WATCH).
@@ -86,6 +90,8 @@ export class QuotaControl {
     connection: Redis,
     private readonly prefix: string,
     private readonly log: Logger,
+    /** Calls that would wait longer than this for a slot go back to the queue instead. */
+    private readonly longestSlotWaitMs = LONGEST_SLOT_WAIT_MS,
   ) {
     this.client = connection.duplicate();
     this.client.on('error', () => undefined);
@@ -123,9 +129,15 @@ export class QuotaControl {
    */
   async waitForSlot(signal?: AbortSignal): Promise<boolean> {
     for (;;) {
-      const [wait, epoch] = (await this.client.eval(RESERVE, 2, this.paceKey, this.slotsKey)) as [string, string];
+      const [wait, epoch] = (await this.client.eval(RESERVE, 2, this.paceKey, this.slotsKey, String(this.longestSlotWaitMs))) as [string, string];
       const ms = Number(wait);
-      if (ms > LONGEST_SLOT_WAIT_MS) return false;
+      if (ms > this.longestSlotWaitMs) {
+        // More calls wait than the pace lets start soon: no worker takes a job until the
+        // backlog has come down, instead of jobs bouncing back and forth.
+        const hold = Math.ceil(ms - this.longestSlotWaitMs / 2);
+        if (hold > (await this.queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER))) await this.queue.rateLimit(hold);
+        return false;
+      }
       if (ms > 0) await sleep(ms, signal);
       if ((await this.client.eval(CONFIRM, 1, this.slotsKey, epoch)) === 1) {
         this.starts.push(Date.now());
@@ -209,8 +221,21 @@ export class QuotaControl {
     return parseState(await this.client.hgetall(this.paceKey));
   }
 
-  /** Read, change and write the shared pace (optimistic transaction). */
-  private async update(change: (state: PaceState) => PaceState): Promise<PaceState> {
+  /**
+   * Read, change and write the shared pace (optimistic transaction). One at a time in this
+   * process: WATCH belongs to the connection, and two transactions of one connection interleaved
+   * would clear each other's WATCH.
+   */
+  private update(change: (state: PaceState) => PaceState): Promise<PaceState> {
+    const result = this.updating.then(() => this.updateNow(change));
+    this.updating = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async updateNow(change: (state: PaceState) => PaceState): Promise<PaceState> {
     for (let tries = 0; tries < 10; tries++) {
       await this.client.watch(this.paceKey);
       const state = parseState(await this.client.hgetall(this.paceKey));

@@ -517,6 +517,8 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
     return caps;
   };
   const ids = new IdRegistry();
+  /** Bases of ids that end in `-<n>` (n ≥ 2), to tell a clash with a second image (`<base>-2.png`). */
+  const suffixedBases = new Map<string, IdOwner>();
   let header: Header | undefined;
   let headerLine = 1;
   let nextLine = 1;
@@ -552,6 +554,23 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
   if (!header) throw new CsvFileError(file, 'is empty; a prompt CSV starts with a header row naming a "prompt" column');
 
   /** The row, or every problem of the record, in column order. */
+  /**
+   * A row's second image is `<id>-2.<ext>`: so an id `shot-2` and an id `shot` in one file could
+   * write the same file. Either order is refused (case-insensitively, as file names go).
+   */
+  function secondImageClash(id: string, line: number, generated: boolean): string | undefined {
+    const suffixed = /^(.+)-(\d+)$/.exec(id);
+    if (suffixed && Number(suffixed[2]) >= 2) {
+      const base = ids.get(suffixed[1]!);
+      if (base) return `"${id}" is the file name of image ${Number(suffixed[2])} of row "${base.id}" (line ${base.line}); choose another id`;
+      const key = suffixed[1]!.toLowerCase();
+      if (!suffixedBases.has(key)) suffixedBases.set(key, { id, line, generated });
+      return undefined;
+    }
+    const other = suffixedBases.get(id.toLowerCase());
+    return other ? `"${id}" would name its second, third ... image like the row "${other.id}" (line ${other.line}); choose another id` : undefined;
+  }
+
   function checkRecord(record: string[], line: number, number: number, head: Header, headLine: number): RowRead[] | Promise<RowRead[]> {
     const problem = (column: string, reason: string): RowRead => ({ problem: { file, line, column, reason } });
     const defaultId = `row-${String(number).padStart(5, '0')}`;
@@ -597,7 +616,9 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
           ),
         );
       } else {
-        ids.add({ id, line, generated });
+        const clash = secondImageClash(id, line, generated);
+        if (clash) problems.push(problem('id', clash));
+        else ids.add({ id, line, generated });
       }
     }
 

@@ -98,7 +98,8 @@ export class OutputStore {
     let count = 0;
     return {
       open: async () => {
-        const path = join(dir, `${rowId}.${token}.${count++}`);
+        // `~` cannot be in a row id: row `x` sweeping `x~*` never touches row `x.y`'s files.
+        const path = join(dir, `${rowId}~${token}.${count++}`);
         return openTempImage(path);
       },
     };
@@ -132,7 +133,7 @@ export class OutputStore {
   async sweepPartials(batch: string, rowId: string): Promise<void> {
     const dir = join(this.batchDir(batch), PARTIAL_DIR);
     const names = await readdir(dir).catch(() => [] as string[]);
-    const prefix = `${rowId}.`;
+    const prefix = `${rowId}~`;
     await Promise.all(names.filter((name) => name.startsWith(prefix)).map((name) => removeFile(join(dir, name))));
   }
 

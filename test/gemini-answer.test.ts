@@ -180,6 +180,17 @@ describe('reading an answer as it streams', () => {
   });
 });
 
+describe('temporary files', () => {
+  it('a row sweeping its leftovers never touches another row whose id starts the same', async () => {
+    const mine = await store.imageSink('b', 'x').open();
+    const theirs = await store.imageSink('b', 'x.y').open();
+    const kept = await theirs.close();
+    await mine.close();
+    await store.sweepPartials('b', 'x');
+    expect(await partialFiles()).toEqual([kept.tempPath.split('/').pop()]);
+  });
+});
+
 describe('Base64StreamDecoder', () => {
   it('decodes any split of the text to the same bytes', () => {
     const data = bytes(5, 1000);

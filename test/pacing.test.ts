@@ -42,6 +42,7 @@ describe('pacing rule', () => {
     expect(state).toMatchObject({ rate: 10, ceiling: 10 });
     expect(afterSuccesses(state, 1000).rate).toBe(10);
     expect(initialPace(300, { rate: 9 }).rate).toBe(5);
+    expect(initialPace(600, { rate: 0.2 }).rate).toBe(10);
   });
 
   it('tells the admitted rate from starts and refusals, even in the first second', () => {

@@ -160,6 +160,21 @@ describe('run with REDIS_URL', () => {
     const again = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
     expect(again.stdout).toContain('11 already done');
   });
+
+  it('--retry-failed queues the failed rows again', async () => {
+    const { env, out } = await setup('retry-failed', ['--latency-ms', '10']);
+    const rows = [
+      { id: 'ok', prompt: 'fine row', model: MODELS[2]! },
+      { id: 'flaky', prompt: 'flaky row [mock:503x3]', model: MODELS[2]! },
+    ];
+    const csv = await writeCsv('retry-failed', rows);
+    const first = await runCli(['run', csv, '--batch', 'flaky', '--attempts', '2', '--plain'], { ...env, TOKENHOT_QUEUE_PREFIX: env.TOKENHOT_QUEUE_PREFIX });
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/flaky \(line 3\): the endpoint failed \(HTTP 503/);
+    const second = await runCli(['run', csv, '--batch', 'flaky', '--retry-failed', '--plain'], env);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(await sidecars(out, 'flaky')).toHaveLength(2);
+  });
 });
 
 describe('workers', () => {
@@ -305,6 +320,11 @@ describe('workers', () => {
 
     const status = await runCli(['status'], env);
     expect(status.stdout).toContain('queue PAUSED: the API key was refused');
+
+    // A run that would have to drain a paused queue says so at once instead of waiting forever.
+    const blocked = await runCli(['run', csv, '--batch', 'keyed', '--plain'], env);
+    expect(blocked.code).toBe(2);
+    expect(blocked.stderr).toContain('the images queue is paused (the API key was refused');
 
     expect((await runCli(['resume'], env)).code).toBe(0);
     const good = await worker(env).done;

@@ -421,6 +421,16 @@ describe('readRows: row checks', () => {
     expect(rowsOf(reads).map((r) => r.id)).toEqual(['a', 'b']);
   });
 
+  it('refuses an id that is the file name of another row\'s second image, in either order', async () => {
+    const path = await csv('second-image.csv', 'id,prompt\nshot,x\nshot-2,y\nwide-3,z\nWIDE,w\nshot-1,v\n');
+    const reads = await readAll(path);
+    expect(problemsOf(reads).map(formatProblem)).toEqual([
+      `${path}:3: id: "shot-2" is the file name of image 2 of row "shot" (line 2); choose another id`,
+      `${path}:5: id: "WIDE" would name its second, third ... image like the row "wide-3" (line 4); choose another id`,
+    ]);
+    expect(rowsOf(reads).map((r) => r.id)).toEqual(['shot', 'wide-3', 'shot-1']);
+  });
+
   it('refuses ids that are unsafe as file names', async () => {
     const bad = ['../x', 'a/b', 'a\\b', 'x..y', '.hidden', '-dash', 'a b', 'x.json', 'X.JSON', 'ü', 'a'.repeat(121)];
     const path = await csv('unsafe.csv', `id,prompt\n${bad.map((id) => `${id},p`).join('\n')}\nok.v2_final-1,p\n${'b'.repeat(120)},p\n`);

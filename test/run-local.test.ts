@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -226,6 +226,38 @@ describe('run in-process against a mock-server process', () => {
     const again = await runCli(['run', csv, '--out', out, '--plain'], env);
     expect(again.code).toBe(0);
     expect((await readdir(join(out, 'rows'))).filter((file) => file.endsWith('.json'))).toHaveLength(30);
+  });
+
+  it('a ledger that cannot be written stops the run at once: no row is called again and again unrecorded', async () => {
+    await mock.reset();
+    const rows: CsvRow[] = Array.from({ length: 5 }, (_, i) => ({ id: `l${i}`, prompt: `ledger row ${i}`, model: MODELS[2]! }));
+    const csv = await writeCsv(dir, rows);
+    const out = join(dir, 'no-ledger');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'ledger'), 'a file where the ledger folder should be');
+    const result = await runCli(['run', csv, '--out', out, '--concurrency', '1', '--attempts', '3', '--plain'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('cannot write the ledger');
+    // One billed answer could not be recorded; nothing was asked again.
+    expect((await mock.requests()).filter((record) => record.status === 200)).toHaveLength(1);
+  });
+
+  it('Ctrl-C at a slow pace does not wait out the start slots of the rows waiting for them', async () => {
+    const rows: CsvRow[] = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, prompt: `slow pace ${i}`, model: MODELS[2]! }));
+    const csv = await writeCsv(dir, rows);
+    const out = join(dir, 'slow-pace');
+    const run = startCli(['run', csv, '--out', out, '--concurrency', '4', '--rpm', '6', '--plain'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
+    for (;;) {
+      const finished = (await readdir(join(out, 'rows')).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).length;
+      if (finished >= 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const interruptedAt = Date.now();
+    run.child.kill('SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    // The next slots were 10 s apart; the run ends without waiting for them.
+    expect(Date.now() - interruptedAt).toBeLessThan(5_000);
   });
 
   it('a wrong key stops the run with exit 2, names the cause, never the key, and leaves the rows for a re-run', async () => {

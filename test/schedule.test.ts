@@ -16,6 +16,14 @@ import { removePrefix, uniquePrefix } from './helpers/redis.js';
 const redisUrl = inject('redisUrl');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(100);
+  }
+}
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'thb-schedule-'));
@@ -136,6 +144,24 @@ describe('catalog schedules on a real Redis', () => {
     const editedJobs = jobs.filter((job) => job.data.row.id === 'p4');
     expect(editedJobs.map((job) => job.data.row.prompt).sort()).toEqual(['product 4', 'product 4 in blue']);
     expect(jobs.filter((job) => job.data.row.id === 'p1')).toHaveLength(1);
+    await images.close();
+  });
+
+  it('full mode queues every row on every firing, also into a batch where they are done already', async () => {
+    prefix = uniquePrefix('full');
+    const folder = join(dir, 'full');
+    await writeFile(join(await mkdir(folder, { recursive: true }).then(() => folder), 'rows.csv'), 'id,prompt\nf1,one\nf2,two\nf3,three\n');
+    await definitionFile(folder, 'full.yaml', 'name: fullcat\ncsv: rows.csv\nschedule: { every: 2s }\nmode: full\ndefaults: { model: gemini-2.5-flash-image }\n');
+    const env = envFor(join(dir, 'full-out'));
+    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    const worker = startCli(['work', '--concurrency', '4'], env);
+    processes.push(worker);
+    // Each firing's rows are done before the next firing (2 s apart, 10 ms answers).
+    const runs = await waitForRun('fullcat', (all) => all.filter((run) => run.status === 'ok').length >= 3);
+    const ok = runs.filter((run) => run.status === 'ok');
+    expect(ok.slice(0, 3).map((run) => run.enqueued + run.stillQueued)).toEqual([3, 3, 3]);
+    const images = new Queue('images', { connection: client, prefix });
+    await waitFor(async () => (await images.getJobCounts('completed')).completed >= 9);
     await images.close();
   });
 

@@ -17,6 +17,7 @@ export interface EnqueueFlags extends ConfigFlags {
   prefix?: string;
   plain?: boolean;
   budgetUsd?: string;
+  retryFailed?: boolean;
 }
 
 export function formatEnqueueSummary(summary: EnqueueSummary): string {
@@ -41,6 +42,7 @@ export async function enqueueCommand(csvPath: string, flags: EnqueueFlags): Prom
       retry: config.retry,
       strict: flags.strict,
       budgetPico: parseBudget(flags.budgetUsd),
+      retryFailed: flags.retryFailed,
       progress: createProgress({ label: `enqueue ${batch}`, total: await estimateRecords(csvPath), plain: flags.plain, words: { done: 'queued', failed: 'rejected' }, spend: false }),
     });
     process.stdout.write(formatEnqueueSummary(summary));

@@ -93,8 +93,14 @@ export interface RunResult {
 /** The summary, then the batch's cost report from the ledger (all runs of the batch). */
 async function printOutcome(summary: RunSummary, outDir: string, prices: PriceTable): Promise<void> {
   process.stdout.write(formatSummary(summary));
-  const report = await buildReport(readLedger(outDir), { by: ['model'], batch: summary.batch, prices, tokenCounts: geminiTokenCounts });
-  process.stdout.write(`\ncost of batch ${summary.batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
+  try {
+    const report = await buildReport(readLedger(outDir), { by: ['model'], batch: summary.batch, prices, tokenCounts: geminiTokenCounts });
+    process.stdout.write(`\ncost of batch ${summary.batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
+  } catch (error) {
+    // The summary above stands; a ledger that cannot be read (the reason the run stopped, say)
+    // must not hide it or the exit status.
+    process.stdout.write(`\nno cost report: the ledger cannot be read (${(error as Error).message})\n`);
+  }
 }
 
 /** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
@@ -158,7 +164,7 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   if (config.redisUrl) {
     const batch = batchNameFor(csvPath, flags.batch);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: parseRpm(flags.rpm) },
+      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: parseRpm(flags.rpm), retryFailed: flags.retryFailed },
       config,
       log,
     );

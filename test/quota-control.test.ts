@@ -1,0 +1,50 @@
+/**
+ * The shared pace on a real Redis: even start slots for every worker, and callers that give up
+ * on a far slot never push the slots of everyone else out.
+ */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { QuotaControl } from '../src/quota-control.js';
+import { removePrefix, uniquePrefix } from './helpers/redis.js';
+
+const redisUrl = inject('redisUrl');
+const prefix = uniquePrefix('quota');
+let connection: Redis;
+let queue: Queue;
+
+beforeAll(() => {
+  connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  queue = new Queue('images', { connection, prefix });
+});
+afterAll(async () => {
+  await queue.close();
+  connection.disconnect();
+  await removePrefix(redisUrl, prefix);
+});
+
+describe('shared start slots', () => {
+  it('hands out slots 1/pace apart; callers whose slot is too far give up without pushing the slots out', async () => {
+    const quota = new QuotaControl(queue, connection, prefix, pino({ level: 'silent' }), 500);
+    await quota.init({ rpm: 600 }); // 10 per second
+    const started = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const ok = await quota.waitForSlot();
+        return { ok, at: Date.now() - started };
+      }),
+    );
+    const taken = results.filter((result) => result.ok).map((result) => result.at).sort((a, b) => a - b);
+    // About half a second of slots at 10 per second, evenly spaced.
+    expect(taken.length).toBeGreaterThanOrEqual(5);
+    expect(taken.length).toBeLessThanOrEqual(7);
+    const gaps = taken.slice(1).map((at, i) => at - taken[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(80);
+    // The callers that gave up left the next slot where it was: not 20 slots out.
+    const next = Number(await connection.hget(`${prefix}:tokenhot:pace:slots`, 'next'));
+    const [seconds, micros] = await connection.time();
+    expect(next - (Number(seconds) * 1000 + Math.floor(Number(micros) / 1000))).toBeLessThan(1000);
+    await quota.close();
+  });
+});

@@ -161,7 +161,7 @@ describe('catalog schedules on a real Redis', () => {
     const ok = runs.filter((run) => run.status === 'ok');
     expect(ok.slice(0, 3).map((run) => run.enqueued + run.stillQueued)).toEqual([3, 3, 3]);
     const images = new Queue('images', { connection: client, prefix });
-    await waitFor(async () => (await images.getJobCounts('completed')).completed >= 9);
+    await waitFor(async () => ((await images.getJobCounts('completed')).completed ?? 0) >= 9);
     await images.close();
   });
 

@@ -32,7 +32,7 @@ import {
   runCli,
   tempDir,
 } from './lib/harness.js';
-import { workloadRows, writeWorkloadCsv, type WorkloadSpec } from './lib/workload.js';
+import { workloadCsv, type WorkloadSpec } from './lib/workload.js';
 
 // The built modules the CLI runs; their types come from the sources they are built from.
 type EnqueueModule = typeof import('../src/enqueue.js');
@@ -61,10 +61,8 @@ await main(async () => {
   await checkRedis();
 
   const work = await tempDir('enqueue');
-  const csv = join(work, 'enqueue.csv');
-  await writeWorkloadCsv(csv, workloadRows(workload));
-  const doubleCsv = join(work, 'enqueue-double.csv');
-  await writeWorkloadCsv(doubleCsv, workloadRows({ ...workload, count: rows * 2 }));
+  const csv = await workloadCsv(work, 'enqueue.csv', workload);
+  const doubleCsv = await workloadCsv(work, 'enqueue-double.csv', { ...workload, count: rows * 2 });
 
   const config = loadConfig({}, {});
   const defaults = { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize };

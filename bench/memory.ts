@@ -27,13 +27,12 @@ import {
   removePrefix,
   runBenchScript,
   runCli,
-  startMock,
+  startImageMock,
   tempDir,
-  warmMock,
   type ProcessResult,
 } from './lib/harness.js';
 import type { BareSpec } from './lib/bare-client.js';
-import { workloadRows, writeWorkloadCsv, type WorkloadSpec } from './lib/workload.js';
+import { workloadCsv, type WorkloadSpec } from './lib/workload.js';
 
 const TARGET_MB = 300;
 
@@ -44,10 +43,8 @@ await main(async () => {
   await checkRedis();
 
   const work = await tempDir('memory');
-  const csv = join(work, 'memory.csv');
-  await writeWorkloadCsv(csv, workloadRows(workload));
-  const mock = await startMock(['--payload', 'real']);
-  await warmMock(mock.url, workload.model, workload.imageSize, workload.aspectRatio);
+  const csv = await workloadCsv(work, 'memory.csv', workload);
+  const mock = await startImageMock(workload);
   const env = { TOKENHOT_BASE_URL: mock.url, TOKENHOT_API_KEY: MOCK_KEY };
 
   const measure = async (name: string, run: (out: string) => Promise<ProcessResult>, imagesIn: (out: string) => string): Promise<number | undefined> => {

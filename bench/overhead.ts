@@ -29,13 +29,12 @@ import {
   removePrefix,
   runBenchScript,
   runCli,
-  startMock,
+  startImageMock,
   tempDir,
-  warmMock,
   type ProcessResult,
 } from './lib/harness.js';
 import type { BareSpec } from './lib/bare-client.js';
-import { workloadRows, writeWorkloadCsv, type WorkloadSpec } from './lib/workload.js';
+import { workloadCsv, type WorkloadSpec } from './lib/workload.js';
 
 const TARGET = 0.9;
 
@@ -54,10 +53,8 @@ await main(async () => {
   await checkRedis();
 
   const work = await tempDir('overhead');
-  const csv = join(work, 'overhead.csv');
-  await writeWorkloadCsv(csv, workloadRows(workload));
-  const mock = await startMock(['--payload', 'real']);
-  await warmMock(mock.url, workload.model, workload.imageSize, workload.aspectRatio);
+  const csv = await workloadCsv(work, 'overhead.csv', workload);
+  const mock = await startImageMock(workload);
 
   const productEnv = (durable: boolean): Record<string, string | undefined> => ({
     TOKENHOT_BASE_URL: mock.url,

@@ -12,15 +12,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkRedis, envNumber, main, MOCK_KEY, REDIS_URL, redisPrefix, runCli, startCli, startMock, tempDir } from './lib/harness.js';
+import type { MockRequestRecord } from '../src/mock/records.js';
 
 const R = 10;
 const WARM_UP_MS = envNumber('BENCH_WARM_UP_MS', 15_000);
 const STEADY_MS = envNumber('BENCH_STEADY_MS', 60_000);
-
-interface MockRecord {
-  receivedAt: number;
-  status: number;
-}
 
 async function measure(label: string, workArgs: string[]): Promise<{ use: number; share429: number; line: string }> {
   const dir = await tempDir('quota');
@@ -39,7 +35,7 @@ async function measure(label: string, workArgs: string[]): Promise<{ use: number
   const to = Date.now();
   // The mock logs a request when it answers it: wait out the latency of those received last.
   await new Promise((resolve) => setTimeout(resolve, 3_000));
-  const records = (await (await fetch(`${mock.url}/__mock/requests`)).json()) as MockRecord[];
+  const records = (await (await fetch(`${mock.url}/__mock/requests`)).json()) as MockRequestRecord[];
   await Promise.all(workers.map((worker) => worker.stop()));
 
   const window = records.filter((record) => record.receivedAt >= from && record.receivedAt < to);

@@ -50,16 +50,21 @@ export const BUILTIN_PRICES: readonly ModelPrice[] = [
 const bare = (model: string): string => model.replace(/-preview$/, '');
 
 export class PriceTable {
+  /**
+   * Keyed by the id without `-preview`: a renamed model keeps its price, so a price given under
+   * either name (a user's override too) is the price of both.
+   */
   private readonly byModel = new Map<string, ModelPrice[]>();
 
   /** Later entries override earlier ones for the same model and date. */
   constructor(prices: readonly ModelPrice[] = BUILTIN_PRICES) {
     for (const entry of prices) {
-      const list = (this.byModel.get(entry.model) ?? []).filter((other) => other.from !== entry.from);
+      const key = bare(entry.model);
+      const list = (this.byModel.get(key) ?? []).filter((other) => other.from !== entry.from);
       list.push(entry);
       // Newest start date first; an undated price is the oldest.
       list.sort((a, b) => (b.from ?? '').localeCompare(a.from ?? ''));
-      this.byModel.set(entry.model, list);
+      this.byModel.set(key, list);
     }
   }
 
@@ -68,18 +73,10 @@ export class PriceTable {
     return new PriceTable([...[...this.byModel.values()].flat(), ...prices]);
   }
 
-  /**
-   * The price of `model` on the day of `isoTime`. A model id with or without `-preview` finds
-   * the other's price, since renamed models keep their price.
-   */
+  /** The price of `model` (with or without `-preview`) on the day of `isoTime`. */
   priceOf(model: string, isoTime: string): ModelPrice | undefined {
     const day = isoTime.slice(0, 10);
-    const list = this.byModel.get(model) ?? [...this.byModel.entries()].find(([id]) => bare(id) === bare(model))?.[1];
-    return list?.find((entry) => entry.from === undefined || entry.from <= day);
-  }
-
-  models(): string[] {
-    return [...this.byModel.keys()];
+    return this.byModel.get(bare(model))?.find((entry) => entry.from === undefined || entry.from <= day);
   }
 }
 

@@ -73,6 +73,13 @@ describe('price table', () => {
   it('finds a renamed model (without -preview) at the same price', () => {
     expect(table.priceOf('gemini-3-pro-image', '2026-11-24')).toEqual(pro);
   });
+  it('applies a price given under the renamed id to the -preview id, and the other way round', () => {
+    const renamed = table.withOverrides([{ model: 'gemini-3-pro-image', input: 1_600_000n, textOutput: 9_600_000n, imageOutput: 96_000_000n }]);
+    expect(renamed.priceOf('gemini-3-pro-image-preview', '2026-11-24')!.imageOutput).toBe(96_000_000n);
+    expect(renamed.priceOf('gemini-3-pro-image', '2026-11-24')!.imageOutput).toBe(96_000_000n);
+    const preview = table.withOverrides([{ model: 'gemini-2.5-flash-image-preview', input: 1n, textOutput: 1n, imageOutput: 25_000_000n }]);
+    expect(preview.priceOf('gemini-2.5-flash-image', '2026-11-24')!.imageOutput).toBe(25_000_000n);
+  });
   it('has no price for an unknown model', () => {
     expect(table.priceOf('imagen-9', '2026-11-24')).toBeUndefined();
   });

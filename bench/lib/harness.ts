@@ -12,6 +12,7 @@ import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import type { WorkloadSpec } from './workload.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
@@ -213,20 +214,22 @@ export async function startMock(args: string[]): Promise<Mock> {
 }
 
 /**
- * One request of each kind a benchmark sends, so the mock renders (and caches) its images before
- * anything is timed: the first contender must not pay for it.
+ * A mock answering real images, warmed up with one request of the workload's kind so that it
+ * renders (and caches) its images before anything is timed: the first contender must not pay.
  */
-export async function warmMock(url: string, model: string, imageSize: string, aspectRatio: string): Promise<void> {
-  const response = await fetch(`${url}/v1beta/models/${model}:generateContent/`, {
+export async function startImageMock(workload: WorkloadSpec): Promise<Mock> {
+  const mock = await startMock(['--payload', 'real']);
+  const response = await fetch(`${mock.url}/v1beta/models/${workload.model}:generateContent/`, {
     method: 'POST',
     headers: { authorization: `Bearer ${MOCK_KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       contents: [{ role: 'user', parts: [{ text: 'warm-up' }] }],
-      generationConfig: { responseModalities: ['TEXT', 'IMAGE'], imageConfig: { aspectRatio, imageSize } },
+      generationConfig: { responseModalities: ['TEXT', 'IMAGE'], imageConfig: { aspectRatio: workload.aspectRatio, imageSize: workload.imageSize } },
     }),
   });
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`mock warm-up answered ${response.status}`);
+  return mock;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
  * and by the bare baselines (as plain objects), so both sides send exactly the same requests.
  */
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export interface WorkloadSpec {
   count: number;
@@ -35,4 +36,11 @@ export async function writeWorkloadCsv(path: string, rows: WorkloadRow[]): Promi
   // Prompts hold commas, so they are quoted; they hold no quotes.
   for (const row of rows) lines.push(`${row.id},"${row.prompt}",${row.model},${row.imageSize},${row.aspectRatio}`);
   await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+/** Writes the workload as `<dir>/<name>` and returns that path. */
+export async function workloadCsv(dir: string, name: string, spec: WorkloadSpec): Promise<string> {
+  const path = join(dir, name);
+  await writeWorkloadCsv(path, workloadRows(spec));
+  return path;
 }

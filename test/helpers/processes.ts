@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { MockRequestRecord } from '../../src/mock/records.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = ['--import', 'tsx', 'src/bin.ts'];
@@ -51,18 +52,8 @@ export interface MockProcess {
   stop(): Promise<void>;
 }
 
-export interface MockRecord {
-  seq: number;
-  receivedAt: number;
-  answeredAt: number;
-  model: string;
-  prompt: string;
-  status: number;
-  kind: string;
-  usageMetadata?: Record<string, unknown>;
-  images: { mimeType: string; sha256: string; bytes: number }[];
-  thoughtImages: number;
-}
+/** What the mock logged per request, as its `/__mock/requests` endpoint serves it. */
+export type MockRecord = MockRequestRecord;
 
 /** `tokenhot-batch mock-server` in its own process, on a free port. */
 export async function startMockProcess(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<MockProcess> {

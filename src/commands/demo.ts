@@ -3,7 +3,7 @@
  * Needs nothing but Node: no key, no Redis, no network.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
@@ -23,6 +23,9 @@ export function packageRoot(): string {
   return dir;
 }
 
+/** Marks a folder as the demo's own, so that the next demo may empty it. */
+const DEMO_MARKER = '.tokenhot-demo';
+
 export interface DemoFlags {
   out?: string;
   plain?: boolean;
@@ -31,8 +34,17 @@ export interface DemoFlags {
 export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number> {
   const csvPath = join(packageRoot(), 'jobs', 'examples', 'catalog.csv');
   const outDir = resolve(flags.out ?? join('output', 'demo'));
-  // The demo starts afresh each time; it only ever touches its own folder.
+  // The demo starts afresh each time, but only ever removes a folder it made itself: `--out`
+  // pointed at real outputs must not take their ledger with it.
+  const marker = join(outDir, DEMO_MARKER);
+  const existing = await readdir(outDir).catch(() => []);
+  if (existing.length > 0 && !existsSync(marker)) {
+    process.stderr.write(`demo: ${outDir} holds files the demo did not make; give --out an empty or new folder\n`);
+    return 2;
+  }
   await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  await writeFile(marker, 'made by tokenhot-batch demo, which empties this folder each time it runs\n');
 
   const apiKey = 'demo-key';
   // A realistic endpoint in miniature: some latency, a small quota (so 429s happen and are

@@ -1,0 +1,45 @@
+/**
+ * `tokenhot-batch demo`, as a first-time user runs it: the example catalog becomes images and a
+ * report, and pointing `--out` at a folder of real outputs never deletes them.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/processes.js';
+
+describe('demo', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'thb-demo-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes the example catalog and a report, and a second demo starts afresh in its own folder', async () => {
+    const out = join(dir, 'demo');
+    for (let round = 0; round < 2; round++) {
+      const demo = await runCli(['demo', '--out', out, '--plain']);
+      expect(demo.code, demo.stderr).toBe(0);
+      expect(demo.stdout).toMatch(/total\s.*\$\d+\.\d{4}/i);
+      const images = (await readdir(join(out, 'catalog'))).filter((name) => /\.(png|jpg)$/.test(name));
+      expect(images.length).toBeGreaterThanOrEqual(20);
+      // One ledger file: the earlier demo's was removed with its folder, not added to.
+      expect(await readdir(join(out, 'ledger'))).toHaveLength(1);
+    }
+  });
+
+  it('refuses to empty a folder it did not make, and leaves every file in it', async () => {
+    const out = join(dir, 'real-outputs');
+    await mkdir(join(out, 'ledger'), { recursive: true });
+    await writeFile(join(out, 'ledger', 'billing.jsonl'), '{"line":"the only record of a bill"}\n');
+    const demo = await runCli(['demo', '--out', out, '--plain']);
+    expect(demo.code).toBe(2);
+    expect(demo.stderr).toContain('holds files the demo did not make');
+    expect(await readFile(join(out, 'ledger', 'billing.jsonl'), 'utf8')).toContain('the only record of a bill');
+    expect(existsSync(join(out, 'catalog'))).toBe(false);
+  });
+});

@@ -11,11 +11,11 @@ import { batchNameOf, type CatalogDefinition } from './catalog-definition.js';
 import type { CatalogRun, CatalogState } from './catalog-state.js';
 import { enqueueCatalogRows, setBudgetAndRelease } from './enqueue.js';
 import { DEFAULT_MODEL } from './models.js';
-import { usdToPico } from './pricing.js';
+import { usdToPico, type PriceTable } from './pricing.js';
 import { imageJobOptions, type ImageJobData } from './queue.js';
 import type { RetryPolicy } from './retry-policy.js';
 import { FileHashes, rowContentHash } from './row-hash.js';
-import { formatProblem, readRows, type RowProblem } from './rows.js';
+import { formatProblem, readRows, rowChecks, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
 
 export interface FiringDeps {
@@ -25,6 +25,8 @@ export interface FiringDeps {
   retry: RetryPolicy;
   /** Model for rows and definitions that name none. */
   defaultModel?: string;
+  /** With a budget, rows of a model without a price here are refused. */
+  prices?: PriceTable;
 }
 
 /** Thrown for a firing that cannot run (CSV missing): the run is recorded as failed, the schedule stays. */
@@ -74,7 +76,8 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     }
 
     await deps.batches.register(batch, { csv: definition.csv, catalog: definition.name });
-    if (definition.budgetUsd !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, usdToPico(definition.budgetUsd));
+    const budgetPico = definition.budgetUsd === undefined ? undefined : usdToPico(definition.budgetUsd);
+    if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);
 
     const files = new FileHashes();
     const jobOptions = imageJobOptions(deps.retry);
@@ -101,7 +104,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
 
     const defaults = { model: definition.defaults.model ?? deps.defaultModel ?? DEFAULT_MODEL, aspectRatio: definition.defaults.aspectRatio, imageSize: definition.defaults.imageSize };
     try {
-      for await (const read of readRows(definition.csv, { defaults })) {
+      for await (const read of readRows(definition.csv, rowChecks(defaults, budgetPico, deps.prices))) {
         if ('problem' in read) {
           rejected.push(read.problem);
           continue;

@@ -10,6 +10,7 @@ import { CatalogState } from './catalog-state.js';
 import { FiringError, runFiring } from './catalog-run.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import type { PriceTable } from './pricing.js';
 import { CATALOG_QUEUE, type ImageJobData, type QueueSettings } from './queue.js';
 import type { FiringJobData } from './schedule.js';
 
@@ -22,14 +23,22 @@ export function dueTime(job: Job<FiringJobData>): Date {
   return new Date(job.timestamp + (job.opts.delay ?? 0));
 }
 
-export function startCatalogWorker(settings: QueueSettings, connection: Redis, images: Queue<ImageJobData>, batches: BatchState, config: Config, log: Logger): CatalogWorker {
+export function startCatalogWorker(
+  settings: QueueSettings,
+  connection: Redis,
+  images: Queue<ImageJobData>,
+  batches: BatchState,
+  config: Config,
+  prices: PriceTable,
+  log: Logger,
+): CatalogWorker {
   const catalogs = new CatalogState(connection, settings.prefix);
   const worker = new Worker<FiringJobData>(
     CATALOG_QUEUE,
     async (job) => {
       const { definition } = job.data;
       try {
-        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model });
+        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices });
         log.info({ catalog: definition.name, batch: run.batch, enqueued: run.enqueued, unchanged: run.unchanged, stillQueued: run.stillQueued, rejected: run.rejected }, `catalog firing ${run.status}`);
         return run;
       } catch (error) {

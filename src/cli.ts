@@ -13,12 +13,16 @@ import { registerOperatorCommands } from './commands/operator-commands.js';
 // Each command's module is loaded when the command runs: a worker need not load the report
 // renderers, nor `report` BullMQ and sharp (startup time and memory).
 
+/** Defaults for the rows of a file, settled when the file is read (by `run` or `enqueue`). */
+const rowDefaultFlags = (command: Command): Command =>
+  command
+    .option('--model <id>', 'model for rows that name none (env TOKENHOT_MODEL)')
+    .option('--aspect-ratio <ratio>', 'aspect ratio for rows that name none, e.g. 16:9')
+    .option('--image-size <size>', 'image size for rows that name none: 512, 1K, 2K, 4K');
+
 const commonFlags = (command: Command): Command =>
   command
     .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR)', undefined)
-    .option('--model <id>', 'model for rows that name none (env TOKENHOT_MODEL)')
-    .option('--aspect-ratio <ratio>', 'aspect ratio for rows that name none, e.g. 16:9')
-    .option('--image-size <size>', 'image size for rows that name none: 512, 1K, 2K, 4K')
     .option('--concurrency <n>', 'calls in flight at once', undefined)
     .option('--base-url <url>', 'endpoint base URL (env TOKENHOT_BASE_URL)')
     .option('--timeout <seconds>', 'longest wait for one answer (default 600)')
@@ -33,8 +37,7 @@ export function buildProgram(): Command {
     .exitOverride();
 
   commonFlags(
-    program
-      .command('run <csv>')
+    rowDefaultFlags(program.command('run <csv>'))
       .description('run every row of a CSV and print the report (in-process; through the queue when REDIS_URL is set)')
       .option('--batch <name>', 'batch name (default: the file name)')
       .option('--strict', 'refuse the whole file when any row is bad, before any request')
@@ -49,8 +52,7 @@ export function buildProgram(): Command {
   });
 
   commonFlags(
-    program
-      .command('estimate <csv>')
+    rowDefaultFlags(program.command('estimate <csv>'))
       .description('what a CSV will cost per model and size, estimated without sending anything')
       .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
   ).action(async (csv: string, flags) => {
@@ -58,8 +60,7 @@ export function buildProgram(): Command {
   });
 
   commonFlags(
-    program
-      .command('enqueue <csv>')
+    rowDefaultFlags(program.command('enqueue <csv>'))
       .description('validate a CSV and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
       .option('--batch <name>', 'batch name (required)')
       .option('--strict', 'refuse the whole file when any row is bad, before adding any job')
@@ -75,6 +76,8 @@ export function buildProgram(): Command {
     program
       .command('work')
       .description('a worker process on the queue (REDIS_URL): run as many as you like, on as many machines')
+      // Queued rows carry their model from `enqueue`; catalog firings read their CSV here.
+      .option('--model <id>', 'model for catalog rows whose row and definition name none (env TOKENHOT_MODEL)')
       .option('--until-drained', 'exit once nothing is waiting, delayed or active')
       .option('--no-catalog', 'do not run catalog firings in this process')
       .option('--rpm <n>', 'proactive quota for all workers together, in requests per minute')

@@ -9,7 +9,8 @@ import { UsageError } from './errors.js';
 import type { Progress } from './progress.js';
 import { catalogJobIdFor, imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
 import type { RetryPolicy } from './retry-policy.js';
-import { formatProblem, readRowBatches, type RowDefaults, type RowProblem } from './rows.js';
+import type { PriceTable } from './pricing.js';
+import { formatProblem, readRowBatches, rowChecks, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
 
 export interface EnqueueOptions {
@@ -20,6 +21,8 @@ export interface EnqueueOptions {
   strict?: boolean;
   /** Sets (or, enqueueing again, changes) the batch's budget. */
   budgetPico?: bigint;
+  /** With a budget, rows of a model without a price here are refused. */
+  prices?: PriceTable;
   /** Queue again rows of the batch that failed (for good, or after their attempts); billed again. */
   retryFailed?: boolean;
   /** Rows per addBulk call. @default 500 */
@@ -38,7 +41,7 @@ export interface EnqueueSummary {
 /** Reads the file once without queuing anything: `--strict` refuses it before the first job. */
 async function checkWholeFile(options: EnqueueOptions): Promise<void> {
   const rejected: RowProblem[] = [];
-  for await (const reads of readRowBatches(options.csvPath, { defaults: options.defaults })) {
+  for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices))) {
     for (const read of reads) if ('problem' in read) rejected.push(read.problem);
   }
   if (rejected.length > 0) {
@@ -86,7 +89,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   };
 
   try {
-    for await (const reads of readRowBatches(options.csvPath, { defaults: options.defaults })) {
+    for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices))) {
       for (const read of reads) {
         if ('problem' in read) {
           summary.rejected.push(read.problem);

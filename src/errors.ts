@@ -65,6 +65,9 @@ export function asCallError(error: unknown): CallError {
 
 /** Removes anything that looks like the API key from a message, as a last line of defence. */
 export function redact(text: string, secret: string | undefined): string {
-  if (!secret || secret.length < 4) return text;
-  return text.split(secret).join('[redacted]');
+  // Trimmed as the configuration trims it: a key exported with a stray space or CR is sent (and
+  // could leak) without it.
+  const key = secret?.trim();
+  if (!key || key.length < 4) return text;
+  return text.split(key).join('[redacted]');
 }

@@ -58,6 +58,18 @@ export interface Sidecar {
   contentHash?: string;
 }
 
+/**
+ * Whether a row's sidecar settles it for a re-run: done, or failed on an answer that was billed
+ * (blocked, no image), which would be billed again. A refusal that was not billed (a 400 or 404,
+ * say) is tried again by a re-run: its cause is usually what the user fixed, and trying costs
+ * nothing.
+ */
+export function settledBy(sidecar: Sidecar | undefined): 'done' | 'failed' | undefined {
+  if (sidecar?.status === 'done') return 'done';
+  if (sidecar?.status === 'failed' && sidecar.usageMetadata !== undefined) return 'failed';
+  return undefined;
+}
+
 /** The reason a billed answer without an image gives, in words. */
 export function noImageReason(answer: ProviderAnswer): string {
   if (answer.blockReason) return `prompt blocked (${answer.blockReason})`;
@@ -136,9 +148,6 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   }
   const images = await store.commitImages(row.batch, row.id, answer.images);
   await writeSidecar(context, row, info, startedAt, { status: 'done', answer, images, cost });
-  // The batch's `.partial/` folder goes when nothing is left in it (a writer that races this
-  // re-creates it).
-  await store.tidyPartials(row.batch);
   return { status: 'done', images, costPico: cost, usage: answer.usageMetadata };
 }
 
@@ -175,4 +184,7 @@ async function writeSidecar(
     ...(row.contentHash ? { contentHash: row.contentHash } : {}),
   };
   await context.store.writeSidecar(row.batch, row.id, sidecar);
+  // The row is settled: the batch's `.partial/` folder goes when nothing is left in it (a writer
+  // that races this re-creates it).
+  await context.store.tidyPartials(row.batch);
 }

@@ -6,11 +6,12 @@ import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { asCallError, UsageError } from './errors.js';
 import { mayStart } from './budget.js';
-import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
+import { generateRow, settledBy, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { LocalPacer, sleep } from './rate-gate.js';
 import { nextStep, type RetryPolicy } from './retry-policy.js';
-import { formatProblem, readRows, type RowDefaults, type RowProblem } from './rows.js';
+import type { PriceTable } from './pricing.js';
+import { formatProblem, readRows, rowChecks, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
 
 export interface LocalRunOptions {
@@ -72,10 +73,10 @@ export interface RunSummary {
 }
 
 /** Reads the whole file first: bad rows are known before the first request. */
-async function collectRows(options: LocalRunOptions): Promise<{ rows: BatchRow[]; rejected: RowProblem[] }> {
+async function collectRows(options: LocalRunOptions, prices: PriceTable): Promise<{ rows: BatchRow[]; rejected: RowProblem[] }> {
   const rows: BatchRow[] = [];
   const rejected: RowProblem[] = [];
-  for await (const read of readRows(options.csvPath, { defaults: options.defaults })) {
+  for await (const read of readRows(options.csvPath, rowChecks(options.defaults, options.budgetPico, prices))) {
     if ('problem' in read) rejected.push(read.problem);
     else rows.push({ ...read.row, batch: options.batch });
   }
@@ -95,9 +96,19 @@ function isAbortReason(error: unknown, signal: AbortSignal): boolean {
 /** Ceiling on 429 waits for one row, so a provider that never lets up cannot hold a row forever. */
 const MAX_RATE_LIMIT_WAITS = 200;
 
+/** Runs a file in this process; one run of a batch at a time (see `OutputStore.lockBatch`). */
 export async function runLocal(options: LocalRunOptions, context: RowContext): Promise<RunSummary> {
+  const lock = await context.store.lockBatch(options.batch);
+  try {
+    return await runRows(options, context);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runRows(options: LocalRunOptions, context: RowContext): Promise<RunSummary> {
   const started = Date.now();
-  const { rows, rejected } = await collectRows(options);
+  const { rows, rejected } = await collectRows(options, context.prices);
 
   const summary: RunSummary = {
     batch: options.batch,
@@ -114,14 +125,15 @@ export async function runLocal(options: LocalRunOptions, context: RowContext): P
     elapsedMs: 0,
   };
 
-  // Resume: a row with a sidecar is finished; its outcome is already on disk and in the ledger.
+  // Resume: a settled row's outcome is already on disk and in the ledger.
   const todo: BatchRow[] = [];
   const checkLimit = pLimit(32);
   const states = await Promise.all(rows.map((row) => checkLimit(() => context.store.readSidecar<Sidecar>(row.batch, row.id))));
   rows.forEach((row, index) => {
     const sidecar = states[index];
-    if (sidecar?.status === 'done') summary.alreadyDone += 1;
-    else if (sidecar?.status === 'failed' && !options.retryFailed) summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar.reason ?? 'failed' });
+    const settled = settledBy(sidecar);
+    if (settled === 'done') summary.alreadyDone += 1;
+    else if (settled === 'failed' && !options.retryFailed) summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
     else todo.push(row);
   });
 

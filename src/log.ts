@@ -5,6 +5,7 @@
  */
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { redact } from './errors.js';
 
 export type { Logger };
 
@@ -20,7 +21,7 @@ export function createLogger(defaultLevel: string, apiKey?: string): Logger {
         ? {
             hooks: {
               logMethod(args, method) {
-                const scrub = (value: unknown): unknown => (typeof value === 'string' ? value.split(apiKey).join('[redacted]') : value);
+                const scrub = (value: unknown): unknown => (typeof value === 'string' ? redact(value, apiKey) : value);
                 method.apply(this, args.map(scrub) as Parameters<typeof method>);
               },
             },

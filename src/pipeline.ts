@@ -6,16 +6,11 @@ import { requireApiKey, type Config } from './config.js';
 import { GeminiProvider } from './gemini/client.js';
 import type { RowContext } from './generate.js';
 import { Ledger } from './ledger.js';
-import { loadPriceFile, PriceTable } from './pricing.js';
+import { loadPriceTable } from './pricing.js';
 import { OutputStore } from './storage.js';
 
 export interface Pipeline extends RowContext {
   close(): Promise<void>;
-}
-
-export async function loadPriceTable(config: Pick<Config, 'priceFile'>): Promise<PriceTable> {
-  const table = new PriceTable();
-  return config.priceFile ? table.withOverrides(await loadPriceFile(config.priceFile)) : table;
 }
 
 export async function createPipeline(config: Config): Promise<Pipeline> {

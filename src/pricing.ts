@@ -158,3 +158,9 @@ export async function loadPriceFile(path: string): Promise<ModelPrice[]> {
     };
   });
 }
+
+/** The built-in table with the user's price file (`TOKENHOT_PRICES`), if any, laid over it. */
+export async function loadPriceTable(config: { priceFile?: string | undefined }): Promise<PriceTable> {
+  const table = new PriceTable();
+  return config.priceFile ? table.withOverrides(await loadPriceFile(config.priceFile)) : table;
+}

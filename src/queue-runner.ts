@@ -8,8 +8,9 @@ import { enqueueCsv } from './enqueue.js';
 import type { Logger } from './log.js';
 import { createProgress, type ProgressState } from './progress.js';
 import { connectRedis, imagesQueue, queueSettings } from './queue.js';
-import { startWorker } from './queue-worker.js';
+import { refusePausedQueue, startWorker } from './queue-worker.js';
 import type { RunSummary } from './local-runner.js';
+import { loadPriceTable } from './pricing.js';
 
 export interface QueueRunOptions {
   csvPath: string;
@@ -29,6 +30,8 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
   const queue = imagesQueue(settings, producer);
   const state = new BatchState(producer, settings.prefix);
   try {
+    // Before anything is queued: a paused queue would keep the file's rows and run none.
+    await refusePausedQueue(queue, state);
     const before = await state.counts(options.batch);
     const enqueued = await enqueueCsv(queue, state, {
       csvPath: options.csvPath,
@@ -37,6 +40,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       retry: config.retry,
       strict: options.strict,
       budgetPico: options.budgetPico,
+      prices: await loadPriceTable(config),
       retryFailed: options.retryFailed,
     });
     const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };

@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
 import { BatchState } from './batch-state.js';
 import { CatalogState } from './catalog-state.js';
 import { startCatalogWorker } from './catalog-worker.js';
@@ -71,6 +71,13 @@ export interface RunningWorker {
 
 /** Jobs may bounce on 429s many times; each bounce is a start, not an attempt. */
 const MAX_STARTED_ATTEMPTS = 500;
+/** A paused queue cannot be drained: `--until-drained` (and `run`) say so at once instead of waiting forever. */
+export async function refusePausedQueue(queue: Queue<ImageJobData>, batches: BatchState): Promise<void> {
+  if (!(await queue.isPaused())) return;
+  const reason = await batches.pauseReason();
+  throw new UsageError(`the images queue is paused${reason ? ` (${reason})` : ''}: nothing can drain it; fix the cause, then \`tokenhot-batch resume\``);
+}
+
 /** How far out an over-budget job is parked; raising the cap promotes it at once. */
 const PARK_MS = 30 * 24 * 3600 * 1000;
 
@@ -83,12 +90,15 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const queue = imagesQueue(settings, connection);
   const batches = new BatchState(connection, settings.prefix);
   const catalogs = new CatalogState(connection, settings.prefix);
-  if (options.untilDrained && (await queue.isPaused())) {
-    const reason = await batches.pauseReason();
-    await queue.close();
-    await pipeline.close();
-    connection.disconnect();
-    throw new UsageError(`the images queue is paused${reason ? ` (${reason})` : ''}: nothing can drain it; fix the cause, then \`tokenhot-batch resume\``);
+  if (options.untilDrained) {
+    try {
+      await refusePausedQueue(queue, batches);
+    } catch (error) {
+      await queue.close();
+      await pipeline.close();
+      connection.disconnect();
+      throw error;
+    }
   }
   const quota = new QuotaControl(queue, connection, settings.prefix, log);
   await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
@@ -215,7 +225,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     autorun: false,
   });
   worker.on('error', (error) => log.warn({ err: error.message }, 'worker error (Redis connection?)'));
-  const catalogWorker = options.catalog === false ? undefined : startCatalogWorker(settings, connection, queue, batches, config, log);
+  const catalogWorker = options.catalog === false ? undefined : startCatalogWorker(settings, connection, queue, batches, config, pipeline.prices, log);
   worker.on('failed', (job, error) => {
     // Billed failures were logged with their tokens; this covers the ones given up on.
     if (job && error instanceof UnrecoverableError && /gave up after/.test(error.message)) {

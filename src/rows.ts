@@ -11,6 +11,7 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, readImageMime, sniffImageMime } from './image-type.js';
 import { capabilitiesOf, DEFAULT_MODEL, type ModelCapabilities } from './models.js';
+import type { PriceTable } from './pricing.js';
 import type { Row } from './types.js';
 
 export interface RowProblem {
@@ -52,9 +53,19 @@ export interface RowDefaults {
 
 export interface ReadRowsOptions {
   defaults: RowDefaults;
+  /**
+   * Given when the batch has a budget: a row whose model has no price in this table is refused,
+   * since its spend could not be counted against the cap.
+   */
+  budgetPrices?: PriceTable;
 }
 
 export type RowRead = { row: Row } | { problem: RowProblem };
+
+/** The checks for a batch's rows: with a budget, only rows whose model has a price can run. */
+export function rowChecks(defaults: RowDefaults, budgetPico: bigint | undefined, prices: PriceTable | undefined): ReadRowsOptions {
+  return budgetPico === undefined || !prices ? { defaults } : { defaults, budgetPrices: prices };
+}
 
 export const KNOWN_COLUMNS = ['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'reference_images', 'tags'] as const;
 type KnownColumn = (typeof KNOWN_COLUMNS)[number];
@@ -634,6 +645,9 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
     const modelOk = MODEL_ID.test(model);
     if (!modelOk) {
       problems.push(problem('model', `"${model}"${fromDefault(modelCell)} is not a model id (like ${DEFAULT_MODEL})`));
+    }
+    if (modelOk && options.budgetPrices && !options.budgetPrices.priceOf(model, new Date().toISOString())) {
+      problems.push(problem('model', `${model}${fromDefault(modelCell)} has no price, so a budget cannot be kept for it; give its price in a TOKENHOT_PRICES file`));
     }
     const caps = capabilitiesFor(model);
 

@@ -6,14 +6,19 @@
  * Layout:
  *   <out>/<batch>/<id>.<ext>         the final image (`<id>-2.<ext>` for a second one)
  *   <out>/<batch>/<id>.json          the sidecar, written last: its presence means "finished"
- *   <out>/<batch>/.partial/          images being received (removed when their row ends)
+ *   <out>/<batch>/.partial/          images being received and sidecars being written
+ *                                    (`<id>~<token>.*`, removed when their row ends)
+ *   <out>/<batch>/.run-lock          held by the in-process `run` of the batch
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { FinalImage, ImageFileWriter, ImageSink, TempImage } from './provider.js';
+import { UsageError } from './errors.js';
 
 const PARTIAL_DIR = '.partial';
+const RUN_LOCK = '.run-lock';
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,160}$/;
 
@@ -114,14 +119,25 @@ export class OutputStore {
     if (this.durable) await Promise.all(images.map((image) => syncFile(image.tempPath)));
   }
 
-  /** Renames a row's final images into place, replacing any earlier ones. */
+  /**
+   * Renames a row's final images into place, replacing all earlier ones: a row made again (a
+   * changed catalog row) also loses the earlier images no new one overwrote (another type, or
+   * one image where there were two). They are known from the sidecar, which is written after
+   * this, so a crash in between leaves them listed for the next attempt.
+   */
   async commitImages(batch: string, rowId: string, images: FinalImage[]): Promise<SavedImage[]> {
+    const earlier = (await this.readSidecar<{ images?: { file?: unknown }[] }>(batch, rowId))?.images ?? [];
     const saved: SavedImage[] = [];
     for (const [index, image] of images.entries()) {
       const file = imageFileName(rowId, index, image.mimeType);
       await rename(image.tempPath, this.pathOf(batch, file));
       saved.push({ file, mimeType: image.mimeType, bytes: image.bytes });
     }
+    const kept = new Set(saved.map((image) => image.file));
+    const ours = (file: unknown): file is string =>
+      typeof file === 'string' && FILE_NAME.test(file) && (file.startsWith(`${rowId}.`) || file.startsWith(`${rowId}-`)) && !file.endsWith('.json');
+    const stale = earlier.map((image) => image.file).filter((file): file is string => ours(file) && !kept.has(file));
+    await Promise.all(stale.map((file) => removeFile(this.pathOf(batch, file))));
     return saved;
   }
 
@@ -143,13 +159,56 @@ export class OutputStore {
     await rm(dir, { recursive: true, force: true });
   }
 
+  /**
+   * Takes the batch's run lock, so that two in-process runs of one batch (a cron job that
+   * overlaps itself, say) cannot run and bill the same rows twice, or sweep each other's
+   * temporary files. A lock left by a process of this host that is gone is taken over; one held
+   * by another host is for a person to judge, and the error says where it is.
+   */
+  async lockBatch(batch: string): Promise<{ release(): Promise<void> }> {
+    const path = join(this.batchDir(batch), RUN_LOCK);
+    const mine = `${JSON.stringify({ host: hostname(), pid: process.pid, since: new Date().toISOString() })}\n`;
+    for (let tries = 0; ; tries++) {
+      try {
+        const handle = await openCreating(path, 'wx');
+        try {
+          await handle.writeFile(mine);
+        } finally {
+          await handle.close();
+        }
+        return {
+          release: async () => {
+            await removeFile(path);
+            // A run that made nothing (a refused key, say) leaves no empty batch folder behind.
+            await rmdir(dirname(path)).catch(() => undefined);
+          },
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = await readFile(path, 'utf8')
+        .then((text) => JSON.parse(text) as { host?: string; pid?: number; since?: string })
+        .catch(() => undefined);
+      const gone = holder?.host === hostname() && typeof holder.pid === 'number' && !processAlive(holder.pid);
+      if (gone && tries < 2) {
+        await removeFile(path);
+        continue;
+      }
+      const who = holder ? `process ${holder.pid} on ${holder.host} since ${holder.since}` : 'another run';
+      throw new UsageError(`batch ${batch} is being run by ${who}; wait for it to end, or remove ${path} if that run is gone`);
+    }
+  }
+
   /** Removes the batch's `.partial/` folder if it is empty (ignored when it is not). */
   async tidyPartials(batch: string): Promise<void> {
     await rmdir(join(this.batchDir(batch), PARTIAL_DIR)).catch(() => undefined);
   }
 
   async writeSidecar(batch: string, rowId: string, sidecar: unknown): Promise<void> {
-    await this.writeFileAtomic(this.pathOf(batch, sidecarFileName(rowId)), `${JSON.stringify(sidecar, null, 2)}\n`);
+    // Its temporary file is one of the row's in `.partial/`, so a kill mid-write leaves it where
+    // the row's next attempt (or the end of a run) sweeps it.
+    const temp = join(this.batchDir(batch), PARTIAL_DIR, `${rowId}~${randomBytes(4).toString('hex')}.json`);
+    await this.writeFileAtomic(this.pathOf(batch, sidecarFileName(rowId)), `${JSON.stringify(sidecar, null, 2)}\n`, temp);
   }
 
   async readSidecar<T>(batch: string, rowId: string): Promise<T | undefined> {
@@ -163,18 +222,9 @@ export class OutputStore {
     }
   }
 
-  /** Writes a whole file through a temporary file and a rename. */
-  async writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-    const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    // The folder nearly always exists: create it only when the open says it does not.
-    let handle: FileHandle;
-    try {
-      handle = await open(temp, 'w');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      await mkdir(resolve(path, '..'), { recursive: true });
-      handle = await open(temp, 'w');
-    }
+  /** Writes a whole file through a temporary file (`temp`, on the same file system) and a rename. */
+  async writeFileAtomic(path: string, data: string | Uint8Array, temp = `${path}.${randomBytes(4).toString('hex')}.tmp`): Promise<void> {
+    const handle = await openCreating(temp);
     try {
       await handle.writeFile(data);
       if (this.durable) await handle.sync();
@@ -187,6 +237,16 @@ export class OutputStore {
       await removeFile(temp);
       throw error;
     }
+  }
+}
+
+/** Whether a process of this host is still there (one of another user counts as there). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -218,18 +278,24 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
-async function openTempImage(path: string): Promise<ImageFileWriter> {
-  // Another process may remove the empty `.partial/` folder between our mkdir and open.
-  let handle: FileHandle | undefined;
-  for (let tries = 0; handle === undefined; tries++) {
+/**
+ * Opens a new file for writing, making its folder when it is missing. The folder nearly always
+ * exists, so it is made only when the open says it does not; another process may remove an empty
+ * `.partial/` folder between our mkdir and open, hence the retries.
+ */
+async function openCreating(path: string, flags: 'w' | 'wx' = 'w'): Promise<FileHandle> {
+  for (let tries = 0; ; tries++) {
     try {
-      handle = await open(path, 'w');
+      return await open(path, flags);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 5) throw error;
-      await mkdir(resolve(path, '..'), { recursive: true });
+      await mkdir(dirname(path), { recursive: true });
     }
   }
-  const file = handle;
+}
+
+async function openTempImage(path: string): Promise<ImageFileWriter> {
+  const file = await openCreating(path);
   let bytes = 0;
   let closed = false;
   const closeHandle = async (): Promise<void> => {

@@ -78,6 +78,20 @@ describe('budget caps', () => {
     expect((await spendOf(out)).lines).toBe(40);
   });
 
+  it('refuses rows of a model without a price when a budget is set, naming file, line and field; the priced rows run', async () => {
+    const csv = join(dir, 'unpriced.csv');
+    await writeFile(csv, ['id,prompt,model', 'p1,priced one,gemini-3-pro-image-preview', 'x1,made by a model with no price,imagen-9', 'p2,priced two,gemini-2.5-flash-image'].join('\n'));
+    const out = join(dir, 'unpriced-out');
+    const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
+    const capped = await runCli(['run', csv, '--out', out, '--budget-usd', '5', '--plain'], env);
+    expect(capped.code).toBe(1);
+    expect(capped.stdout + capped.stderr).toMatch(/unpriced\.csv:3: model: imagen-9 has no price, so a budget cannot be kept for it/);
+    expect((await spendOf(out)).lines).toBe(2);
+    const strict = await runCli(['run', csv, '--out', join(dir, 'unpriced-strict'), '--budget-usd', '5', '--strict', '--plain'], env);
+    expect(strict.code).toBe(2);
+    expect(strict.stdout + strict.stderr).toContain('unpriced.csv:3: model');
+  });
+
   it('two workers: one spend counter in Redis, spend stops at $1 plus the calls in flight, rows wait over budget, raising the cap finishes them', async () => {
     const prefix = uniquePrefix('budget');
     prefixes.push(prefix);

@@ -322,9 +322,15 @@ describe('workers', () => {
     expect(status.stdout).toContain('queue PAUSED: the API key was refused');
 
     // A run that would have to drain a paused queue says so at once instead of waiting forever.
-    const blocked = await runCli(['run', csv, '--batch', 'keyed', '--plain'], env);
+    // It queues nothing: a file run into a paused queue would sit there and run none of its rows.
+    const blocked = await runCli(['run', csv, '--batch', 'keyed-again', '--plain'], env);
     expect(blocked.code).toBe(2);
     expect(blocked.stderr).toContain('the images queue is paused (the API key was refused');
+    const afterConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const after = new Queue('images', { connection: afterConnection, prefix });
+    expect((await after.getJobCounts('waiting')).waiting).toBe(12);
+    await after.close();
+    afterConnection.disconnect();
 
     expect((await runCli(['resume'], env)).code).toBe(0);
     const good = await worker(env).done;

@@ -260,6 +260,25 @@ describe('run in-process against a mock-server process', () => {
     expect(Date.now() - interruptedAt).toBeLessThan(5_000);
   });
 
+  it('a re-run tries again a row that was refused without a bill, not one whose billed answer had no image', async () => {
+    const csv = await writeCsv(dir, [
+      { id: 'refused', prompt: 'refused once, then fine [mock:404x1]', model: MODELS[2]! },
+      { id: 'blocked', prompt: 'blocked for good [mock:blocked]', model: MODELS[2]! },
+      { id: 'fine', prompt: 'fine from the start', model: MODELS[2]! },
+    ]);
+    const out = join(dir, 'unbilled');
+    const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
+    const first = await runCli(['run', csv, '--out', out, '--plain'], env);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/refused.*HTTP 404/);
+    expect(first.stdout).toMatch(/blocked.*prompt blocked/);
+    const second = await runCli(['run', csv, '--out', out, '--plain'], env);
+    expect(second.code).toBe(1);
+    expect(second.stdout).toMatch(/failed on a billed answer in an earlier run, not tried again[^\n]*\n\s+blocked/);
+    expect(JSON.parse(await readFile(join(out, 'rows', 'refused.json'), 'utf8'))).toMatchObject({ status: 'done' });
+    expect(JSON.parse(await readFile(join(out, 'rows', 'blocked.json'), 'utf8'))).toMatchObject({ status: 'failed' });
+  });
+
   it('a wrong key stops the run with exit 2, names the cause, never the key, and leaves the rows for a re-run', async () => {
     const rows: CsvRow[] = Array.from({ length: 10 }, (_, i) => ({ id: `w${i}`, prompt: `wrong key ${i}`, model: MODELS[1]! }));
     const csv = await writeCsv(dir, rows);

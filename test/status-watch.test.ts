@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BatchRates, renderStatus, type BatchStatus, type QueueStatus } from '../src/commands/status.js';
+import { runCli } from './helpers/processes.js';
 
 const batch = (done: number, waiting: number): BatchStatus => ({
   batch: 'spring',
@@ -28,5 +29,16 @@ describe('status --watch', () => {
     const later = renderStatus(status(40, 60), rates.observe(status(40, 60), 60_000));
     // 30 rows in a minute, 60 left: two minutes.
     expect(later).toMatch(/30\.0\s+2m00s/);
+  });
+});
+
+describe('number flags', () => {
+  it('refuses a number that is not one, by flag name and with exit 2, before anything runs', async () => {
+    const watch = await runCli(['status', '--watch', '--interval', '2s']);
+    expect(watch.code).toBe(2);
+    expect(watch.stderr).toContain('--interval: "2s" is not a number of 0.2 or more');
+    const failed = await runCli(['status', '--failed', 'all']);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('--failed: "all" is not a whole number from 0 to 10000');
   });
 });

@@ -6,6 +6,7 @@ import { BatchState } from '../src/batch-state.js';
 import { startCatalogWorker } from '../src/catalog-worker.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
+import { loadPriceTable } from '../src/pricing.js';
 import { connectRedis, imagesQueue, queueSettings } from '../src/queue.js';
 
 const config = loadConfig();
@@ -13,7 +14,7 @@ const log = createLogger('info');
 const settings = queueSettings(config.redisUrl, undefined);
 const connection = await connectRedis(settings.redisUrl, 'worker');
 const images = imagesQueue(settings, connection);
-const worker = startCatalogWorker(settings, connection, images, new BatchState(connection, settings.prefix), config, log);
+const worker = startCatalogWorker(settings, connection, images, new BatchState(connection, settings.prefix), config, await loadPriceTable(config), log);
 log.info('catalog worker started');
 
 await new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import { credentialsFromEnv, isLoopbackHost } from '../dashboard/access.js';
 import { BOARD_PATH, startDashboard } from '../dashboard/server.js';
 import { queueSettings } from '../queue.js';
 import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from './operator-commands.js';
+import { wholeFlag } from './flag-values.js';
 
 
 export interface DashboardFlags {
@@ -18,17 +19,10 @@ export interface DashboardFlags {
   failed?: string;
 }
 
-function whole(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isInteger(parsed) || parsed < min || parsed > max) throw new UsageError(`${name}: "${value}" is not a whole number from ${min} to ${max}`);
-  return parsed;
-}
-
 export async function dashboardCommand(flags: DashboardFlags): Promise<number> {
-  const port = whole('--port', flags.port, DEFAULT_DASHBOARD_PORT, 0, 65_535);
-  const refreshSeconds = whole('--refresh', flags.refresh, 10, 0, 3_600);
-  const failedLimit = whole('--failed', flags.failed, 20, 0, 10_000);
+  const port = wholeFlag('--port', flags.port, DEFAULT_DASHBOARD_PORT, 0, 65_535);
+  const refreshSeconds = wholeFlag('--refresh', flags.refresh, 10, 0, 3_600);
+  const failedLimit = wholeFlag('--failed', flags.failed, 20, 0, 10_000);
   const host = flags.host ?? DEFAULT_DASHBOARD_HOST;
   const credentials = credentialsFromEnv();
   // Bull Board can retry, clean and remove jobs: off loopback, never without a password.

@@ -10,6 +10,7 @@ import { createProgress } from '../progress.js';
 import { withQueue } from './queue-connection.js';
 import { formatProblem } from '../rows.js';
 import { checkBatchName } from '../storage.js';
+import { loadPriceTable } from '../pricing.js';
 
 export interface EnqueueFlags extends ConfigFlags {
   batch?: string;
@@ -42,6 +43,7 @@ export async function enqueueCommand(csvPath: string, flags: EnqueueFlags): Prom
       retry: config.retry,
       strict: flags.strict,
       budgetPico: parseBudget(flags.budgetUsd),
+      prices: await loadPriceTable(config),
       retryFailed: flags.retryFailed,
       progress: createProgress({ label: `enqueue ${batch}`, total: await estimateRecords(csvPath), plain: flags.plain, words: { done: 'queued', failed: 'rejected' }, spend: false }),
     });

@@ -3,7 +3,7 @@
  */
 import { loadConfig, type Config, type ConfigFlags } from '../config.js';
 import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate } from '../estimate.js';
-import { loadPriceTable } from '../pipeline.js';
+import { loadPriceTable } from '../pricing.js';
 import { formatUsd } from '../pricing.js';
 import { formatProblem, readRows, type RowProblem } from '../rows.js';
 import { OutputStore } from '../storage.js';

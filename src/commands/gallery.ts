@@ -5,8 +5,9 @@
 import { loadConfig, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
 import { buildGallery, DEFAULT_THUMB_CONCURRENCY, DEFAULT_THUMB_WIDTH } from '../gallery.js';
-import { loadPriceTable } from '../pipeline.js';
+import { loadPriceTable } from '../pricing.js';
 import { costText } from '../report.js';
+import { wholeFlag } from './flag-values.js';
 
 export interface GalleryFlags extends ConfigFlags {
   batch?: string;
@@ -15,18 +16,11 @@ export interface GalleryFlags extends ConfigFlags {
   concurrency?: string;
 }
 
-function whole(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new UsageError(`${name}: "${value}" is not a whole number from ${min} to ${max}`);
-  return parsed;
-}
-
 export async function galleryCommand(flags: GalleryFlags): Promise<number> {
   if (!flags.batch) throw new UsageError('--batch: name the batch to show (its folder under --out)');
   if (flags.output !== undefined && flags.output.trim() === '') throw new UsageError('--output: give a file name');
-  const thumbWidth = whole('--thumb-width', flags.thumbWidth, DEFAULT_THUMB_WIDTH, 32, 1024);
-  const concurrency = whole('--concurrency', flags.concurrency, DEFAULT_THUMB_CONCURRENCY, 1, 64);
+  const thumbWidth = wholeFlag('--thumb-width', flags.thumbWidth, DEFAULT_THUMB_WIDTH, 32, 1024);
+  const concurrency = wholeFlag('--concurrency', flags.concurrency, DEFAULT_THUMB_CONCURRENCY, 1, 64);
   // Only the output folder and the price file matter here; the rest of the config is not read.
   const config = loadConfig({ out: flags.out, prices: flags.prices });
   const summary = await buildGallery({

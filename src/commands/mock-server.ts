@@ -3,6 +3,7 @@
  */
 import { UsageError } from '../errors.js';
 import { startMockServer, type MockOptions } from '../mock/index.js';
+import { numberFlag } from './flag-values.js';
 
 export interface MockServerFlags {
   port?: string;
@@ -18,25 +19,18 @@ export interface MockServerFlags {
   thoughtImages?: boolean;
 }
 
-function number(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0) throw new UsageError(`${name}: "${value}" is not a number of 0 or more`);
-  return parsed;
-}
-
 export function mockOptionsFrom(flags: MockServerFlags): MockOptions {
   if (flags.payload !== undefined && flags.payload !== 'small' && flags.payload !== 'real') throw new UsageError(`--payload: "${flags.payload}" is not small or real`);
   return {
-    port: number('--port', flags.port) ?? 8787,
+    port: numberFlag('--port', flags.port, 0) ?? 8787,
     host: flags.host ?? '127.0.0.1',
     apiKey: flags.apiKey ?? process.env.TOKENHOT_API_KEY,
-    latencyMs: number('--latency-ms', flags.latencyMs),
-    latencyJitterMs: number('--latency-jitter-ms', flags.latencyJitterMs),
+    latencyMs: numberFlag('--latency-ms', flags.latencyMs, 0),
+    latencyJitterMs: numberFlag('--latency-jitter-ms', flags.latencyJitterMs, 0),
     payload: flags.payload as MockOptions['payload'],
-    rps: number('--rps', flags.rps),
-    burst: number('--burst', flags.burst),
-    failRate5xx: number('--fail-rate', flags.failRate),
+    rps: numberFlag('--rps', flags.rps, 0),
+    burst: numberFlag('--burst', flags.burst, 0),
+    failRate5xx: numberFlag('--fail-rate', flags.failRate, 0),
     requestLog: flags.requestLog,
     thoughtImages: flags.thoughtImages,
   };

@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { connectRedis, queueSettings } from '../queue.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
 import { scanLedger } from '../ledger.js';
-import { loadPriceTable } from '../pipeline.js';
+import { loadPriceTable } from '../pricing.js';
 import { renderHtml } from '../report-html.js';
 import { GROUP_KEYS, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report } from '../report.js';
 

@@ -10,13 +10,14 @@ import { runLocal, type FailedRow, type RunSummary } from '../local-runner.js';
 import type { Logger } from '../log.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
 import { estimateFile, renderEstimate } from './estimate.js';
-import { createPipeline, loadPriceTable, type Pipeline } from '../pipeline.js';
-import { formatUsd, type PriceTable } from '../pricing.js';
+import { createPipeline, type Pipeline } from '../pipeline.js';
+import { formatUsd, loadPriceTable, type PriceTable } from '../pricing.js';
 import { runCsvWithRedis } from '../queue-runner.js';
 import { createProgress } from '../progress.js';
 import { buildReport, renderTable } from '../report.js';
 import { formatProblem } from '../rows.js';
 import { checkBatchName } from '../storage.js';
+import { numberFlag } from './flag-values.js';
 
 export interface RunFlags extends ConfigFlags {
   batch?: string;
@@ -27,13 +28,6 @@ export interface RunFlags extends ConfigFlags {
   budgetUsd?: string;
   dryRun?: boolean;
   rpm?: string;
-}
-
-function parseRpm(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const rpm = Number(value);
-  if (!Number.isFinite(rpm) || rpm <= 0) throw new UsageError(`--rpm: "${value}" is not a number of requests per minute above 0`);
-  return rpm;
 }
 
 /** The batch a file runs as: `--batch`, else the file's name without its extension. */
@@ -69,7 +63,7 @@ export function formatSummary(summary: RunSummary): string {
     for (const row of summary.failed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.alreadyFailed.length > 0) {
-    lines.push(`failed in an earlier run, not tried again (--retry-failed to run them, billed again):`);
+    lines.push(`failed on a billed answer in an earlier run, not tried again (--retry-failed to run them, billed again):`);
     for (const row of summary.alreadyFailed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.rejected.length > 0) {
@@ -132,7 +126,7 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
         strict: flags.strict,
         retryFailed: flags.retryFailed,
         budgetPico,
-        rpm: parseRpm(flags.rpm),
+        rpm: numberFlag('--rpm', flags.rpm, 1),
         spentBeforePico: budgetPico === undefined ? undefined : await ledgerSpend(pipeline.store.root, batch, pipeline.prices),
         stopSignal: stop.signal,
         abortSignal: abort.signal,
@@ -164,7 +158,7 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   if (config.redisUrl) {
     const batch = batchNameFor(csvPath, flags.batch);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: parseRpm(flags.rpm), retryFailed: flags.retryFailed },
+      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
       log,
     );

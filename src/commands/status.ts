@@ -9,6 +9,7 @@ import { formatUsd, picoToUsd } from '../pricing.js';
 import { formatDuration, rateAndEta } from '../progress.js';
 import type { ImageJobData } from '../queue.js';
 import { withQueue } from './queue-connection.js';
+import { numberFlag, wholeFlag } from './flag-values.js';
 
 export interface StatusFlags extends ConfigFlags {
   batch?: string;
@@ -146,7 +147,8 @@ export function renderStatus(status: QueueStatus, rates?: Map<string, { perMinut
 }
 
 export async function statusCommand(flags: StatusFlags): Promise<number> {
-  const failedLimit = flags.failed === undefined ? 10 : Number(flags.failed);
+  const failedLimit = wholeFlag('--failed', flags.failed, 10, 0, 10_000);
+  const intervalSeconds = numberFlag('--interval', flags.interval, 0.2) ?? 2;
   const rates = flags.watch ? new BatchRates() : undefined;
   return withQueue(flags, async ({ images, batches, connection, settings }) => {
     for (;;) {
@@ -158,7 +160,7 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
       if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       process.stdout.write(flags.watch ? `${new Date().toISOString()}\n${text}` : text);
       if (!flags.watch) return 0;
-      await new Promise((resolve) => setTimeout(resolve, Number(flags.interval ?? 2) * 1000));
+      await new Promise((resolve) => setTimeout(resolve, intervalSeconds * 1000));
     }
   });
 }

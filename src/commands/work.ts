@@ -2,12 +2,12 @@
  * `tokenhot-batch work`: a worker process on the images queue.
  */
 import { loadConfig, type ConfigFlags } from '../config.js';
-import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { queueSettings } from '../queue.js';
 import { picoToUsd } from '../pricing.js';
 import { createProgress, formatDuration, rateAndEta, type Progress, type ProgressState } from '../progress.js';
 import { startWorker } from '../queue-worker.js';
+import { numberFlag } from './flag-values.js';
 
 export interface WorkFlags extends ConfigFlags {
   untilDrained?: boolean;
@@ -23,13 +23,6 @@ export interface WorkFlags extends ConfigFlags {
   plain?: boolean;
 }
 
-function optionalNumber(name: string, value: string | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < min) throw new UsageError(`${name}: "${value}" is not a number of ${min} or more`);
-  return parsed;
-}
-
 export async function workCommand(flags: WorkFlags, log: Logger): Promise<number> {
   const config = loadConfig(flags);
   const settings = queueSettings(config.redisUrl, flags.prefix);
@@ -39,12 +32,12 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
     concurrency: config.concurrency,
     untilDrained: flags.untilDrained,
     catalog: flags.catalog,
-    rpm: optionalNumber('--rpm', flags.rpm, 1),
-    globalConcurrency: optionalNumber('--global-concurrency', flags.globalConcurrency, 1),
-    lockDurationMs: optionalNumber('--lock-duration', flags.lockDuration, 1000),
-    stalledIntervalMs: optionalNumber('--stalled-interval', flags.stalledInterval, 100),
-    shutdownTimeoutMs: (optionalNumber('--shutdown-timeout', flags.shutdownTimeout, 0) ?? 120) * 1000,
-    metricsPort: optionalNumber('--metrics-port', flags.metricsPort, 0),
+    rpm: numberFlag('--rpm', flags.rpm, 1),
+    globalConcurrency: numberFlag('--global-concurrency', flags.globalConcurrency, 1),
+    lockDurationMs: numberFlag('--lock-duration', flags.lockDuration, 1000),
+    stalledIntervalMs: numberFlag('--stalled-interval', flags.stalledInterval, 100),
+    shutdownTimeoutMs: (numberFlag('--shutdown-timeout', flags.shutdownTimeout, 0) ?? 120) * 1000,
+    metricsPort: numberFlag('--metrics-port', flags.metricsPort, 0),
     metricsHost: flags.metricsHost,
     log,
     onSettled: (_row, outcome) => progress.settled(outcome.status, 'costPico' in outcome ? outcome.costPico : undefined),

@@ -1,0 +1,71 @@
+/**
+ * The output folder as a user sees it: a row made again leaves only its new images, and two
+ * in-process runs of one batch cannot run at once.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FinalImage } from '../src/provider.js';
+import { OutputStore } from '../src/storage.js';
+
+let dir: string;
+let store: OutputStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'thb-storage-'));
+  store = new OutputStore(dir, { durable: false });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Images as a provider leaves them: temporary files in the batch's `.partial/` folder. */
+async function received(batch: string, rowId: string, mimeTypes: string[]): Promise<FinalImage[]> {
+  const sink = store.imageSink(batch, rowId);
+  const images: FinalImage[] = [];
+  for (const mimeType of mimeTypes) {
+    const writer = await sink.open();
+    await writer.write(Buffer.from(`bytes of a ${mimeType} image`));
+    images.push({ ...(await writer.close()), mimeType });
+  }
+  return images;
+}
+
+async function makeRow(batch: string, rowId: string, mimeTypes: string[]): Promise<void> {
+  const images = await store.commitImages(batch, rowId, await received(batch, rowId, mimeTypes));
+  await store.writeSidecar(batch, rowId, { status: 'done', images });
+  await store.tidyPartials(batch);
+}
+
+describe('output folder', () => {
+  it('a row made again keeps only its new images: no stale JPEG beside a new PNG, no stale second image', async () => {
+    await makeRow('cat', 'sku1', ['image/jpeg', 'image/jpeg']);
+    await makeRow('cat', 'sku10', ['image/jpeg']);
+    expect((await readdir(join(dir, 'cat'))).sort()).toEqual(['sku1-2.jpg', 'sku1.jpg', 'sku1.json', 'sku10.jpg', 'sku10.json']);
+    await makeRow('cat', 'sku1', ['image/png']);
+    // Row sku10 is untouched although its id starts with sku1.
+    expect((await readdir(join(dir, 'cat'))).sort()).toEqual(['sku1.json', 'sku1.png', 'sku10.jpg', 'sku10.json']);
+  });
+
+  it('one in-process run of a batch at a time; a lock left by a process that is gone is taken over', async () => {
+    const first = await store.lockBatch('nightly');
+    await expect(store.lockBatch('nightly')).rejects.toThrow(/batch nightly is being run by process \d+ on .* since .*; wait for it to end, or remove .*\.run-lock/);
+    const other = await store.lockBatch('other');
+    await other.release();
+    await first.release();
+    const again = await store.lockBatch('nightly');
+    await again.release();
+
+    // A run killed with SIGKILL leaves its lock; its process is gone.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    await mkdir(join(dir, 'nightly'), { recursive: true });
+    await writeFile(join(dir, 'nightly', '.run-lock'), JSON.stringify({ host: hostname(), pid: Number(gone.stdout), since: '2026-11-29T00:00:00Z' }));
+    const takenOver = await store.lockBatch('nightly');
+    await takenOver.release();
+    // Nothing was made: no lock and no empty batch folder stay behind.
+    expect(existsSync(join(dir, 'nightly'))).toBe(false);
+  });
+});

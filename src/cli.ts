@@ -175,6 +175,7 @@ export function buildProgram(): Command {
     .option('--fail-rate <p>', 'share of requests answered 503 at random, 0 to 1')
     .option('--request-log <file>', 'append one JSON line per request (what was billed, image hashes)')
     .option('--no-thought-images', 'leave out the interim thought images of Gemini 3 models')
+    .option('--extra-model <id...>', 'also serve these model ids, as models newer than this version (no price in its table)')
     .action(async (flags) => {
       process.exitCode = await (await import('./commands/mock-server.js')).mockServerCommand(flags);
     });

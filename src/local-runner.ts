@@ -69,6 +69,8 @@ export interface RunSummary {
   batchSpendPico?: bigint;
   stopReason?: string;
   spendPico: bigint;
+  /** Billed answers of models with no price (not in spendPico). */
+  unpriced?: number;
   elapsedMs: number;
 }
 
@@ -162,6 +164,8 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
       state.failed += 1;
       summary.failed.push({ id: row.id, line: row.line, reason: outcome.reason });
     }
+    // Priced spend was counted when billed (onBilled); an answer billed without a price is here.
+    if (outcome.costPico === undefined && outcome.usage !== undefined) state.unpriced = (state.unpriced ?? 0) + 1;
     progress?.update({ ...state });
     options.onEvent?.({ type: 'settled', row, outcome });
   };
@@ -240,6 +244,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
 
   summary.done = state.done;
   summary.spendPico = state.spendPico;
+  summary.unpriced = state.unpriced ?? 0;
   if (options.budgetPico !== undefined) summary.batchSpendPico = spentBefore + state.spendPico;
   summary.stopReason = stopReason;
   summary.elapsedMs = Date.now() - started;

@@ -10,6 +10,21 @@ export interface ProgressState {
   failed: number;
   /** Spend so far in picodollars. */
   spendPico: bigint;
+  /** Billed answers of models with no price: not in `spendPico`, and never shown as $0 silently. */
+  unpriced?: number;
+}
+
+/** Counts a settled row: done or failed, and its cost (or, billed without a price, as unpriced). */
+export function countSettled(state: ProgressState, outcome: { status: 'done' | 'failed'; costPico?: bigint; usage?: unknown }): void {
+  if (outcome.status === 'done') state.done += 1;
+  else state.failed += 1;
+  if (outcome.costPico !== undefined) state.spendPico += outcome.costPico;
+  else if (outcome.usage !== undefined) state.unpriced = (state.unpriced ?? 0) + 1;
+}
+
+/** The spend so far, in words: `$1.2345`, or `$1.2345 + 3 unpriced` when some models have no price. */
+export function spendText(state: Pick<ProgressState, 'spendPico' | 'unpriced'>): string {
+  return `${formatUsd(state.spendPico, 4)}${state.unpriced ? ` + ${state.unpriced} unpriced` : ''}`;
 }
 
 export interface Progress {
@@ -66,7 +81,7 @@ export function describeProgress(
   const { perMinute, etaSeconds } = rateAndEta(settled, total, startedAt, now);
   const count = total > 0 ? `${settled}/${total}` : `${settled}`;
   const eta = total > 0 ? `, ETA ${formatDuration(etaSeconds)}` : '';
-  return `${label}: ${count} (${state.done} ${words.done}, ${state.failed} ${words.failed}), ${perMinute.toFixed(1)}/min${eta}${spend ? `, spend ${formatUsd(state.spendPico, 4)}` : ''}`;
+  return `${label}: ${count} (${state.done} ${words.done}, ${state.failed} ${words.failed}), ${perMinute.toFixed(1)}/min${eta}${spend ? `, spend ${spendText(state)}` : ''}`;
 }
 
 export function createProgress(options: ProgressOptions): Progress {
@@ -90,7 +105,7 @@ export function createProgress(options: ProgressOptions): Progress {
     );
     const payload = (): Record<string, string | number> => {
       const { perMinute, etaSeconds } = rateAndEta(state.done + state.failed, total, startedAt);
-      return { done: state.done, failed: state.failed, rate: perMinute.toFixed(1), etaText: formatDuration(etaSeconds), spend: formatUsd(state.spendPico, 4) };
+      return { done: state.done, failed: state.failed, rate: perMinute.toFixed(1), etaText: formatDuration(etaSeconds), spend: spendText(state) };
     };
     bar.start(total, 0, payload());
     return {

@@ -6,7 +6,7 @@ import { BatchState } from './batch-state.js';
 import type { Config } from './config.js';
 import { enqueueCsv } from './enqueue.js';
 import type { Logger } from './log.js';
-import { createProgress, type ProgressState } from './progress.js';
+import { countSettled, createProgress, type ProgressState } from './progress.js';
 import { connectRedis, imagesQueue, queueSettings } from './queue.js';
 import { refusePausedQueue, startWorker } from './queue-worker.js';
 import type { RunSummary } from './local-runner.js';
@@ -55,9 +55,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       log,
       onSettled: (row, outcome) => {
         if (row.batch !== options.batch) return;
-        if (outcome.status === 'done') progressState.done += 1;
-        else progressState.failed += 1;
-        if ('costPico' in outcome && outcome.costPico !== undefined) progressState.spendPico += outcome.costPico;
+        countSettled(progressState, outcome);
         progress.update({ ...progressState });
       },
     });
@@ -88,6 +86,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       ...(after.budgetPico !== undefined ? { budgetPico: after.budgetPico, batchSpendPico: after.spendPico } : {}),
       stopReason: interrupted ? 'interrupted' : exit.reason,
       spendPico: after.spendPico - before.spendPico,
+      unpriced: progressState.unpriced ?? 0,
       elapsedMs: Date.now() - started,
     };
     const unfinished = summary.failed.length + summary.rejected.length + summary.notRun + summary.overBudget;

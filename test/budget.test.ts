@@ -22,7 +22,7 @@ const processes: CliProcess[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'thb-budget-'));
-  mock = await startMockProcess(['--api-key', KEY, '--latency-ms', '60', '--latency-jitter-ms', '60']);
+  mock = await startMockProcess(['--api-key', KEY, '--latency-ms', '60', '--latency-jitter-ms', '60', '--extra-model', 'gemini-9-image']);
 });
 afterEach(async () => {
   for (const process of processes.splice(0)) if (process.child.exitCode === null) process.child.kill('SIGKILL');
@@ -80,16 +80,22 @@ describe('budget caps', () => {
 
   it('refuses rows of a model without a price when a budget is set, naming file, line and field; the priced rows run', async () => {
     const csv = join(dir, 'unpriced.csv');
-    await writeFile(csv, ['id,prompt,model', 'p1,priced one,gemini-3-pro-image-preview', 'x1,made by a model with no price,imagen-9', 'p2,priced two,gemini-2.5-flash-image'].join('\n'));
+    await writeFile(csv, ['id,prompt,model', 'p1,priced one,gemini-3-pro-image-preview', 'x1,made by a model with no price,gemini-9-image', 'p2,priced two,gemini-2.5-flash-image'].join('\n'));
     const out = join(dir, 'unpriced-out');
     const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
     const capped = await runCli(['run', csv, '--out', out, '--budget-usd', '5', '--plain'], env);
     expect(capped.code).toBe(1);
-    expect(capped.stdout + capped.stderr).toMatch(/unpriced\.csv:3: model: imagen-9 has no price, so a budget cannot be kept for it/);
+    expect(capped.stdout + capped.stderr).toMatch(/unpriced\.csv:3: model: gemini-9-image has no price, so a budget cannot be kept for it/);
     expect((await spendOf(out)).lines).toBe(2);
     const strict = await runCli(['run', csv, '--out', join(dir, 'unpriced-strict'), '--budget-usd', '5', '--strict', '--plain'], env);
     expect(strict.code).toBe(2);
     expect(strict.stdout + strict.stderr).toContain('unpriced.csv:3: model');
+
+    // Without a budget the row runs, and its answer is never shown as $0 in silence.
+    const open = await runCli(['run', csv, '--out', join(dir, 'unpriced-open'), '--plain'], env);
+    expect(open.code, open.stderr).toBe(0);
+    expect(open.stdout).toMatch(/spend \$\d+\.\d{4} \+ 1 unpriced/);
+    expect(open.stdout).toContain('NO PRICE for model "gemini-9-image"');
   });
 
   it('two workers: one spend counter in Redis, spend stops at $1 plus the calls in flight, rows wait over budget, raising the cap finishes them', async () => {

@@ -17,6 +17,7 @@ export interface MockServerFlags {
   failRate?: string;
   requestLog?: string;
   thoughtImages?: boolean;
+  extraModel?: string[];
 }
 
 export function mockOptionsFrom(flags: MockServerFlags): MockOptions {
@@ -33,6 +34,7 @@ export function mockOptionsFrom(flags: MockServerFlags): MockOptions {
     failRate5xx: numberFlag('--fail-rate', flags.failRate, 0),
     requestLog: flags.requestLog,
     thoughtImages: flags.thoughtImages,
+    extraModels: flags.extraModel,
   };
 }
 

@@ -13,7 +13,7 @@ import { estimateFile, renderEstimate } from './estimate.js';
 import { createPipeline, type Pipeline } from '../pipeline.js';
 import { formatUsd, loadPriceTable, type PriceTable } from '../pricing.js';
 import { runCsvWithRedis } from '../queue-runner.js';
-import { createProgress } from '../progress.js';
+import { createProgress, spendText } from '../progress.js';
 import { buildReport, renderTable } from '../report.js';
 import { formatProblem } from '../rows.js';
 import { checkBatchName } from '../storage.js';
@@ -49,7 +49,7 @@ export function formatSummary(summary: RunSummary): string {
       (summary.notRun > 0 ? `, ${summary.notRun} not run` : '') +
       (summary.alreadyDone > 0 ? `, ${summary.alreadyDone} already done` : '') +
       (summary.rejected.length > 0 ? `, ${summary.rejected.length} rejected` : '') +
-      ` in ${seconds}s; spend ${formatUsd(summary.spendPico, 4)}`,
+      ` in ${seconds}s; spend ${spendText(summary)}`,
   );
   if (summary.stopReason) lines.push(`stopped: ${summary.stopReason}`);
   if (summary.overBudget > 0 && summary.budgetPico !== undefined) {

@@ -5,7 +5,7 @@ import { loadConfig, type ConfigFlags } from '../config.js';
 import type { Logger } from '../log.js';
 import { queueSettings } from '../queue.js';
 import { picoToUsd } from '../pricing.js';
-import { createProgress, formatDuration, rateAndEta, type Progress, type ProgressState } from '../progress.js';
+import { countSettled, createProgress, formatDuration, rateAndEta, type Progress, type ProgressState } from '../progress.js';
 import { startWorker } from '../queue-worker.js';
 import { numberFlag } from './flag-values.js';
 
@@ -40,7 +40,7 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
     metricsPort: numberFlag('--metrics-port', flags.metricsPort, 0),
     metricsHost: flags.metricsHost,
     log,
-    onSettled: (_row, outcome) => progress.settled(outcome.status, 'costPico' in outcome ? outcome.costPico : undefined),
+    onSettled: (_row, outcome) => progress.settled(outcome),
   });
   progress.start(() => worker.remaining());
   let signals = 0;
@@ -92,7 +92,7 @@ class WorkerProgress {
       }
       const { perMinute, etaSeconds } = rateAndEta(settled, settled + (left ?? 0), this.startedAt);
       this.log.info(
-        { done: this.state.done, failed: this.state.failed, perMinute: Number(perMinute.toFixed(1)), queued: left, eta: left === undefined ? undefined : formatDuration(etaSeconds), spendUsd: picoToUsd(this.state.spendPico) },
+        { done: this.state.done, failed: this.state.failed, perMinute: Number(perMinute.toFixed(1)), queued: left, eta: left === undefined ? undefined : formatDuration(etaSeconds), spendUsd: picoToUsd(this.state.spendPico), ...(this.state.unpriced ? { unpricedAnswers: this.state.unpriced } : {}) },
         'progress',
       );
     };
@@ -100,10 +100,8 @@ class WorkerProgress {
     this.timer.unref();
   }
 
-  settled(status: 'done' | 'failed', costPico: bigint | undefined): void {
-    if (status === 'done') this.state.done += 1;
-    else this.state.failed += 1;
-    if (costPico !== undefined) this.state.spendPico += costPico;
+  settled(outcome: Parameters<typeof countSettled>[1]): void {
+    countSettled(this.state, outcome);
     this.bar?.update({ ...this.state });
   }
 

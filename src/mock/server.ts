@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { findModel } from '../models.js';
+import { capabilitiesOf, findModel, type ModelCapabilities } from '../models.js';
 import { DirectiveError, failureFor, parseDirectives, type Directives } from './directives.js';
 import {
   apiKeyInvalid,
@@ -53,6 +53,11 @@ export interface MockOptions {
   thoughtImages?: boolean;
   /** Append one JSON line per request (a MockRequestRecord) to this file. */
   requestLog?: string;
+  /**
+   * Model ids served beside the known ones, as a model newer than this version would be (PNG,
+   * 1,120 image tokens a picture): for trying what happens with a model that has no price.
+   */
+  extraModels?: string[];
 }
 
 export interface MockServer {
@@ -80,6 +85,11 @@ interface Incoming {
   receivedAt: number;
   model: string;
   prompt: string;
+}
+
+/** A model this version does not know, held to the common subset of the known ones. */
+function extraModel(id: string): ModelCapabilities {
+  return { ...capabilitiesOf(id), imageTokens: { '1K': 1120, '2K': 1120, '4K': 2000 } };
 }
 
 /** A malformed %-escape in a model id is the client's 404, not the mock's 500. */
@@ -288,7 +298,7 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       if (!auth) return refuse(unauthenticated());
       if (auth[1] !== options.apiKey) return refuse(apiKeyInvalid());
     }
-    const model = findModel(incoming.model);
+    const model = findModel(incoming.model) ?? (options.extraModels?.includes(incoming.model) ? extraModel(incoming.model) : undefined);
     if (!model) return refuse(modelNotFound(incoming.model));
 
     const parsed = parseGenerateRequest(body, model);

@@ -17,6 +17,8 @@ export interface CallErrorDetails {
   perDay?: boolean;
   /** The provider's status word, e.g. RESOURCE_EXHAUSTED, API_KEY_INVALID. */
   reason?: string;
+  /** No connection could be made at all (refused, no such host): nothing was sent or billed. */
+  unreachable?: boolean;
   cause?: unknown;
 }
 
@@ -26,6 +28,7 @@ export class CallError extends Error {
   readonly retryAfterMs?: number;
   readonly perDay: boolean;
   readonly reason?: string;
+  readonly unreachable: boolean;
 
   constructor(kind: ErrorKind, message: string, details: CallErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -35,6 +38,7 @@ export class CallError extends Error {
     this.retryAfterMs = details.retryAfterMs;
     this.perDay = details.perDay ?? false;
     this.reason = details.reason;
+    this.unreachable = details.unreachable ?? false;
   }
 }
 

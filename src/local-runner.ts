@@ -9,7 +9,7 @@ import { mayStart } from './budget.js';
 import { generateRow, settledBy, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { LocalPacer, sleep } from './rate-gate.js';
-import { nextStep, type RetryPolicy } from './retry-policy.js';
+import { nextStep, ReachWatch, type RetryPolicy } from './retry-policy.js';
 import type { PriceTable } from './pricing.js';
 import { formatProblem, readRows, rowChecks, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
@@ -142,6 +142,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   const progress = options.progress?.(todo.length);
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
   const pacer = new LocalPacer(options.rpm);
+  const reach = new ReachWatch();
   const waitSignal = AbortSignal.any([options.stopSignal, options.abortSignal].filter((signal): signal is AbortSignal => signal !== undefined));
   setMaxListeners(options.concurrency + 10, waitSignal);
   // Spend counts when an answer is billed, also one whose images then fail to save.
@@ -190,6 +191,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
           return;
         }
         const outcome = await generateRow(row, rowContext, { attempt, signal: options.abortSignal });
+        reach.answered();
         pacer.succeeded();
         settle(row, outcome);
         return;
@@ -199,8 +201,9 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
           return;
         }
         const callError = asCallError(error);
+        if (!callError.unreachable) reach.answered();
         if (callError.kind === 'rateLimited' && callError.perDay) {
-          stop(`daily quota exhausted: ${callError.message}`);
+          stop(callError.message);
           continue;
         }
         const step = nextStep(callError, attempt, options.retry);
@@ -224,9 +227,12 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
               return;
             }
             break;
-          case 'fail':
+          case 'fail': {
             settle(row, { status: 'failed', reason: step.reason });
+            const unreachable = reach.gaveUp(callError);
+            if (unreachable) stop(unreachable.message);
             return;
+          }
           case 'stop':
             stop(step.reason);
             break;

@@ -26,7 +26,7 @@ import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue
 import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { picoToUsd } from './pricing.js';
 import { QuotaControl } from './quota-control.js';
-import { backoffDelay, rateLimitDelay } from './retry-policy.js';
+import { backoffDelay, rateLimitDelay, ReachWatch } from './retry-policy.js';
 
 export interface WorkerOptions {
   settings: QueueSettings;
@@ -114,6 +114,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         });
 
   let exit: WorkerExit = { code: 0 };
+  const reach = new ReachWatch();
   let stopping: Promise<void> | undefined;
 
   const settle = (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }): void => options.onSettled?.(row, outcome);
@@ -161,14 +162,15 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (signal?.aborted) throw error;
       const callError = asCallError(error);
       metrics.answered(callError.status ?? 'network');
+      if (!callError.unreachable) reach.answered();
       switch (callError.kind) {
         case 'rateLimited': {
           const delay = rateLimitDelay(callError, config.retry);
           await quota.rateLimited(delay);
           if (callError.perDay) {
-            log.warn({ delayMs: delay }, `daily quota exhausted: every worker pauses for ${Math.round(delay / 60_000)} min (${callError.message})`);
+            log.warn({ delayMs: delay }, `every worker pauses for ${Math.round(delay / 60_000)} min: ${callError.message}`);
             // A worker asked to drain the queue (and `run`) stops instead of waiting an hour.
-            if (options.untilDrained) stopWith(1, `daily quota exhausted: ${callError.message}; the rows left wait in the queue`);
+            if (options.untilDrained) stopWith(1, `${callError.message}; the rows left wait in the queue`);
           } else {
             log.info({ batch: row.batch, row: row.id, delayMs: delay }, `rate limited: every worker waits ${delay} ms`);
           }
@@ -185,6 +187,12 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
             const reason = `${callError.message} (gave up after ${attempt} attempts)`;
             await failForGood(job, reason);
             settle(row, { status: 'failed', reason });
+            const unreachable = reach.gaveUp(callError);
+            if (unreachable) {
+              // This worker only: the queue is not paused, since workers elsewhere may reach it.
+              log.error(`stopping this worker: ${unreachable.message}`);
+              stopWith(2, unreachable.message);
+            }
             throw new UnrecoverableError(reason);
           }
           throw callError;
@@ -197,6 +205,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     }
 
     endCall();
+    reach.answered();
     const latencyMs = Date.now() - callStartedAt;
     quota.succeeded();
     record(job, outcome, attempt, latencyMs);

@@ -62,3 +62,33 @@ export function nextStep(error: CallError, attemptsMade: number, policy: RetryPo
       return { action: 'stop', reason: error.message };
   }
 }
+
+/**
+ * Rows that give up because the endpoint cannot be reached at all (a wrong host or port in
+ * TOKENHOT_BASE_URL, no network) are not the rows' fault: after `limit` such rows in a row, with
+ * no answer of any kind between them, the run stops as fatal instead of grinding through every
+ * row's attempts. Any answer (an error status too) resets the count.
+ */
+export class ReachWatch {
+  private streak = 0;
+
+  constructor(private readonly limit = 3) {}
+
+  /** The endpoint answered something. */
+  answered(): void {
+    this.streak = 0;
+  }
+
+  /** A row gave up on `error`; returns the fatal error that ends the run, once it is time. */
+  gaveUp(error: CallError): CallError | undefined {
+    if (!error.unreachable) {
+      this.streak = 0;
+      return undefined;
+    }
+    this.streak += 1;
+    if (this.streak < this.limit) return undefined;
+    return new CallError('fatal', `the endpoint cannot be reached: ${this.streak} rows in a row gave up on ${error.message}; check TOKENHOT_BASE_URL and the network`, {
+      reason: error.reason,
+    });
+  }
+}

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { geminiTokenCounts } from '../src/gemini/usage.js';
 import type { UsageMetadata } from '../src/types.js';
 import { runCli, startCli, startMockProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
+import { freePort } from './helpers/redis.js';
 
 const KEY = 'test-key-9f2c1d';
 const MODELS = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image'];
@@ -277,6 +278,19 @@ describe('run in-process against a mock-server process', () => {
     expect(second.stdout).toMatch(/failed on a billed answer in an earlier run, not tried again[^\n]*\n\s+blocked/);
     expect(JSON.parse(await readFile(join(out, 'rows', 'refused.json'), 'utf8'))).toMatchObject({ status: 'done' });
     expect(JSON.parse(await readFile(join(out, 'rows', 'blocked.json'), 'utf8'))).toMatchObject({ status: 'failed' });
+  });
+
+  it('an endpoint that cannot be reached stops the run with exit 2 after a few rows, not after every row', async () => {
+    const rows: CsvRow[] = Array.from({ length: 30 }, (_, i) => ({ id: `u${i}`, prompt: `unreachable ${i}`, model: MODELS[2]! }));
+    const csv = await writeCsv(dir, rows);
+    const out = join(dir, 'unreachable');
+    // A port nothing listens on: the connection is refused at once.
+    const closedPort = await freePort();
+    const result = await runCli(['run', csv, '--out', out, '--plain', '--attempts', '2', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: `http://127.0.0.1:${closedPort}` });
+    expect(result.code).toBe(2);
+    expect(result.stdout + result.stderr).toMatch(/the endpoint cannot be reached: 3 rows in a row gave up on connection failed \(ECONNREFUSED/);
+    const notRun = Number(/(\d+) not run/.exec(result.stdout)?.[1] ?? 0);
+    expect(notRun).toBeGreaterThanOrEqual(20);
   });
 
   it('a wrong key stops the run with exit 2, names the cause, never the key, and leaves the rows for a re-run', async () => {

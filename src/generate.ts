@@ -70,6 +70,11 @@ export function settledBy(sidecar: Sidecar | undefined): 'done' | 'failed' | und
   return undefined;
 }
 
+/** Whether a run does a row that is `settled` so: not when done; when it failed, only if asked to. */
+export function wouldRun(settled: 'done' | 'failed' | undefined, retryFailed = false): boolean {
+  return settled === undefined || (settled === 'failed' && retryFailed);
+}
+
 /** The reason a billed answer without an image gives, in words. */
 export function noImageReason(answer: ProviderAnswer): string {
   if (answer.blockReason) return `prompt blocked (${answer.blockReason})`;

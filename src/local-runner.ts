@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { asCallError, UsageError } from './errors.js';
 import { mayStart } from './budget.js';
-import { generateRow, settledBy, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
+import { generateRow, settledBy, wouldRun, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { LocalPacer, sleep } from './rate-gate.js';
 import { nextStep, ReachWatch, type RetryPolicy } from './retry-policy.js';
@@ -134,9 +134,9 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   rows.forEach((row, index) => {
     const sidecar = states[index];
     const settled = settledBy(sidecar);
-    if (settled === 'done') summary.alreadyDone += 1;
-    else if (settled === 'failed' && !options.retryFailed) summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
-    else todo.push(row);
+    if (wouldRun(settled, options.retryFailed)) todo.push(row);
+    else if (settled === 'done') summary.alreadyDone += 1;
+    else summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
   });
 
   const progress = options.progress?.(todo.length);

@@ -1,6 +1,9 @@
 /**
  * Estimates before spending: sent nothing, priced by the same rule, close to what a run bills.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { estimateRow, estimateRows, promptTokens } from '../src/estimate.js';
 import { PriceTable } from '../src/pricing.js';
@@ -58,6 +61,34 @@ describe('estimate', () => {
       expect(estimated).toBeLessThan(2.2);
     } finally {
       await mock.stop();
+    }
+  });
+
+  it('run --dry-run counts the rows a run would do: not a billed failure (unless --retry-failed), but an unbilled one; bad rows are listed', async () => {
+    const mock = await startMockProcess(['--api-key', 'k']);
+    const dir = await mkdtemp(join(tmpdir(), 'thb-dry-'));
+    try {
+      const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url };
+      const csv = join(dir, 'rows.csv');
+      await writeFile(csv, 'id,prompt,model\nok,fine,gemini-2.5-flash-image\nblocked,[mock:blocked],gemini-2.5-flash-image\nrefused,[mock:400],gemini-2.5-flash-image\n');
+      expect((await runCli(['run', csv, '--out', join(dir, 'out'), '--plain'], env)).code).toBe(1);
+      const dry = await runCli(['run', csv, '--out', join(dir, 'out'), '--dry-run'], env);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toMatch(/TOTAL\s+1\s+\$/);
+      expect(dry.stdout).toContain('(2 row(s) a run would not do again are not counted');
+      const again = await runCli(['run', csv, '--out', join(dir, 'out'), '--dry-run', '--retry-failed'], env);
+      expect(again.stdout).toMatch(/TOTAL\s+2\s+\$/);
+
+      await writeFile(csv, 'id,prompt,aspect_ratio\na,one,5:7\nb,two,\nb,three,\n');
+      const estimate = await runCli(['estimate', csv, '--format', 'json'], env);
+      expect(estimate.code).toBe(1);
+      expect((JSON.parse(estimate.stdout) as { rejectedRows: string[] }).rejectedRows).toEqual([
+        expect.stringMatching(/rows\.csv:2: aspect_ratio: "5:7"/),
+        expect.stringMatching(/rows\.csv:4: id: "b" is already the id of line 3/),
+      ]);
+    } finally {
+      await mock.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

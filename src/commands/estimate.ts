@@ -7,13 +7,15 @@ import { loadPriceTable } from '../pricing.js';
 import { formatUsd } from '../pricing.js';
 import { formatProblem, readRows, type RowProblem } from '../rows.js';
 import { OutputStore } from '../storage.js';
-import type { Sidecar } from '../generate.js';
+import { settledBy, wouldRun, type Sidecar } from '../generate.js';
 import type { Row } from '../types.js';
 
 export interface EstimateFlags extends ConfigFlags {
   format?: string;
-  /** Leave out rows already finished in this batch (run --dry-run). */
+  /** Leave out rows a run of this batch would not do (run --dry-run). */
   batch?: string;
+  /** With `batch`: count rows that failed on a billed answer too, as `run --retry-failed` runs them. */
+  retryFailed?: boolean;
 }
 
 export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipped: number): string {
@@ -33,8 +35,12 @@ export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipp
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
   const line = (row: string[]): string => row.map((cell, col) => (col < 2 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ').trimEnd();
   const out = [line(header), ...rows.map(line), line(total)];
-  if (skipped > 0) out.push(`(${skipped} row(s) already finished are not counted)`);
-  if (rejected.length > 0) out.push(`${rejected.length} bad row(s) not counted, e.g. ${formatProblem(rejected[0]!)}`);
+  if (skipped > 0) out.push(`(${skipped} row(s) a run would not do again are not counted: done, or failed on a billed answer)`);
+  if (rejected.length > 0) {
+    out.push(`${rejected.length} bad row(s) not counted:`);
+    for (const problem of rejected.slice(0, 20)) out.push(`  ${formatProblem(problem)}`);
+    if (rejected.length > 20) out.push(`  ... and ${rejected.length - 20} more`);
+  }
   for (const model of estimate.unpricedModels) out.push(`WARNING: NO PRICE for model "${model}": its cost is not in the total`);
   const a = ESTIMATE_ASSUMPTIONS;
   out.push(
@@ -54,7 +60,7 @@ export async function estimateFile(csvPath: string, flags: EstimateFlags, config
   const store = flags.batch ? new OutputStore(config.outDir) : undefined;
   for await (const read of readRows(csvPath, { defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
     if ('problem' in read) rejected.push(read.problem);
-    else if (store && (await store.readSidecar<Sidecar>(flags.batch!, read.row.id))?.status === 'done') skipped += 1;
+    else if (store && !wouldRun(settledBy(await store.readSidecar<Sidecar>(flags.batch!, read.row.id)), flags.retryFailed)) skipped += 1;
     else rows.push(read.row);
   }
   const estimate = estimateRows(rows, await loadPriceTable(config), (config.responseModalities as readonly string[]).includes('TEXT'));
@@ -67,10 +73,11 @@ export async function estimateCommand(csvPath: string, flags: EstimateFlags): Pr
   if (flags.format === 'json') {
     const lines = estimate.lines.map(({ costPico, ...rest }) => ({ ...rest, costUsd: costPico === undefined ? null : Number(costPico) / 1e12 }));
     process.stdout.write(
-      `${JSON.stringify({ rows: estimate.rows, costUsd: Number(estimate.costPico) / 1e12, lines, unpricedModels: estimate.unpricedModels, rejected: rejected.length, alreadyFinished: skipped, assumptions: ESTIMATE_ASSUMPTIONS }, null, 2)}\n`,
+      `${JSON.stringify({ rows: estimate.rows, costUsd: Number(estimate.costPico) / 1e12, lines, unpricedModels: estimate.unpricedModels, rejected: rejected.length, rejectedRows: rejected.map(formatProblem), alreadyFinished: skipped, assumptions: ESTIMATE_ASSUMPTIONS }, null, 2)}\n`,
     );
   } else {
     process.stdout.write(renderEstimate(estimate, rejected, skipped));
   }
-  return 0;
+  // As for `run` and `enqueue`: bad rows are worth a non-zero status in a script.
+  return rejected.length > 0 ? 1 : 0;
 }

@@ -151,9 +151,19 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
 export async function runCommand(csvPath: string, flags: RunFlags, log: Logger): Promise<number> {
   const config = loadConfig(flags);
   if (flags.dryRun) {
-    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch: batchNameFor(csvPath, flags.batch) }, config);
-    process.stdout.write(`dry run of batch ${batchNameFor(csvPath, flags.batch)}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
-    return 0;
+    const batch = batchNameFor(csvPath, flags.batch);
+    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed }, config);
+    process.stdout.write(`dry run of batch ${batch}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
+    const budgetPico = parseBudget(flags.budgetUsd);
+    if (budgetPico !== undefined) {
+      const spent = await ledgerSpend(config.outDir, batch, await loadPriceTable(config));
+      const after = spent + estimate.costPico;
+      process.stdout.write(
+        `budget: ${describeBudget(spent, budgetPico)} so far; with this estimate ${formatUsd(after, 4)}` +
+          (spent >= budgetPico ? ': the cap is reached, a run would start no row\n' : after > budgetPico ? ': over the cap, a run would stop at it and leave the rest waiting\n' : ': within the cap\n'),
+      );
+    }
+    return rejected.length > 0 ? 1 : 0;
   }
   if (config.redisUrl) {
     const batch = batchNameFor(csvPath, flags.batch);

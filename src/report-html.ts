@@ -58,7 +58,9 @@ h2 { font-size: 17px; margin: 28px 0 8px; }
 .legend { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
-th.key, td.key { text-align: left; white-space: normal; word-break: break-all; max-width: 320px; }
+th.key, td.key { text-align: left; }
+/* A wide breakdown scrolls sideways rather than squeezing its key columns to a letter a line. */
+.scroll { overflow-x: auto; }
 thead th { border-bottom: 2px solid var(--ink); }
 tfoot td { font-weight: 700; border-top: 2px solid var(--ink); border-bottom: none; }
 td.unpriced { color: var(--alert); font-weight: 600; }
@@ -168,7 +170,7 @@ function renderTable(groups: ReportGroup[], by: GroupKey[], totals: Totals): str
     `<tr>${cells.join('')}${COLUMNS.map((column) => `<td>${escapeHtml(column.value(t))}</td>`).join('')}<td${t.unpricedRequests > 0 ? ' class="unpriced"' : ''}>${number(t.unpricedRequests)}</td></tr>`;
   const body = groups.map((group) => row(by.map((key) => `<td class="key">${escapeHtml(group.key[key] ?? '')}</td>`), group));
   const foot = row([`<td class="key"${by.length > 1 ? ` colspan="${by.length}"` : ''}>TOTAL</td>`], totals);
-  return `<table><thead><tr>${head.join('')}</tr></thead><tbody>${body.join('')}</tbody><tfoot>${foot}</tfoot></table>`;
+  return `<div class="scroll"><table><thead><tr>${head.join('')}</tr></thead><tbody>${body.join('')}</tbody><tfoot>${foot}</tfoot></table></div>`;
 }
 
 function card(label: string, value: string, className = ''): string {

@@ -181,6 +181,8 @@ export class ReportBuilder {
   private readonly groups: Group[] = [];
   /** Requests per model with no price on their day. */
   private readonly unpriced = new Map<string, number>();
+  /** Some line counted in more than one tag group. */
+  private multiTagged = false;
   /** Price of each (model, day): the table's lookup per line would cost more than the line's sums. */
   private readonly priceCache = new Map<string, Map<string, ModelPrice | null>>();
   private readonly tagIndex: number;
@@ -247,17 +249,18 @@ export class ReportBuilder {
     // A line counts once in each of its tags (a tag listed twice is still one). No array is
     // made per line: see `line` for why.
     const tags: unknown = entry.tags;
-    let tagged = false;
+    let tagged = 0;
     if (Array.isArray(tags)) {
       for (let index = 0; index < tags.length; index += 1) {
         const tag: unknown = tags[index];
         if (typeof tag !== 'string' || tags.indexOf(tag) !== index) continue;
         values[this.tagIndex] = tag;
         this.addToGroup(values, line);
-        tagged = true;
+        tagged += 1;
       }
     }
-    if (!tagged) {
+    if (tagged > 1) this.multiTagged = true;
+    if (tagged === 0) {
       values[this.tagIndex] = NO_TAG;
       this.addToGroup(values, line);
     }
@@ -308,7 +311,7 @@ export class ReportBuilder {
       (model) =>
         `NO PRICE for model "${model}" (${this.unpriced.get(model)!.toLocaleString('en-US')} requests): its tokens are shown but its cost is NOT counted; add it to a price file (--prices)`,
     );
-    if (by.includes('tag')) warnings.push('a line with several tags counts in each of its tag groups, so tag groups may add up to more than the totals');
+    if (this.multiTagged) warnings.push('a line with several tags counts in each of its tag groups, so tag groups may add up to more than the totals');
     return {
       totals: this.total.totals(),
       groups: this.groups.map(({ key, acc }) => ({ key, ...acc.totals() })).sort((a, b) => compareKeys(a.key, b.key, by)),

@@ -160,6 +160,10 @@ describe('grouping', () => {
     expect(r.totals.requests).toBe(2);
     expect(r.warnings.some((w) => w.includes('several tags'))).toBe(true);
     expect(group(r, { tag: 'b' })!.costUsd).toBeCloseTo(2 * group(r, { tag: 'a' })!.costUsd, 9);
+    // No warning when every line has one tag: the groups then add up to the totals.
+    await writeLedger(dir, 'a.jsonl', [entry({ tags: ['a', 'a'] }), entry({ tags: ['b'] }), entry({ tags: [] })]);
+    const single = await report(dir, { by: ['tag'] });
+    expect(single.warnings.some((w) => w.includes('several tags'))).toBe(false);
   });
 
   it('the per-day totals are there whatever --by is, from the same pass', async () => {

@@ -142,4 +142,18 @@ describe('gallery page in Chromium', () => {
     expect(html).not.toContain(full.toString('base64').slice(0, 200));
     expect(html).not.toMatch(/data:image\/(jpeg|png)/);
   });
+
+  it('the HTML cost report of the same run keeps each key on one line, however wide the breakdown', async () => {
+    const file = join(dir, 'report.html');
+    const report = await runCli(['report', '--out', out, '--by', 'model,batch,day,tag', '--format', 'html', '--output', file]);
+    expect(report.code, report.stderr).toBe(0);
+    const reportPage = await browser!.context.newPage();
+    await reportPage.goto(`file://${file}`);
+    const keys = await reportPage.$$eval('td.key', (cells) => cells.map((cell) => ({ text: cell.textContent ?? '', height: cell.getBoundingClientRect().height })));
+    expect(keys.map((key) => key.text)).toContain('gemini-3.1-flash-image-preview');
+    const oneLine = Math.min(...keys.map((key) => key.height));
+    for (const key of keys) expect(key.height, key.text).toBeLessThan(oneLine * 1.5);
+    await reportPage.screenshot({ path: join(RESULTS, 'report.png'), fullPage: true });
+    await reportPage.close();
+  });
 });

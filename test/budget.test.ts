@@ -130,6 +130,7 @@ describe('budget caps', () => {
     // The Redis counter is the ledger's spend, exactly (integer picodollars on both sides).
     expect(Math.abs(batch.spendUsd - spendUsd)).toBeLessThan(1e-9);
     expect((await runCli(['status'], env)).stdout).toContain('is OVER BUDGET');
+    expect((await runCli(['status', '--batch', 'caped'], env)).stdout).toContain('(no batch named caped in this queue; its batches: capped)');
     const report = await runCli(['report', '--batch', 'capped'], env);
     expect(report.stdout).toMatch(/batch capped is OVER BUDGET: spent \$1\.\d+ of a \$1\.00 budget; \d+ row\(s\) wait/);
 

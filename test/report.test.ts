@@ -489,5 +489,15 @@ describe('tokenhot-batch report (the CLI)', () => {
     const bad = await runCli(['report', '--out', out, '--since', '2026-02-30']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--since: "2026-02-30" is not a day/);
+    const backwards = await runCli(['report', '--out', out, '--since', '2026-12-01', '--until', '2026-11-01']);
+    expect(backwards.code).toBe(2);
+    expect(backwards.stderr).toContain('--since 2026-12-01 is after --until 2026-11-01');
+
+    // Typos must not look like batches that cost nothing.
+    const typo = await runCli(['report', '--out', out, '--batch', 'sprnig']);
+    expect(typo.stdout).toMatch(/no ledger line of batch sprnig; batches in the ledger: autumn, spring, spring\/shoes/);
+    const nowhere = await runCli(['report', '--out', join(out, 'not-here'), '--format', 'json']);
+    expect(nowhere.code).toBe(0);
+    expect(nowhere.stderr).toMatch(/warning: no ledger under .*not-here\/ledger: nothing billed was recorded/);
   });
 });

@@ -8,7 +8,7 @@ import { describeBudget } from '../budget.js';
 import { UsageError } from '../errors.js';
 import { connectRedis, queueSettings } from '../queue.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
-import { scanLedger } from '../ledger.js';
+import { ledgerDir, ledgerFiles, scanLedger } from '../ledger.js';
 import { loadPriceTable } from '../pricing.js';
 import { renderHtml } from '../report-html.js';
 import { GROUP_KEYS, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report } from '../report.js';
@@ -107,6 +107,9 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   const format = parseFormat(flags.format);
   checkDate('since', flags.since);
   checkDate('until', flags.until);
+  if (flags.since && flags.until && flags.since.slice(0, 10) > flags.until.slice(0, 10)) {
+    throw new UsageError(`--since ${flags.since} is after --until ${flags.until}: no day is in between`);
+  }
   if (flags.output !== undefined && flags.output.trim() === '') throw new UsageError('--output: give a file name');
   const readWarnings: string[] = [];
   const builder = new ReportBuilder({
@@ -118,8 +121,23 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
     tokenCounts: geminiTokenCounts,
   });
   // scanLedger rather than readLedger: no promise per line, no entry kept (see there).
-  await scanLedger(config.outDir, (entry) => builder.add(entry), { onWarning: (message) => readWarnings.push(message) });
+  const files = await ledgerFiles(config.outDir);
+  // Batch names seen, to help with a --batch that matches none (a few, not one per line).
+  const batches = new Set<string>();
+  await scanLedger(
+    config.outDir,
+    (entry) => {
+      builder.add(entry);
+      if (flags.batch !== undefined && batches.size < 50) batches.add(entry.batch);
+    },
+    { onWarning: (message) => readWarnings.push(message) },
+  );
   const report = builder.finish();
+  // A typo in --out or --batch must not look like a batch that cost nothing.
+  if (files.length === 0) readWarnings.push(`no ledger under ${ledgerDir(config.outDir)}: nothing billed was recorded in this output folder (is --out / TOKENHOT_OUT_DIR right?)`);
+  else if (flags.batch !== undefined && report.totals.requests === 0 && !flags.since && !flags.until) {
+    readWarnings.push(`no ledger line of batch ${flags.batch}; batches in the ledger: ${[...batches].sort().slice(0, 10).join(', ')}${batches.size > 10 ? ', ...' : ''}`);
+  }
   report.warnings.unshift(...readWarnings);
   if (config.redisUrl) report.warnings.push(...(await budgetWarnings(config.redisUrl, flags.prefix, flags.batch)));
   const text = renderReport(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });

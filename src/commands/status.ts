@@ -42,6 +42,8 @@ export interface QueueStatus {
   pauseReason?: string;
   rateLimitedForMs: number;
   batches: BatchStatus[];
+  /** `--batch` named a batch the queue does not know (a typo, or another prefix). */
+  unknownBatch?: { name: string; known: string[] };
   /** The last firings of each catalog job. */
   catalogs: { name: string; runs: CatalogRun[] }[];
 }
@@ -58,7 +60,8 @@ async function jobsPerBatch(queue: Queue<ImageJobData>, state: 'active' | 'delay
 }
 
 export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, catalogState: CatalogState, options: { batch?: string; failedLimit: number }): Promise<QueueStatus> {
-  const names = options.batch ? [options.batch] : await state.batches();
+  const known = await state.batches();
+  const names = options.batch ? known.filter((name) => name === options.batch) : known;
   const [active, delayed, paused, pauseReason, rateLimitedForMs] = await Promise.all([
     jobsPerBatch(queue, 'active'),
     jobsPerBatch(queue, 'delayed'),
@@ -88,7 +91,14 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
     });
   }
   const catalogs = await Promise.all((await catalogState.names()).map(async (name) => ({ name, runs: await catalogState.runs(name, 5) })));
-  return { paused, pauseReason: paused ? pauseReason : undefined, rateLimitedForMs: Math.max(0, rateLimitedForMs), batches, catalogs };
+  return {
+    paused,
+    pauseReason: paused ? pauseReason : undefined,
+    rateLimitedForMs: Math.max(0, rateLimitedForMs),
+    batches,
+    ...(options.batch && names.length === 0 ? { unknownBatch: { name: options.batch, known } } : {}),
+    catalogs,
+  };
 }
 
 /** Rows per minute and time left per batch, from the first and the latest look (`--watch`). */
@@ -123,7 +133,10 @@ export function renderStatus(status: QueueStatus, rates?: Map<string, { perMinut
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
   const line = (row: string[]): string => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
   const out = [line(header), ...rows.map(line)];
-  if (status.batches.length === 0) out.push('(no batches yet: tokenhot-batch enqueue <csv> --batch NAME)');
+  if (status.unknownBatch) {
+    const { name, known } = status.unknownBatch;
+    out.push(`(no batch named ${name} in this queue; its batches: ${known.length > 0 ? known.slice(0, 10).join(', ') + (known.length > 10 ? ', ...' : '') : 'none'})`);
+  } else if (status.batches.length === 0) out.push('(no batches yet: tokenhot-batch enqueue <csv> --batch NAME)');
   if (status.paused) out.push(`queue PAUSED${status.pauseReason ? `: ${status.pauseReason}` : ''} (tokenhot-batch resume)`);
   if (status.rateLimitedForMs > 0) out.push(`rate limited: no call starts for ${(status.rateLimitedForMs / 1000).toFixed(1)} s`);
   for (const batch of status.batches) {

@@ -175,6 +175,18 @@ describe('run with REDIS_URL', () => {
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(await sidecars(out, 'flaky')).toHaveLength(2);
   });
+
+  it('work --until-drained says what it did and exits 1 when a row it took failed for good', async () => {
+    const { env } = await setup('drained-failed', ['--latency-ms', '10']);
+    const csv = await writeCsv('drained-failed', [
+      { id: 'ok', prompt: 'a fine row', model: MODELS[2]! },
+      { id: 'blocked', prompt: 'a blocked row [mock:blocked]', model: MODELS[2]! },
+    ]);
+    expect((await runCli(['enqueue', csv, '--batch', 'drained'], env)).code).toBe(0);
+    const drained = await runCli(['work', '--until-drained', '--no-catalog'], env);
+    expect(drained.code, drained.stderr).toBe(1);
+    expect(drained.stdout).toMatch(/work: queue drained; this worker did 2 row\(s\): 1 done, 1 failed for good/);
+  });
 });
 
 describe('workers', () => {
@@ -204,6 +216,7 @@ describe('workers', () => {
 
     const resultB = await b.done;
     expect(resultB.code, resultB.stderr).toBe(0);
+    expect(resultB.stdout).toMatch(/work: queue drained; this worker did \d+ row\(s\): \d+ done, 0 failed for good; spend \$\d+\.\d{4}/);
 
     const records = await mock.requests();
     expect(records.some((record) => record.status === 429)).toBe(true);

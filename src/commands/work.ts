@@ -5,7 +5,7 @@ import { loadConfig, type ConfigFlags } from '../config.js';
 import type { Logger } from '../log.js';
 import { queueSettings } from '../queue.js';
 import { picoToUsd } from '../pricing.js';
-import { countSettled, createProgress, formatDuration, rateAndEta, type Progress, type ProgressState } from '../progress.js';
+import { countSettled, createProgress, spendText, formatDuration, rateAndEta, type Progress, type ProgressState } from '../progress.js';
 import { startWorker } from '../queue-worker.js';
 import { numberFlag } from './flag-values.js';
 
@@ -61,7 +61,11 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (exit.code !== 0) process.stderr.write(`error: ${exit.reason}\n`);
-  return exit.code;
+  if (!flags.untilDrained || exit.code !== 0 || signals > 0) return exit.code;
+  // Drained: like `run`, say what this worker did, and exit 1 if a row it took failed for good.
+  const { done, failed } = progress.totals();
+  process.stdout.write(`work: queue drained; this worker did ${done + failed} row(s): ${done} done, ${failed} failed for good; spend ${spendText(progress.totals())}${failed > 0 ? ' (tokenhot-batch status lists the failed rows)' : ''}\n`);
+  return failed > 0 ? 1 : 0;
 }
 
 /**
@@ -103,6 +107,10 @@ class WorkerProgress {
   settled(outcome: Parameters<typeof countSettled>[1]): void {
     countSettled(this.state, outcome);
     this.bar?.update({ ...this.state });
+  }
+
+  totals(): ProgressState {
+    return { ...this.state };
   }
 
   stop(): void {

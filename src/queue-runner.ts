@@ -43,6 +43,8 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       prices: await loadPriceTable(config),
       retryFailed: options.retryFailed,
     });
+    // Rows that failed before this run (and were not queued again): listed apart, as in-process.
+    const failedEarlier = new Set((await state.failedRows(options.batch, 100_000)).map((row) => row.id));
     const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };
     const progress = createProgress({ label: options.batch, total: Math.max(0, enqueued.added + enqueued.alreadyQueued - before.done - before.failed), plain: options.plain });
     const worker = await startWorker(config, {
@@ -78,9 +80,9 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       rows: enqueued.added + enqueued.alreadyQueued,
       rejected: enqueued.rejected,
       alreadyDone: before.done,
-      alreadyFailed: [],
+      alreadyFailed: failedRows.filter((row) => failedEarlier.has(row.id)).map((row) => ({ id: row.id, line: row.line, reason: row.reason })),
       done: after.done - before.done,
-      failed: failedRows.map((row) => ({ id: row.id, line: row.line, reason: row.reason })),
+      failed: failedRows.filter((row) => !failedEarlier.has(row.id)).map((row) => ({ id: row.id, line: row.line, reason: row.reason })),
       notRun: Math.max(0, after.rows - after.done - after.failed - after.overBudget),
       overBudget: after.overBudget,
       ...(after.budgetPico !== undefined ? { budgetPico: after.budgetPico, batchSpendPico: after.spendPico } : {}),
@@ -89,7 +91,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       unpriced: progressState.unpriced ?? 0,
       elapsedMs: Date.now() - started,
     };
-    const unfinished = summary.failed.length + summary.rejected.length + summary.notRun + summary.overBudget;
+    const unfinished = summary.failed.length + summary.alreadyFailed.length + summary.rejected.length + summary.notRun + summary.overBudget;
     if (interrupted) return { summary, exitCode: 130 };
     return { summary, exitCode: exit.code !== 0 ? exit.code : unfinished > 0 ? 1 : 0, fatal: exit.code === 2 ? exit.reason : undefined };
   } finally {

@@ -158,7 +158,9 @@ describe('run with REDIS_URL', () => {
     expect(result.stdout).toMatch(/TOTAL\s+12\s+11\s+1/);
     expect(await sidecars(out, 'viaqueue')).toHaveLength(12);
     const again = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
-    expect(again.stdout).toContain('11 already done');
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain('batch viaqueue: 0 done, 0 failed, 11 already done');
+    expect(again.stdout).toMatch(/failed in an earlier run, not tried again[^\n]*\n\s+x3 \(line 5\): prompt blocked/);
   });
 
   it('--retry-failed queues the failed rows again', async () => {

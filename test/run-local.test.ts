@@ -275,7 +275,7 @@ describe('run in-process against a mock-server process', () => {
     expect(first.stdout).toMatch(/blocked.*prompt blocked/);
     const second = await runCli(['run', csv, '--out', out, '--plain'], env);
     expect(second.code).toBe(1);
-    expect(second.stdout).toMatch(/failed on a billed answer in an earlier run, not tried again[^\n]*\n\s+blocked/);
+    expect(second.stdout).toMatch(/failed in an earlier run, not tried again[^\n]*\n\s+blocked/);
     expect(JSON.parse(await readFile(join(out, 'rows', 'refused.json'), 'utf8'))).toMatchObject({ status: 'done' });
     expect(JSON.parse(await readFile(join(out, 'rows', 'blocked.json'), 'utf8'))).toMatchObject({ status: 'failed' });
   });

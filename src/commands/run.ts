@@ -63,7 +63,7 @@ export function formatSummary(summary: RunSummary): string {
     for (const row of summary.failed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.alreadyFailed.length > 0) {
-    lines.push(`failed on a billed answer in an earlier run, not tried again (--retry-failed to run them, billed again):`);
+    lines.push(`failed in an earlier run, not tried again (--retry-failed to run them; a billed answer is billed again):`);
     for (const row of summary.alreadyFailed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.rejected.length > 0) {

@@ -14,11 +14,11 @@ export function mayStart(spentPico: bigint, budgetPico: bigint | undefined): boo
   return budgetPico === undefined || spentPico < budgetPico;
 }
 
-/** `--budget-usd` → picodollars; a cap must be a positive amount. */
-export function parseBudget(value: string | number | undefined): bigint | undefined {
+/** `--budget-usd` (or another flag, named in the error) → picodollars; a cap must be a positive amount. */
+export function parseBudget(value: string | number | undefined, flag = '--budget-usd'): bigint | undefined {
   if (value === undefined) return undefined;
   const usd = Number(value);
-  if (!Number.isFinite(usd) || usd <= 0) throw new UsageError(`--budget-usd: "${value}" is not an amount of dollars above 0`);
+  if (!Number.isFinite(usd) || usd <= 0) throw new UsageError(`${flag}: "${value}" is not an amount of dollars above 0`);
   return usdToPico(usd);
 }
 

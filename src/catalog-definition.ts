@@ -9,6 +9,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { capabilitiesOf } from './models.js';
+import { UsageError } from './errors.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -157,7 +158,12 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
 
 /** Every definition in a folder (not recursive: example CSVs live in subfolders). */
 export async function loadDefinitions(dir: string): Promise<{ definitions: CatalogDefinition[]; problems: DefinitionProblem[] }> {
-  const names = (await readdir(dir)).filter((name) => DEFINITION_FILE.test(name)).sort();
+  // A folder that is not there is a mistake, never "no definitions": sync would remove every scheduler.
+  const all = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    const why = error.code === 'ENOENT' ? 'no such folder' : error.code === 'ENOTDIR' ? 'not a folder' : error.message;
+    throw new UsageError(`${dir}: ${why}; give the folder of catalog definitions (like jobs/)`);
+  });
+  const names = all.filter((name) => DEFINITION_FILE.test(name)).sort();
   const definitions: CatalogDefinition[] = [];
   const problems: DefinitionProblem[] = [];
   const seen = new Map<string, string>();

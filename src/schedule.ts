@@ -23,6 +23,7 @@ const firingJobOptions = { removeOnComplete: { count: 200 }, removeOnFail: { cou
 
 export interface SyncResult {
   upserted: string[];
+  definitions: CatalogDefinition[];
   removed: string[];
   problems: DefinitionProblem[];
 }
@@ -44,7 +45,7 @@ export async function syncSchedules(queue: Queue<FiringJobData>, dir: string): P
       removed.push(id);
     }
   }
-  return { upserted: definitions.map((definition) => definition.name), removed, problems };
+  return { upserted: definitions.map((definition) => definition.name), definitions, removed, problems };
 }
 
 /** Names of schedulers whose (now broken) definition file is still there. */

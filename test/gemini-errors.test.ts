@@ -82,5 +82,11 @@ describe('classifying network failures', () => {
     const timeout = classifyNetworkError(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
     expect(timeout.kind).toBe('transient');
     expect(timeout.message).toContain('no answer in time');
+    // A socket closed while the answer streams in is a body cut short, and says so.
+    const cut = classifyNetworkError(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }), 'body');
+    expect(cut).toMatchObject({ kind: 'transient', unreachable: false });
+    expect(cut.message).toMatch(/^the answer was cut short \(UND_ERR_SOCKET/);
+    // Nothing answered at all: the endpoint cannot be reached (counted towards stopping the run).
+    expect(classifyNetworkError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).unreachable).toBe(true);
   });
 });

@@ -187,6 +187,13 @@ describe('catalog schedules on a real Redis', () => {
     list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['alpha', 'delta']);
 
+    // A folder that is not there is a mistake, not "no definitions": nothing is removed.
+    const typo = await runCli(['schedule', 'sync', join(dir, 'no-such-folder')], env);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('no-such-folder: no such folder; give the folder of catalog definitions');
+    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
+    expect(list.map((item) => item.name)).toEqual(['alpha', 'delta']);
+
     expect((await runCli(['schedule', 'remove', 'alpha'], env)).code).toBe(0);
     list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['delta']);
@@ -197,7 +204,9 @@ describe('catalog schedules on a real Redis', () => {
     const folder = join(dir, 'missing');
     await definitionFile(folder, 'm.yaml', 'name: missing\ncsv: nowhere.csv\nschedule: { pattern: "0 4 * * *" }\n');
     const env = envFor(join(dir, 'missing-out'));
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    const sync = await runCli(['schedule', 'sync', folder], env);
+    expect(sync.code).toBe(0);
+    expect(sync.stderr).toMatch(/warning: missing: its CSV .*nowhere\.csv does not exist; each firing fails until it does/);
     expect((await runCli(['schedule', 'run', 'missing'], env)).code).toBe(0);
     const worker = startCli(['work'], env);
     processes.push(worker);

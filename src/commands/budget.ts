@@ -16,7 +16,7 @@ export interface BudgetFlags extends ConfigFlags {
 
 export async function budgetCommand(batch: string, flags: BudgetFlags): Promise<number> {
   if ((flags.usd === undefined) === !flags.none) throw new UsageError('budget needs either --usd AMOUNT or --none');
-  const budgetPico = flags.none ? undefined : parseBudget(flags.usd);
+  const budgetPico = flags.none ? undefined : parseBudget(flags.usd, '--usd');
   return withQueue(flags, async ({ images, batches }) => {
     if (!(await batches.batches()).includes(batch)) throw new UsageError(`no batch "${batch}" in the queue (tokenhot-batch status lists them)`);
     const released = await setBudgetAndRelease(images, batches, batch, budgetPico);

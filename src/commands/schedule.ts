@@ -2,6 +2,7 @@
  * `tokenhot-batch schedule sync <dir> | list | remove NAME | run NAME`: catalog jobs on BullMQ
  * job schedulers. Firings are run by the catalog worker that `work` starts.
  */
+import { existsSync } from 'node:fs';
 import { formatDefinitionProblem } from '../catalog-definition.js';
 import { CatalogState } from '../catalog-state.js';
 import { loadConfig, type ConfigFlags } from '../config.js';
@@ -25,7 +26,10 @@ export async function scheduleCommand(action: 'sync' | 'list' | 'remove' | 'run'
         const result = await syncSchedules(queue, argument!);
         for (const name of result.upserted) process.stdout.write(`synced ${name}\n`);
         for (const name of result.removed) process.stdout.write(`removed ${name} (its definition is gone)\n`);
-        for (const problem of result.problems) process.stderr.write(`rejected ${formatDefinitionProblem(problem)}\n`);
+        for (const problem of result.problems) process.stderr.write(`rejected ${formatDefinitionProblem(problem)} (a scheduler it had is kept as it was)\n`);
+        for (const definition of result.definitions) {
+          if (!existsSync(definition.csv)) process.stderr.write(`warning: ${definition.name}: its CSV ${definition.csv} does not exist; each firing fails until it does\n`);
+        }
         process.stdout.write(`${result.upserted.length} synced, ${result.removed.length} removed, ${result.problems.length} rejected\n`);
         return result.problems.length > 0 ? 1 : 0;
       }

@@ -79,14 +79,14 @@ export class GeminiProvider implements Provider {
       response.body.destroy();
       if (error instanceof MalformedAnswerError) throw new CallError('transient', `unreadable answer: ${error.message}`, { status: 200, cause: error });
       if (error instanceof CallError) throw error;
-      throw this.networkError(error, signal);
+      throw this.networkError(error, signal, 'body');
     }
   }
 
   /** A shutdown abort stays an abort; everything else is a transient failure. */
-  private networkError(error: unknown, signal: AbortSignal | undefined): unknown {
+  private networkError(error: unknown, signal: AbortSignal | undefined, phase: 'connect' | 'body' = 'connect'): unknown {
     if (signal?.aborted) return signal.reason;
-    return classifyNetworkError(error);
+    return classifyNetworkError(error, phase);
   }
 
   async close(): Promise<void> {

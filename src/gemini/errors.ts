@@ -96,11 +96,12 @@ const TRANSIENT_CODES = new Set([
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Classifies a failure to get an answer at all (connection, timeout, body cut short). */
-export function classifyNetworkError(error: unknown): CallError {
+export function classifyNetworkError(error: unknown, phase: 'connect' | 'body' = 'connect'): CallError {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
   const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || (error as Error).name === 'TimeoutError';
-  const summary = timeout ? 'no answer in time' : code && TRANSIENT_CODES.has(code) ? 'connection failed' : 'the call failed';
+  // A connection lost while the answer streams in is a body cut short, whatever the socket says.
+  const summary = timeout ? 'no answer in time' : phase === 'body' ? 'the answer was cut short' : code && TRANSIENT_CODES.has(code) ? 'connection failed' : 'the call failed';
   return new CallError('transient', `${summary} (${code ?? (error as Error).name ?? 'error'}: ${message})`, {
     cause: error,
     reason: code,

@@ -9,6 +9,7 @@ import { redact, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { CsvFileError } from './rows.js';
 import { registerOperatorCommands } from './commands/operator-commands.js';
+import { packageVersion } from './package-root.js';
 
 // Each command's module is loaded when the command runs: a worker need not load the report
 // renderers, nor `report` BullMQ and sharp (startup time and memory).
@@ -33,6 +34,7 @@ const commonFlags = (command: Command): Command =>
 export function buildProgram(): Command {
   const program = new Command('tokenhot-batch')
     .description('Batch image generation from CSV files on a Gemini-compatible endpoint, with a usage ledger and cost reports.')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride();
 

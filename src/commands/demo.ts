@@ -4,24 +4,13 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { startMockServer } from '../mock/index.js';
+import { packageRoot } from '../package-root.js';
 import { createPipeline } from '../pipeline.js';
 import { runFileInProcess } from './run.js';
-
-/** The package's own folder, from src/ (tsx) or dist/src/ (built). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the tokenhot-batch package folder');
-    dir = parent;
-  }
-  return dir;
-}
 
 /** Marks a folder as the demo's own, so that the next demo may empty it. */
 const DEMO_MARKER = '.tokenhot-demo';
@@ -62,7 +51,7 @@ export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number
     process.stdout.write(
       `\nthe mock answered ${mock.requests.length} requests: ${rateLimited} with 429 (waited out, no attempt used) and ${retried} with 5xx (retried)\n` +
         `images and sidecars: ${join(outDir, 'catalog')}\nledger: ${join(outDir, 'ledger')}\n` +
-        `try: tokenhot-batch report --out ${outDir} --by model,tag\n`,
+        `try: npx tokenhot-batch report --out ${outDir} --by model,tag\n`,
     );
     return exitCode;
   } finally {

@@ -19,7 +19,7 @@ import { CatalogState } from '../catalog-state.js';
 import { BatchRates, readStatus } from '../commands/status.js';
 import { UsageError } from '../errors.js';
 import { escapeHtml } from '../gallery-html.js';
-import { CATALOG_QUEUE, connectRedis, IMAGES_QUEUE, imagesQueue, type QueueSettings } from '../queue.js';
+import { connectRedis, imagesQueue, type QueueSettings } from '../queue.js';
 import { catalogQueue } from '../schedule.js';
 import { basicAuth, loopbackHostOnly, sameOriginChanges, type Credentials } from './access.js';
 import { renderBatchesPage } from './batches-page.js';

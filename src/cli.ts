@@ -21,15 +21,22 @@ const rowDefaultFlags = (command: Command): Command =>
     .option('--aspect-ratio <ratio>', 'aspect ratio for rows that name none, e.g. 16:9')
     .option('--image-size <size>', 'image size for rows that name none: 512, 1K, 2K, 4K');
 
-const commonFlags = (command: Command): Command =>
+/** What a cost depends on: the prices, and whether text is asked for beside the image. */
+const costFlags = (command: Command): Command =>
   command
-    .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR)', undefined)
-    .option('--concurrency <n>', 'calls in flight at once', undefined)
-    .option('--base-url <url>', 'endpoint base URL (env TOKENHOT_BASE_URL)')
-    .option('--timeout <seconds>', 'longest wait for one answer (default 600)')
-    .option('--attempts <n>', 'attempts per row for transient errors (default 5; 429s do not count)')
     .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices (env TOKENHOT_PRICES)')
     .option('--image-only', 'ask for IMAGE only instead of TEXT and IMAGE');
+
+/** Flags of the commands that call the endpoint. */
+const commonFlags = (command: Command): Command =>
+  costFlags(
+    command
+      .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR; default ./output)', undefined)
+      .option('--concurrency <n>', 'calls in flight at once (default 8)', undefined)
+      .option('--base-url <url>', 'endpoint base URL (env TOKENHOT_BASE_URL)')
+      .option('--timeout <seconds>', 'longest wait for one answer (default 600)')
+      .option('--attempts <n>', 'attempts per row for transient errors (default 5; 429s do not count)'),
+  );
 
 export function buildProgram(): Command {
   const program = new Command('tokenhot-batch')
@@ -53,7 +60,7 @@ export function buildProgram(): Command {
     process.exitCode = await (await import('./commands/run.js')).runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
   });
 
-  commonFlags(
+  costFlags(
     rowDefaultFlags(program.command('estimate <csv>'))
       .description('what a CSV will cost per model and size, estimated without sending anything')
       .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),

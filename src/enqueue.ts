@@ -109,6 +109,9 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
     await Promise.allSettled(inFlight);
     throw error;
   }
+  // The total was estimated from line breaks (a quoted prompt may hold some): end on the count.
+  options.progress?.setTotal(summary.added + summary.alreadyQueued + summary.rejected.length);
+  options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
   options.progress?.stop();
   return summary;
 }

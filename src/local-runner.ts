@@ -58,6 +58,8 @@ export interface RunSummary {
   alreadyDone: number;
   /** Rows that failed for good in an earlier run and were not tried again. */
   alreadyFailed: FailedRow[];
+  /** Finished rows whose prompt or parameters in the file differ from what was made (not redone). */
+  changedSinceDone: FailedRow[];
   done: number;
   failed: FailedRow[];
   /** Rows left untouched because the run stopped (fatal error, quota, Ctrl-C). */
@@ -72,6 +74,18 @@ export interface RunSummary {
   /** Billed answers of models with no price (not in spendPico). */
   unpriced?: number;
   elapsedMs: number;
+}
+
+/** Whether a finished row's sidecar was made from the request the file's row asks for now. */
+function sameRequest(sidecar: Sidecar, row: BatchRow): boolean {
+  const made = sidecar.parameters;
+  return (
+    sidecar.prompt === row.prompt &&
+    made.model === row.model &&
+    made.aspectRatio === row.aspectRatio &&
+    made.imageSize === row.imageSize &&
+    JSON.stringify(made.referenceImages) === JSON.stringify(row.referenceImages)
+  );
 }
 
 /** Reads the whole file first: bad rows are known before the first request. */
@@ -118,6 +132,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
     rejected,
     alreadyDone: 0,
     alreadyFailed: [],
+    changedSinceDone: [],
     done: 0,
     failed: [],
     notRun: 0,
@@ -135,7 +150,10 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
     const sidecar = states[index];
     const settled = settledBy(sidecar);
     if (wouldRun(settled, options.retryFailed)) todo.push(row);
-    else if (settled === 'done') summary.alreadyDone += 1;
+    else if (settled === 'done') {
+      summary.alreadyDone += 1;
+      if (sidecar && !sameRequest(sidecar, row)) summary.changedSinceDone.push({ id: row.id, line: row.line, reason: 'prompt or parameters changed since it was made' });
+    }
     else summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
   });
 

@@ -80,6 +80,8 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       rows: enqueued.added + enqueued.alreadyQueued,
       rejected: enqueued.rejected,
       alreadyDone: before.done,
+      // Queued rows are not compared with a changed file: their job id is taken (see README).
+      changedSinceDone: [],
       alreadyFailed: failedRows.filter((row) => failedEarlier.has(row.id)).map((row) => ({ id: row.id, line: row.line, reason: row.reason })),
       done: after.done - before.done,
       failed: failedRows.filter((row) => !failedEarlier.has(row.id)).map((row) => ({ id: row.id, line: row.line, reason: row.reason })),

@@ -155,7 +155,7 @@ function renderChart(daily: ReportGroup[]): string {
 const COLUMNS: { title: string; value: (t: Totals) => string }[] = [
   { title: 'requests', value: (t) => number(t.requests) },
   { title: 'images', value: (t) => number(t.images) },
-  { title: 'failed rows', value: (t) => number(t.failedRows) },
+  { title: 'failed answers', value: (t) => number(t.failedRows) },
   { title: 'prompt tokens', value: (t) => number(t.promptTokens) },
   { title: 'image tokens', value: (t) => number(t.imageOutputTokens) },
   { title: 'text tokens', value: (t) => number(t.textOutputTokens) },
@@ -202,7 +202,7 @@ export function renderHtml(report: Report, options: HtmlReportOptions): string {
     card(totals.unpricedRequests > 0 ? 'total cost (priced requests only)' : 'total cost', costText(totals), 'cost'),
     card('requests', number(totals.requests)),
     card('images', number(totals.images)),
-    card('failed rows', number(totals.failedRows)),
+    card('failed answers', number(totals.failedRows)),
     card('prompt tokens', number(totals.promptTokens)),
     card('image output tokens', number(totals.imageOutputTokens)),
     card('text output tokens', number(totals.textOutputTokens)),

@@ -293,6 +293,23 @@ describe('run in-process against a mock-server process', () => {
     expect(notRun).toBeGreaterThanOrEqual(20);
   });
 
+  it('a re-run says which finished rows changed in the file since, and does not make them again', async () => {
+    const first: CsvRow[] = [
+      { id: 'same', prompt: 'a mug', model: MODELS[2]! },
+      { id: 'edited', prompt: 'a teapot', model: MODELS[2]! },
+    ];
+    const csv = await writeCsv(dir, first);
+    const out = join(dir, 'changed');
+    const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
+    expect((await runCli(['run', csv, '--out', out, '--plain'], env)).code).toBe(0);
+    await writeCsv(dir, [first[0]!, { ...first[1]!, prompt: 'a blue teapot' }]);
+    const again = await runCli(['run', csv, '--out', out, '--plain'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('2 already done');
+    expect(again.stdout).toMatch(/finished before, but changed in the file since[^\n]*\n\s+edited \(line 3\)\n/);
+    expect(again.stdout).not.toMatch(/^\s+same \(line 2\)$/m);
+  });
+
   it('a wrong key stops the run with exit 2, names the cause, never the key, and leaves the rows for a re-run', async () => {
     const rows: CsvRow[] = Array.from({ length: 10 }, (_, i) => ({ id: `w${i}`, prompt: `wrong key ${i}`, model: MODELS[1]! }));
     const csv = await writeCsv(dir, rows);

@@ -66,6 +66,11 @@ export function formatSummary(summary: RunSummary): string {
     lines.push(`failed in an earlier run, not tried again (--retry-failed to run them; a billed answer is billed again):`);
     for (const row of summary.alreadyFailed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
+  if (summary.changedSinceDone.length > 0) {
+    lines.push(`finished before, but changed in the file since (not made again: remove a row's <id>.json sidecar, or use another --batch, to make it anew):`);
+    for (const row of summary.changedSinceDone.slice(0, 20)) lines.push(`  ${describeRow(row)}`);
+    if (summary.changedSinceDone.length > 20) lines.push(`  ... and ${summary.changedSinceDone.length - 20} more`);
+  }
   if (summary.rejected.length > 0) {
     lines.push('rejected rows (fix the file and run again; finished rows are not redone):');
     for (const problem of summary.rejected) lines.push(`  ${formatProblem(problem)}`);

@@ -60,7 +60,8 @@ describe('metrics and logs of a worker', () => {
     expect(second).toContain('tokenhot_calls_in_flight');
 
     const result = await worker.done;
-    expect(result.code, result.stderr).toBe(0);
+    // 1: the blocked row failed for good.
+    expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).not.toContain(KEY);
     const lines = result.stderr
       .split('\n')

@@ -71,7 +71,10 @@ describe('in-process pacer', () => {
     );
     starts.sort((a, b) => a - b);
     const gaps = starts.slice(1).map((time, i) => time - starts[i]!);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(45);
+    // 50 ms apart: spread over nine gaps, none a burst (timers on a busy machine fire late, so
+    // one gap can be short after a long one).
+    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(9 * 50 - 20);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(25);
   });
 
   it('after a 429 holds every call for the delay, then paces at the lowered rate', async () => {

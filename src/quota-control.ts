@@ -21,7 +21,7 @@ import { sleep } from './rate-gate.js';
 
 /** A rate limit that never binds: it only gives manual 429 pauses something to act on. */
 const OPEN_LIMIT = { max: 1_000_000_000, duration: 1_000 };
-/** How often a worker reports its successes and starts. */
+/** How often a worker reports its successes. */
 const FLUSH_MS = 250;
 /** Calls that would wait longer than this for a slot go back to the queue instead. */
 export const LONGEST_SLOT_WAIT_MS = 30_000;
@@ -46,13 +46,20 @@ end
 return { tostring(slot - now), epoch }
 `;
 
-// KEYS[2] slots; ARGV[1] the epoch the slot was reserved in. 1: go; 0: reserve again.
+// KEYS[1] slots, KEYS[2] this second's starts (n, and the first start's time); ARGV[1] the epoch
+// the slot was reserved in. 1: go (and the start is counted at once, for every worker to see);
+// 0: reserve again.
 const CONFIRM = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 local pauseUntil = tonumber(redis.call('HGET', KEYS[1], 'pauseUntil') or '0')
-if epoch == ARGV[1] and now >= pauseUntil then return 1 end
+if epoch == ARGV[1] and now >= pauseUntil then
+  redis.call('HINCRBY', KEYS[2], 'n', 1)
+  redis.call('HSETNX', KEYS[2], 'first', tostring(now))
+  redis.call('EXPIRE', KEYS[2], 10)
+  return 1
+end
 return 0
 `;
 
@@ -74,8 +81,6 @@ export interface QuotaSettings {
 
 export class QuotaControl {
   private successes = 0;
-  /** Start times of this worker's calls not yet reported. */
-  private starts: number[] = [];
   private timer?: NodeJS.Timeout;
   private flushing = Promise.resolve();
   private updating: Promise<void> = Promise.resolve();
@@ -105,8 +110,8 @@ export class QuotaControl {
     return `${this.prefix}:tokenhot:pace:slots`;
   }
 
-  /** Calls started (or refused with 429) in one second, all workers together. */
-  private startsKey(second: number, kind: 'starts' | 'refused' = 'starts'): string {
+  /** Calls started (a hash: n, first) or refused with 429 (a count) in one second, all workers. */
+  private startsKey(second: number, kind: 'started' | 'refused' = 'started'): string {
     return `${this.prefix}:tokenhot:pace:${kind}:${second}`;
   }
 
@@ -139,10 +144,7 @@ export class QuotaControl {
         return false;
       }
       if (ms > 0) await sleep(ms, signal);
-      if ((await this.client.eval(CONFIRM, 1, this.slotsKey, epoch)) === 1) {
-        this.starts.push(Date.now());
-        return true;
-      }
+      if ((await this.client.eval(CONFIRM, 2, this.slotsKey, this.startsKey(Math.floor(Date.now() / 1000)), epoch)) === 1) return true;
     }
   }
 
@@ -177,39 +179,45 @@ export class QuotaControl {
 
   /**
    * Calls per second that got past the quota lately, all workers together: starts minus 429s
-   * over the last three seconds, or since the first start when that is shorter (this worker's
-   * unreported starts count too).
+   * over the last three seconds or so, divided by the time since the first of those starts (on
+   * Redis's clock). Every start is counted the moment it is confirmed: counted later, the 429s of
+   * a first burst would be set against too few starts, and the pace would start far too low.
    */
   private async observedRate(): Promise<number> {
-    const now = Date.now();
-    const second = Math.floor(now / 1000);
+    const second = Math.floor(Date.now() / 1000);
     const seconds = [second, second - 1, second - 2, second - 3];
-    const keys = [...seconds.map((s) => this.startsKey(s)), ...seconds.map((s) => this.startsKey(s, 'refused'))];
-    const values = (await this.client.mget(...keys)).map((count) => Number(count ?? 0));
-    const starts = values.slice(0, 4);
-    const refused = values.slice(4).reduce((sum, count) => sum + count, 0);
-    const total = starts.reduce((sum, count) => sum + count, 0) + this.starts.length;
+    const pipeline = this.client.pipeline().time();
+    for (const s of seconds) pipeline.hmget(this.startsKey(s), 'n', 'first');
+    pipeline.mget(...seconds.map((s) => this.startsKey(s, 'refused')));
+    const results = (await pipeline.exec()) ?? [];
+    const [timeError, time] = results[0] ?? [];
+    if (timeError || !Array.isArray(time)) return 0;
+    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    let total = 0;
+    let first = Number.POSITIVE_INFINITY;
+    for (const [error, value] of results.slice(1, 1 + seconds.length)) {
+      if (error || !Array.isArray(value)) continue;
+      const n = Number(value[0] ?? 0);
+      if (n > 0) {
+        total += n;
+        first = Math.min(first, Number(value[1] ?? now));
+      }
+    }
     if (total === 0) return 0;
-    // Seconds with starts, counting the current one by the part of it that has passed.
-    const oldest = [3, 2, 1].find((back) => starts[back]! > 0);
-    const span = oldest === undefined ? Math.max(0.25, (now % 1000) / 1000) : oldest + (now % 1000) / 1000;
+    const refusedCounts = results[1 + seconds.length]?.[1];
+    const refused = Array.isArray(refusedCounts) ? refusedCounts.reduce((sum: number, count) => sum + Number(count ?? 0), 0) : 0;
+    // A first burst answered at once would make a tiny span: no less than a quarter second.
+    const span = Math.max(0.25, (now - first) / 1000);
     return Math.max(0, total - refused) / span;
   }
 
   private flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       const successes = this.successes;
-      const starts = this.starts;
-      if (successes === 0 && starts.length === 0) return;
+      if (successes === 0) return;
       this.successes = 0;
-      this.starts = [];
       try {
-        const perSecond = new Map<number, number>();
-        for (const time of starts) perSecond.set(Math.floor(time / 1000), (perSecond.get(Math.floor(time / 1000)) ?? 0) + 1);
-        const transaction = this.client.multi();
-        for (const [second, count] of perSecond) transaction.incrby(this.startsKey(second), count).expire(this.startsKey(second), 10);
-        await transaction.exec();
-        if (successes > 0) await this.update((state) => afterSuccesses(state, successes));
+        await this.update((state) => afterSuccesses(state, successes));
       } catch (error) {
         this.log.warn({ err: (error as Error).message }, 'could not record pacing (Redis away?)');
       }

@@ -196,7 +196,9 @@ describe('workers', () => {
     const { env, mock, out } = await setup('two-workers', ['--rps', '60', '--burst', '10', '--latency-ms', '40', '--latency-jitter-ms', '80']);
     const rows = Array.from({ length: 500 }, (_, i) => ({
       id: `r${String(i).padStart(3, '0')}`,
-      prompt: `catalog item ${i}${i % 50 === 7 ? ' [mock:two-images]' : ''}`,
+      // The quota answers 429s when the workers outpace it; one late row gets one whatever the
+      // pace (late, so the pace it teaches is near the full rate).
+      prompt: `catalog item ${i}${i % 50 === 7 ? ' [mock:two-images]' : ''}${i === 480 ? ' [mock:429x1][mock:retry=0.2s]' : ''}`,
       model: MODELS[i % 3]!,
     }));
     const csv = await writeCsv('two-workers', rows);

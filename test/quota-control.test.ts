@@ -47,4 +47,25 @@ describe('shared start slots', () => {
     expect(next - (Number(seconds) * 1000 + Math.floor(Number(micros) / 1000))).toBeLessThan(1000);
     await quota.close();
   });
+
+  it("sets the first pace from all workers' starts: a first burst's 429s do not make it a fraction of the quota", async () => {
+    const burstPrefix = uniquePrefix('quota-burst');
+    const burstQueue = new Queue('images', { connection, prefix: burstPrefix });
+    const workers = [0, 1].map(() => new QuotaControl(burstQueue, connection, burstPrefix, pino({ level: 'silent' })));
+    try {
+      for (const worker of workers) await worker.init({});
+      // Two workers start 8 calls each at once (the quota unknown: no pace yet)...
+      await Promise.all(workers.flatMap((worker) => Array.from({ length: 8 }, () => worker.waitForSlot())));
+      // ... and a bucket of 10 answers 6 of them with 429 at once, reported by the first worker.
+      for (let i = 0; i < 6; i++) await workers[0]!.rateLimited(1);
+      // 10 got through in the burst (a quarter second at least): 40/s, less 15%. Counting only
+      // the reporting worker's 8 starts gave 2 through: a pace of 7/s, which takes a thousand
+      // calls to creep back.
+      expect(await workers[0]!.currentRate()).toBeGreaterThanOrEqual(30);
+    } finally {
+      for (const worker of workers) await worker.close();
+      await burstQueue.close();
+      await removePrefix(redisUrl, burstPrefix);
+    }
+  });
 });

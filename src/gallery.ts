@@ -12,7 +12,7 @@
  * extension no output of a row ever has (`.html`), so it cannot clash with any batch's files.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, opendir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, opendir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
@@ -160,6 +160,8 @@ async function thumbnail(folder: string, pageDir: string, file: string, width: n
   const path = join(folder, file);
   const href = hrefFrom(pageDir, path);
   try {
+    // Asked first: for a file that is not there, libvips does not always say "missing".
+    await access(path);
     const image = sharp(path, { failOn: 'none' });
     const meta = await image.metadata();
     if (!meta.format || !READABLE.has(meta.format)) return { file, href, problem: `no preview: ${meta.format ?? 'unknown'} image` };

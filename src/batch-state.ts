@@ -92,8 +92,9 @@ export class BatchState {
     await this.client.multi().sadd(this.key(batch, 'done'), rowId).hdel(this.key(batch, 'failed'), rowId).exec();
   }
 
-  async markFailed(batch: string, rowId: string, reason: string, line?: number): Promise<void> {
-    await this.client.hset(this.key(batch, 'failed'), rowId, JSON.stringify({ reason, line }));
+  /** `billed`: the failure was an answer the provider billed (blocked, no image). */
+  async markFailed(batch: string, rowId: string, reason: string, line: number | undefined, billed: boolean): Promise<void> {
+    await this.client.hset(this.key(batch, 'failed'), rowId, JSON.stringify({ reason, line, billed }));
   }
 
   async isDone(batch: string, rowId: string): Promise<boolean> {
@@ -157,10 +158,17 @@ export class BatchState {
   }
 
   /** Which of `rowIds` failed in this batch. */
-  async failedAmong(batch: string, rowIds: string[]): Promise<string[]> {
+  /** Of these rows, those that failed for good; with `unbilledOnly`, those whose failure was not billed. */
+  async failedAmong(batch: string, rowIds: string[], unbilledOnly = false): Promise<string[]> {
     if (rowIds.length === 0) return [];
-    const reasons = await this.client.hmget(this.key(batch, 'failed'), ...rowIds);
-    return rowIds.filter((_, index) => reasons[index] !== null);
+    const states = await this.client.hmget(this.key(batch, 'failed'), ...rowIds);
+    return rowIds.filter((_, index) => {
+      const state = states[index];
+      if (state === null || state === undefined) return false;
+      if (!unbilledOnly) return true;
+      // Marked by an earlier version (no `billed`): taken as billed, so never run again unasked.
+      return (JSON.parse(state) as { billed?: boolean }).billed === false;
+    });
   }
 
   async clearFailed(batch: string, rowIds: string[]): Promise<void> {

@@ -131,16 +131,17 @@ export async function enqueueRows(
 ): Promise<BatchRow[]> {
   const ids = rows.map((row) => row.id);
   const fresh = new Set(await batches.notYetQueued(batch, ids));
-  if (retryFailed) {
+  // Rows that failed on a billed answer come back only when asked (--retry-failed: billed again);
+  // rows refused without a bill (a 400 or 404, attempts used up on errors) come back on their own,
+  // as a re-run of `run` does them again in-process.
+  const failed = await batches.failedAmong(batch, ids, !retryFailed);
+  for (const rowId of failed) {
     // A failed job keeps its id in Redis (and BullMQ would not add it again): remove it first.
-    const failed = await batches.failedAmong(batch, ids);
-    for (const rowId of failed) {
-      const job = await queue.getJob(jobIdFor(batch, rowId));
-      if (job && (await job.isFailed())) await job.remove();
-      fresh.add(rowId);
-    }
-    await batches.clearFailed(batch, failed);
+    const job = await queue.getJob(jobIdFor(batch, rowId));
+    if (job && (await job.isFailed())) await job.remove();
+    fresh.add(rowId);
   }
+  await batches.clearFailed(batch, failed);
   const toAdd = rows.filter((row) => fresh.has(row.id));
   if (toAdd.length === 0) return [];
   await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id) } })));

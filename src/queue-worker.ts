@@ -185,7 +185,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
           log.info({ batch: row.batch, row: row.id, attempt, attempts }, `transient failure: ${callError.message}`);
           if (attempt >= attempts) {
             const reason = `${callError.message} (gave up after ${attempt} attempts)`;
-            await failForGood(job, reason);
+            await failForGood(job, reason, false);
             settle(row, { status: 'failed', reason });
             const unreachable = reach.gaveUp(callError);
             if (unreachable) {
@@ -199,7 +199,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         }
         case 'rowFailed':
           // generateRow settles these itself; kept for completeness of the kinds.
-          await failForGood(job, callError.message);
+          await failForGood(job, callError.message, false);
           throw new UnrecoverableError(callError.message);
       }
     }
@@ -215,7 +215,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { images: outcome.images.map((image) => image.file) };
     }
-    await failForGood(job, outcome.reason);
+    await failForGood(job, outcome.reason, outcome.usage !== undefined);
     throw new UnrecoverableError(outcome.reason);
   };
 
@@ -266,9 +266,9 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     else log.warn(fields, `row failed: ${outcome.reason}`);
   }
 
-  async function failForGood(job: Job<ImageJobData>, reason: string): Promise<void> {
+  async function failForGood(job: Job<ImageJobData>, reason: string, billed: boolean): Promise<void> {
     const { row, catalog } = job.data;
-    await batches.markFailed(row.batch, row.id, reason, row.line);
+    await batches.markFailed(row.batch, row.id, reason, row.line, billed);
     // Nothing of the row is queued any more: the catalog's next firing tries it again.
     if (catalog) await catalogs.clearPending(catalog.name, row.id);
   }

@@ -178,6 +178,22 @@ describe('run with REDIS_URL', () => {
     expect(await sidecars(out, 'flaky')).toHaveLength(2);
   });
 
+  it('enqueueing again queues a row that was refused without a bill, not one whose billed answer had no image', async () => {
+    const { env, out } = await setup('unbilled', ['--latency-ms', '10']);
+    const csv = await writeCsv('unbilled', [
+      { id: 'refused', prompt: 'refused once, then fine [mock:404x1]', model: MODELS[2]! },
+      { id: 'blocked', prompt: 'blocked for good [mock:blocked]', model: MODELS[2]! },
+    ]);
+    const first = await runCli(['run', csv, '--batch', 'unbilled', '--plain'], env);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toContain('batch unbilled: 0 done, 2 failed');
+    const second = await runCli(['run', csv, '--batch', 'unbilled', '--plain'], env);
+    expect(second.code).toBe(1);
+    expect(second.stdout).toContain('batch unbilled: 1 done, 0 failed');
+    expect(second.stdout).toMatch(/failed in an earlier run, not tried again[^\n]*\n\s+blocked \(line 3\): prompt blocked/);
+    expect(await sidecars(out, 'unbilled')).toHaveLength(2);
+  });
+
   it('work --until-drained says what it did and exits 1 when a row it took failed for good', async () => {
     const { env } = await setup('drained-failed', ['--latency-ms', '10']);
     const csv = await writeCsv('drained-failed', [

@@ -158,6 +158,11 @@ export class BatchState {
   }
 
   /** Which of `rowIds` failed in this batch. */
+  /** How many rows of the batch are marked failed for good. */
+  async failedCount(batch: string): Promise<number> {
+    return this.client.hlen(this.key(batch, 'failed'));
+  }
+
   /** Of these rows, those that failed for good; with `unbilledOnly`, those whose failure was not billed. */
   async failedAmong(batch: string, rowIds: string[], unbilledOnly = false): Promise<string[]> {
     if (rowIds.length === 0) return [];

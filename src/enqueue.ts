@@ -70,8 +70,10 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   // SENDS_IN_FLIGHT + 1 chunks are held.
   let chunk: BatchRow[] = [];
   const inFlight: Promise<void>[] = [];
+  // Most batches have no failed row: then no chunk needs to look for one.
+  const failedBefore = (await batches.failedCount(options.batch)) > 0;
   const send = async (rows: BatchRow[]): Promise<void> => {
-    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, options.retryFailed);
+    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, { retryFailed: options.retryFailed, failedBefore });
     summary.added += added.length;
     summary.alreadyQueued += rows.length - added.length;
     options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
@@ -127,14 +129,14 @@ export async function enqueueRows(
   batch: string,
   rows: BatchRow[],
   jobOptions: JobsOptions,
-  retryFailed = false,
+  { retryFailed = false, failedBefore = true }: { retryFailed?: boolean; failedBefore?: boolean } = {},
 ): Promise<BatchRow[]> {
   const ids = rows.map((row) => row.id);
   const fresh = new Set(await batches.notYetQueued(batch, ids));
   // Rows that failed on a billed answer come back only when asked (--retry-failed: billed again);
   // rows refused without a bill (a 400 or 404, attempts used up on errors) come back on their own,
   // as a re-run of `run` does them again in-process.
-  const failed = await batches.failedAmong(batch, ids, !retryFailed);
+  const failed = failedBefore ? await batches.failedAmong(batch, ids, !retryFailed) : [];
   for (const rowId of failed) {
     // A failed job keeps its id in Redis (and BullMQ would not add it again): remove it first.
     const job = await queue.getJob(jobIdFor(batch, rowId));

@@ -23,7 +23,7 @@ export interface EnqueueOptions {
   budgetPico?: bigint;
   /** With a budget, rows of a model without a price here are refused. */
   prices?: PriceTable;
-  /** Queue again rows of the batch that failed (for good, or after their attempts); billed again. */
+  /** Queue again rows that failed on a billed answer too (billed again); unbilled failures always come back. */
   retryFailed?: boolean;
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;

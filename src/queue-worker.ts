@@ -71,15 +71,16 @@ export interface RunningWorker {
 
 /** Jobs may bounce on 429s many times; each bounce is a start, not an attempt. */
 const MAX_STARTED_ATTEMPTS = 500;
+
+/** How far out an over-budget job is parked; raising the cap promotes it at once. */
+const PARK_MS = 30 * 24 * 3600 * 1000;
+
 /** A paused queue cannot be drained: `--until-drained` (and `run`) say so at once instead of waiting forever. */
 export async function refusePausedQueue(queue: Queue<ImageJobData>, batches: BatchState): Promise<void> {
   if (!(await queue.isPaused())) return;
   const reason = await batches.pauseReason();
   throw new UsageError(`the images queue is paused${reason ? ` (${reason})` : ''}: nothing can drain it; fix the cause, then \`tokenhot-batch resume\``);
 }
-
-/** How far out an over-budget job is parked; raising the cap promotes it at once. */
-const PARK_MS = 30 * 24 * 3600 * 1000;
 
 export async function startWorker(config: Config, options: WorkerOptions): Promise<RunningWorker> {
   const { settings, log } = options;

@@ -3,8 +3,7 @@
  */
 import { loadConfig, type Config, type ConfigFlags } from '../config.js';
 import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate } from '../estimate.js';
-import { loadPriceTable } from '../pricing.js';
-import { formatUsd } from '../pricing.js';
+import { formatUsd, loadPriceTable } from '../pricing.js';
 import { formatProblem, readRows, type RowProblem } from '../rows.js';
 import { OutputStore } from '../storage.js';
 import { settledBy, wouldRun, type Sidecar } from '../generate.js';

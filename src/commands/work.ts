@@ -63,8 +63,9 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
   if (exit.code !== 0) process.stderr.write(`error: ${exit.reason}\n`);
   if (!flags.untilDrained || exit.code !== 0 || signals > 0) return exit.code;
   // Drained: like `run`, say what this worker did, and exit 1 if a row it took failed for good.
-  const { done, failed } = progress.totals();
-  process.stdout.write(`work: queue drained; this worker did ${done + failed} row(s): ${done} done, ${failed} failed for good; spend ${spendText(progress.totals())}${failed > 0 ? ' (tokenhot-batch status lists the failed rows)' : ''}\n`);
+  const totals = progress.totals();
+  const { done, failed } = totals;
+  process.stdout.write(`work: queue drained; this worker did ${done + failed} row(s): ${done} done, ${failed} failed for good; spend ${spendText(totals)}${failed > 0 ? ' (tokenhot-batch status lists the failed rows)' : ''}\n`);
   return failed > 0 ? 1 : 0;
 }
 

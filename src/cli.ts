@@ -8,6 +8,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { redact, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { CsvFileError } from './rows.js';
+// Text only (no server code): the mock's help lists its directives.
+import { DIRECTIVE_HELP } from './mock/directives.js';
 import { registerOperatorCommands } from './commands/operator-commands.js';
 import { packageVersion } from './package-root.js';
 
@@ -185,6 +187,7 @@ export function buildProgram(): Command {
     .option('--request-log <file>', 'append one JSON line per request (what was billed, image hashes)')
     .option('--no-thought-images', 'leave out the interim thought images of Gemini 3 models')
     .option('--extra-model <id...>', 'also serve these model ids, as models newer than this version (no price in its table)')
+    .addHelpText('after', `\nDirectives in a prompt ask for a behaviour:\n  ${DIRECTIVE_HELP.join('\n  ')}\n`)
     .action(async (flags) => {
       process.exitCode = await (await import('./commands/mock-server.js')).mockServerCommand(flags);
     });

@@ -78,8 +78,9 @@ export function wouldRun(settled: 'done' | 'failed' | undefined, retryFailed = f
 /** The reason a billed answer without an image gives, in words. */
 export function noImageReason(answer: ProviderAnswer): string {
   if (answer.blockReason) return `prompt blocked (${answer.blockReason})`;
-  const said = answer.texts.join(' ').trim().slice(0, 200);
-  return `no image (finishReason ${answer.finishReason ?? 'none'})${said ? `: ${said}` : ''}`;
+  const said = (answer.texts.join(' ').trim() || answer.finishMessage?.trim() || '').slice(0, 200);
+  const missing = answer.problem ? `; ${answer.problem}` : '';
+  return `no image (finishReason ${answer.finishReason ?? 'none'}${missing})${said ? `: ${said}` : ''}`;
 }
 
 /**

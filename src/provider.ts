@@ -41,6 +41,11 @@ export interface ProviderAnswer {
   responseId?: string;
   /** The answer arrived (and is billed) but its images could not be saved here. */
   saveError?: unknown;
+  /**
+   * What the reader could not use in a billed answer that yielded no image (`candidates[0].content.parts
+   * is null`, say): the row fails with it, once, and is never asked again in this run.
+   */
+  problem?: string;
 }
 
 export interface GenerateOptions {
@@ -50,7 +55,10 @@ export interface GenerateOptions {
 
 export interface Provider {
   readonly name: string;
-  /** One call for one row. Throws `CallError` for anything but a billed answer. */
+  /**
+   * One call for one row. Returns every billed answer (an HTTP 200 whose body carries usage),
+   * whatever else its body holds; throws `CallError` for anything else.
+   */
   generate(row: BatchRow, options: GenerateOptions): Promise<ProviderAnswer>;
   /** The token counts the cost rule needs, read from this provider's usage record. */
   tokenCounts(usage: UsageMetadata): TokenCounts;

@@ -39,22 +39,25 @@ export interface BatchRow extends Row {
   contentHash?: string;
 }
 
-/** `usageMetadata` as the endpoint sent it; kept verbatim in the ledger and sidecars. */
+/**
+ * `usageMetadata` as the endpoint sent it; kept verbatim in the ledger and sidecars. Gateways
+ * re-serialize it (a Go one writes an empty list as `null`), so any field may be null or missing.
+ */
 export interface UsageMetadata {
-  promptTokenCount?: number;
-  candidatesTokenCount?: number;
-  thoughtsTokenCount?: number;
-  toolUsePromptTokenCount?: number;
-  cachedContentTokenCount?: number;
-  totalTokenCount?: number;
-  promptTokensDetails?: ModalityTokenCount[];
-  candidatesTokensDetails?: ModalityTokenCount[];
+  promptTokenCount?: number | null;
+  candidatesTokenCount?: number | null;
+  thoughtsTokenCount?: number | null;
+  toolUsePromptTokenCount?: number | null;
+  cachedContentTokenCount?: number | null;
+  totalTokenCount?: number | null;
+  promptTokensDetails?: (ModalityTokenCount | null)[] | null;
+  candidatesTokensDetails?: (ModalityTokenCount | null)[] | null;
   [field: string]: unknown;
 }
 
 export interface ModalityTokenCount {
-  modality: string;
-  tokenCount?: number;
+  modality?: string | null;
+  tokenCount?: number | null;
 }
 
 /** The token counts that the cost rule needs, taken from one `usageMetadata`. */

@@ -180,6 +180,72 @@ describe('reading an answer as it streams', () => {
   });
 });
 
+describe('answers re-serialized by a gateway', () => {
+  const final = bytes(5, 20_000);
+  const billed = { promptTokenCount: 12, candidatesTokenCount: 0, thoughtsTokenCount: 173, totalTokenCount: 185, promptTokensDetails: null, candidatesTokensDetails: null };
+
+  it('reads `"parts": null` with usage as a billed answer with no image, naming what was missing', async () => {
+    const body = JSON.stringify({
+      candidates: [{ content: { parts: null, role: 'model' }, finishReason: 'IMAGE_SAFETY', finishMessage: 'Unable to show the generated image.' }],
+      usageMetadata: billed,
+    });
+    const result = await scan(body, [7, 100]);
+    expect(result.images).toEqual([]);
+    expect(result.finishReason).toBe('IMAGE_SAFETY');
+    expect(result.finishMessage).toBe('Unable to show the generated image.');
+    expect(result.problem).toBe('candidates[0].content.parts is null');
+    expect(result.usageMetadata).toEqual(billed);
+  });
+
+  it.each([
+    ['null candidates', { candidates: null }, 'candidates is null'],
+    ['no content', { candidates: [{ finishReason: 'NO_IMAGE' }] }, 'no candidates[0].content'],
+    ['null content', { candidates: [{ content: null, finishReason: 'OTHER_NEW_REASON' }] }, 'candidates[0].content is null'],
+    ['parts not a list', { candidates: [{ content: { parts: { text: 'x' } } }] }, 'candidates[0].content.parts is not a list (object)'],
+    ['candidates not a list', { candidates: 'none' }, 'candidates is not a list (string)'],
+  ])('reads %s with usage as billed, never malformed', async (_name, shape, problem) => {
+    const result = await scan(JSON.stringify({ ...shape, usageMetadata: billed }));
+    expect(result.images).toEqual([]);
+    expect(result.problem).toBe(problem);
+    expect(result.usageMetadata).toEqual(billed);
+  });
+
+  it('still calls an unusable body without usage malformed (nothing says it was billed)', async () => {
+    await expect(scan(JSON.stringify({ candidates: null }))).rejects.toThrow(MalformedAnswerError);
+    await expect(scan('[1,2]')).rejects.toThrow(MalformedAnswerError);
+  });
+
+  it('tolerates missing index, null lists, unknown fields and megabyte signatures, which it never keeps', async () => {
+    const signature = 'S'.repeat(3 * 1024 * 1024);
+    const body = JSON.stringify({
+      candidates: [
+        {
+          content: { role: 'model', parts: [{ text: 'Here it is.', thoughtSignature: signature }, { ...image(final), thoughtSignature: signature }, null] },
+          finishReason: 'STOP',
+          groundingMetadata: { webSearchQueries: null },
+          safetyRatings: null,
+        },
+      ],
+      serviceTier: 'standard',
+      trafficType: 'ON_DEMAND',
+      createTime: '2026-11-30T01:02:03Z',
+      promptFeedback: null,
+      usageMetadata: { ...usage, promptTokensDetails: null },
+    });
+    const scanner = new AnswerScanner(store.imageSink('b', 'row'));
+    for (let offset = 0; offset < body.length; offset += 65536) await scanner.push(Buffer.from(body.slice(offset, offset + 65536)));
+    const scanned = scanner.end();
+    // The skeleton (all that is held of the body) has no trace of the signatures.
+    expect(JSON.stringify(scanned.skeleton).length).toBeLessThan(2000);
+    const result = await readAnswer(scanned);
+    expect(result.problem).toBeUndefined();
+    expect(result.texts).toEqual(['Here it is.']);
+    expect(result.images).toHaveLength(1);
+    expect(await readFile(result.images[0]!.tempPath)).toEqual(final);
+    expect(JSON.stringify(result)).not.toContain('SSSS');
+  });
+});
+
 describe('temporary files', () => {
   it('a row sweeping its leftovers never touches another row whose id starts the same', async () => {
     const mine = await store.imageSink('b', 'x').open();

@@ -89,7 +89,7 @@ const LIST_MICRO: Record<string, { input: bigint; text: bigint; image: bigint }>
 };
 function expectedPico(e: LedgerEntry, price = LIST_MICRO[e.model]!): bigint {
   const u = e.usageMetadata;
-  const image = (u.candidatesTokensDetails ?? []).filter((d) => d.modality === 'IMAGE').reduce((sum, d) => sum + (d.tokenCount ?? 0), 0);
+  const image = (u.candidatesTokensDetails ?? []).filter((d) => d?.modality === 'IMAGE').reduce((sum, d) => sum + (d?.tokenCount ?? 0), 0);
   const text = (u.candidatesTokenCount ?? 0) - image + (u.thoughtsTokenCount ?? 0);
   return BigInt(u.promptTokenCount ?? 0) * price.input + BigInt(image) * price.image + BigInt(text) * price.text;
 }

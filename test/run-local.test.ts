@@ -63,7 +63,10 @@ describe('run in-process against a mock-server process', () => {
       const model = MODELS[i % 3]!;
       let prompt = `product shot number ${i}, studio light`;
       if (i % 25 === 3) prompt += ' [mock:blocked]';
+      // A Go gateway's blocked image, `"parts": null` with thinking billed: one call, one bill.
+      else if (i % 50 === 32) prompt += ' [mock:no-image] [mock:gateway]';
       else if (i % 25 === 7) prompt += ' [mock:no-image]';
+      else if (i % 40 === 21) prompt += ' [mock:gateway] [mock:signature=1MB]';
       else if (i % 20 === 11) prompt += ' [mock:503x1]';
       else if (i % 20 === 13) prompt += ' [mock:429x1] [mock:retry=0.3s]';
       else if (i % 20 === 15) prompt += ' [mock:cutx1]';
@@ -82,7 +85,11 @@ describe('run in-process against a mock-server process', () => {
     const noImage = rows.filter((row) => row.prompt.includes('no-image'));
     expect(result.stdout).toContain(`${100 - blocked.length - noImage.length} done, ${blocked.length + noImage.length} failed`);
     for (const row of blocked) expect(result.stdout).toMatch(new RegExp(`${row.id} \\(line \\d+\\): prompt blocked \\(PROHIBITED_CONTENT\\)`));
-    for (const row of noImage) expect(result.stdout).toMatch(new RegExp(`${row.id} \\(line \\d+\\): no image \\(finishReason IMAGE_SAFETY\\)`));
+    for (const row of noImage) {
+      const reason = row.prompt.includes('gateway') ? 'no image \\(finishReason IMAGE_SAFETY; candidates\\[0\\]\\.content\\.parts is null\\): Unable to show' : 'no image \\(finishReason IMAGE_SAFETY\\)';
+      expect(result.stdout).toMatch(new RegExp(`${row.id} \\(line \\d+\\): ${reason}`));
+    }
+    expect(noImage.filter((row) => row.prompt.includes('gateway'))).toHaveLength(2);
 
     const records = await mock.requests();
     // 503s were retried, 429s waited out: every row has exactly one billed answer.

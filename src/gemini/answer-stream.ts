@@ -5,8 +5,9 @@
  * it); parsing the body whole would need several times that per call in flight. Instead the
  * scanner follows the JSON structure byte by byte, decodes every `inlineData.data` string straight
  * into a temporary file, and keeps the rest of the body (a few KB: text, finishReason,
- * usageMetadata...) as a "skeleton" in which each image string is replaced by a placeholder.
- * The skeleton is then parsed with JSON.parse, so every other field comes out exact.
+ * usageMetadata...) as a "skeleton" in which each image string is replaced by a placeholder and
+ * each `thoughtSignature` (megabytes on real answers) by an empty string. The skeleton is then
+ * parsed with JSON.parse, so every other field comes out exact.
  */
 import { unlink } from 'node:fs/promises';
 import type { ImageFileWriter, ImageSink, TempImage } from '../provider.js';
@@ -54,7 +55,8 @@ interface Frame {
   expectKey: boolean;
 }
 
-type Mode = 'structure' | 'key' | 'string' | 'image';
+/** `skip`: a string left out of the skeleton (a `thoughtSignature`, up to megabytes). */
+type Mode = 'structure' | 'key' | 'string' | 'image' | 'skip';
 
 /** Thrown when the body is not the JSON it should be; the caller decides the error kind. */
 export class MalformedAnswerError extends Error {
@@ -126,14 +128,17 @@ export class AnswerScanner {
         copyFrom = i;
         continue;
       }
-      if (this.mode === 'string' || this.mode === 'key') {
+      if (this.mode === 'string' || this.mode === 'key' || this.mode === 'skip') {
         const end = this.findStringEnd(chunk, i);
         if (this.mode === 'key') this.keyBytes.push(Buffer.from(chunk.subarray(i, end === -1 ? n : end)));
         if (end === -1) {
+          if (this.mode === 'skip') copyFrom = n;
           i = n;
           break;
         }
         if (this.mode === 'key') this.finishKey();
+        // A skipped string's closing quote is kept: the skeleton holds an empty string for it.
+        if (this.mode === 'skip') copyFrom = end;
         this.mode = 'structure';
         i = end + 1;
         continue;
@@ -170,6 +175,12 @@ export class AnswerScanner {
             this.appendSkeleton(Buffer.from(`"${imagePlaceholder(index)}"`));
             await this.openImage(index);
             this.mode = 'image';
+            i += 1;
+            copyFrom = i;
+            continue;
+          } else if (this.atSignature()) {
+            this.appendSkeleton(chunk.subarray(copyFrom, i + 1));
+            this.mode = 'skip';
             i += 1;
             copyFrom = i;
             continue;
@@ -234,6 +245,16 @@ export class AnswerScanner {
     const top = this.stack[this.stack.length - 1];
     const parent = this.stack[this.stack.length - 2];
     return Boolean(top?.isObject && top.key === 'data' && parent?.isObject && (parent.key === 'inlineData' || parent.key === 'inline_data'));
+  }
+
+  /**
+   * True when the string about to start is a `thoughtSignature`: opaque, up to 3 MB on each part
+   * of a real answer, and of no use here (it only matters to a multi-turn chat), so it is never
+   * held, nor written to a sidecar or the ledger.
+   */
+  private atSignature(): boolean {
+    const top = this.stack[this.stack.length - 1];
+    return Boolean(top?.isObject && (top.key === 'thoughtSignature' || top.key === 'thought_signature'));
   }
 
   private appendSkeleton(bytes: Buffer): void {

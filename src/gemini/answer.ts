@@ -1,36 +1,38 @@
 /**
  * From a scanned generateContent answer to what the pipeline keeps: the final images (never the
  * interim thought images), the text parts, finishReason, block reason and usageMetadata verbatim.
+ *
+ * Read leniently: gateways re-serialize answers (a Go one writes an empty list as `null`), drop
+ * `index`, add fields of their own. An answer that carries `usageMetadata` was billed, so it is
+ * always returned, whatever else its body holds: a shape that yields no image becomes a row
+ * failure naming what was missing (`problem`), never an error that would ask (and bill) again.
  */
-import { z } from 'zod';
 import type { FinalImage, ProviderAnswer } from '../provider.js';
 import type { UsageMetadata } from '../types.js';
 import { MalformedAnswerError, placeholderIndex, removeTempFile, type ScannedAnswer } from './answer-stream.js';
 
-const partSchema = z.looseObject({
-  text: z.string().optional(),
-  thought: z.boolean().optional(),
-  inlineData: z.looseObject({ mimeType: z.string().optional(), data: z.string().optional() }).optional(),
-  inline_data: z.looseObject({ mime_type: z.string().optional(), data: z.string().optional() }).optional(),
-});
+type Fields = Record<string, unknown>;
 
-const answerSchema = z.looseObject({
-  candidates: z
-    .array(
-      z.looseObject({
-        content: z.looseObject({ parts: z.array(partSchema).optional() }).optional(),
-        finishReason: z.string().optional(),
-        finishMessage: z.string().optional(),
-      }),
-    )
-    .optional(),
-  promptFeedback: z.looseObject({ blockReason: z.string().optional(), blockReasonMessage: z.string().optional() }).optional(),
-  usageMetadata: z.looseObject({}).optional(),
-  modelVersion: z.string().optional(),
-  responseId: z.string().optional(),
-});
+const isObject = (value: unknown): value is Fields => typeof value === 'object' && value !== null && !Array.isArray(value);
+const stringOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-type Part = z.infer<typeof partSchema>;
+/** What one lenient look at a field found: the value, or words for what was wrong with it. */
+type Found<T> = { value: T; problem?: undefined } | { value?: undefined; problem: string };
+
+/** `path` as a list; `null` and a missing field are an empty list, anything else a problem. */
+function listAt(container: Fields, key: string, path: string): Found<unknown[]> {
+  const value = container[key];
+  if (Array.isArray(value)) return { value };
+  if (value === undefined) return { problem: `no ${path}` };
+  return { problem: `${path} is ${value === null ? 'null' : `not a list (${typeof value})`}` };
+}
+
+function objectAt(container: Fields, key: string, path: string): Found<Fields> {
+  const value = container[key];
+  if (isObject(value)) return { value };
+  if (value === undefined) return { problem: `no ${path}` };
+  return { problem: `${path} is ${value === null ? 'null' : `not an object (${Array.isArray(value) ? 'list' : typeof value})`}` };
+}
 
 interface ImagePart {
   index: number;
@@ -38,10 +40,11 @@ interface ImagePart {
   thought: boolean;
 }
 
-function imagePartOf(part: Part): ImagePart | undefined {
-  const index = placeholderIndex(part.inlineData?.data ?? part.inline_data?.data);
-  if (index === undefined) return undefined;
-  const mimeType = part.inlineData?.mimeType ?? part.inline_data?.mime_type ?? 'application/octet-stream';
+function imagePartOf(part: Fields): ImagePart | undefined {
+  const inline = isObject(part.inlineData) ? part.inlineData : isObject(part.inline_data) ? part.inline_data : undefined;
+  const index = placeholderIndex(inline?.data);
+  if (index === undefined || !inline) return undefined;
+  const mimeType = stringOf(inline.mimeType) ?? stringOf(inline.mime_type) ?? 'application/octet-stream';
   return { index, mimeType, thought: part.thought === true };
 }
 
@@ -57,13 +60,35 @@ export function selectFinalImages(parts: ImagePart[]): ImagePart[] {
   return last ? [last] : [];
 }
 
-/** Builds the answer and removes the temporary files of every image that is not final. */
+/** The first candidate's parts, or what kept the reader from them. */
+function partsOf(body: Fields): { candidate?: Fields; parts: Fields[]; problem?: string } {
+  const candidates = listAt(body, 'candidates', 'candidates');
+  if (candidates.problem !== undefined) return { parts: [], problem: candidates.problem };
+  const first = candidates.value[0];
+  if (!isObject(first)) return { parts: [], problem: first === undefined ? 'candidates is empty' : 'candidates[0] is not an object' };
+  const content = objectAt(first, 'content', 'candidates[0].content');
+  if (content.problem !== undefined) return { candidate: first, parts: [], problem: content.problem };
+  const parts = listAt(content.value, 'parts', 'candidates[0].content.parts');
+  if (parts.problem !== undefined) return { candidate: first, parts: [], problem: parts.problem };
+  return { candidate: first, parts: parts.value.filter(isObject) };
+}
+
+/**
+ * Builds the answer and removes the temporary files of every image that is not final. Throws
+ * `MalformedAnswerError` only for a body that carries no usage (nothing says it was billed).
+ */
 export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer> {
-  const parsed = answerSchema.safeParse(scanned.skeleton);
-  if (!parsed.success) throw new MalformedAnswerError(`the answer does not look like generateContent's (${parsed.error.issues[0]?.message ?? 'bad shape'})`);
-  const body = parsed.data;
-  const candidate = body.candidates?.[0];
-  const parts = candidate?.content?.parts ?? [];
+  const body = scanned.skeleton;
+  const usage = isObject(body) && isObject(body.usageMetadata) ? (body.usageMetadata as UsageMetadata) : undefined;
+  if (!isObject(body)) {
+    await discardAll(scanned);
+    throw new MalformedAnswerError(`the answer is not a generateContent answer (a JSON ${Array.isArray(body) ? 'list' : typeof body})`);
+  }
+  const { candidate, parts, problem } = partsOf(body);
+  if (problem !== undefined && usage === undefined && body.promptFeedback === undefined) {
+    await discardAll(scanned);
+    throw new MalformedAnswerError(`the answer does not look like generateContent's (${problem}, no usageMetadata)`);
+  }
 
   const finals = selectFinalImages(parts.map(imagePartOf).filter((part): part is ImagePart => part !== undefined));
   const kept = new Set(finals.map((part) => part.index));
@@ -77,15 +102,23 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     [...scanned.images.entries()].filter(([index]) => !kept.has(index)).map(([, image]) => removeTempFile(image.tempPath)),
   );
 
+  const feedback = isObject(body.promptFeedback) ? body.promptFeedback : undefined;
+  const blockReason = stringOf(feedback?.blockReason);
   return {
     images,
     texts: parts.filter((part) => typeof part.text === 'string' && part.thought !== true).map((part) => part.text as string),
-    finishReason: candidate?.finishReason,
-    finishMessage: candidate?.finishMessage,
-    blockReason: body.promptFeedback?.blockReason,
-    usageMetadata: (body.usageMetadata ?? {}) as UsageMetadata,
-    modelVersion: body.modelVersion,
-    responseId: body.responseId,
+    finishReason: stringOf(candidate?.finishReason),
+    finishMessage: stringOf(candidate?.finishMessage),
+    blockReason,
+    usageMetadata: usage ?? {},
+    modelVersion: stringOf(body.modelVersion),
+    responseId: stringOf(body.responseId),
+    // A blocked prompt has no candidates by design: nothing is missing there.
+    ...(problem !== undefined && blockReason === undefined && finals.length === 0 ? { problem } : {}),
     ...(scanned.saveError === undefined ? {} : { saveError: scanned.saveError }),
   };
+}
+
+async function discardAll(scanned: ScannedAnswer): Promise<void> {
+  await Promise.all([...scanned.images.values()].map((image) => removeTempFile(image.tempPath)));
 }

@@ -77,6 +77,8 @@ export class GeminiProvider implements Provider {
     } catch (error) {
       await scanner.discard();
       response.body.destroy();
+      // Only a body without usage gets here (a billed one is always read, see readAnswer): nothing
+      // says it was billed, so it is asked again like a body cut short.
       if (error instanceof MalformedAnswerError) throw new CallError('transient', `unreadable answer: ${error.message}`, { status: 200, cause: error });
       if (error instanceof CallError) throw error;
       throw this.networkError(error, signal, 'body');

@@ -10,9 +10,10 @@ export function geminiTokenCounts(usage: UsageMetadata): TokenCounts {
   const promptTokens = count(usage.promptTokenCount);
   const candidates = count(usage.candidatesTokenCount);
   const thoughtsTokens = count(usage.thoughtsTokenCount);
-  const imageOutputTokens = (usage.candidatesTokensDetails ?? [])
-    .filter((detail) => detail.modality === 'IMAGE')
-    .reduce((sum, detail) => sum + count(detail.tokenCount), 0);
+  const details = Array.isArray(usage.candidatesTokensDetails) ? usage.candidatesTokensDetails : [];
+  const imageOutputTokens = details
+    .filter((detail) => detail?.modality === 'IMAGE')
+    .reduce((sum, detail) => sum + count(detail?.tokenCount), 0);
   const toolUse = count(usage.toolUsePromptTokenCount);
   return {
     promptTokens,

@@ -29,6 +29,13 @@ export interface Directives {
   retryAfterSeconds?: number;
   /** Spread the body of a 200 answer over this many milliseconds (a slow download). */
   trickleMs?: number;
+  /**
+   * Re-serialize the answer as a gateway written in Go does: empty lists as `null` (a no-image
+   * answer has `"parts": null`), no `index`, fields the reader does not know.
+   */
+  gateway: boolean;
+  /** A `thoughtSignature` of this many bytes on every text and image part (real ones reach 1-3 MB). */
+  signatureBytes?: number;
 }
 
 export class DirectiveError extends Error {}
@@ -49,6 +56,7 @@ export function parseDirectives(prompt: string): Directives {
     allThought: false,
     textDetails: false,
     perDay: false,
+    gateway: false,
   };
   for (const match of prompt.matchAll(DIRECTIVE)) {
     const text = (match[1] ?? '').trim();
@@ -77,6 +85,10 @@ export function parseDirectives(prompt: string): Directives {
       found.trickleMs = Number(m[1]);
     } else if ((m = text.match(/^retry=(\d+(?:\.\d+)?)s?$/))) {
       found.retryDelaySeconds = Number(m[1]);
+    } else if (text === 'gateway') {
+      found.gateway = true;
+    } else if ((m = text.match(/^signature=(\d+(?:\.\d+)?)(k|m)b$/i))) {
+      found.signatureBytes = Math.round(Number(m[1]) * (m[2]!.toLowerCase() === 'm' ? 1024 * 1024 : 1024));
     } else if (text === 'perday') {
       found.perDay = true;
     } else if ((m = text.match(/^retry-after=(\d+)$/))) {
@@ -115,6 +127,9 @@ export const DIRECTIVE_HELP: readonly string[] = [
   '[mock:retry=2.5s]         RetryInfo delay of directive 429s (default 1s)',
   '[mock:perday]             directive 429s name a per-day quota',
   '[mock:retry-after=N]      directive 429s send Retry-After: N instead of RetryInfo',
+  '[mock:gateway]            as a Go gateway re-serializes it: empty lists as null (no-image: "parts": null),',
+  '                          no index, unknown fields (groundingMetadata, serviceTier, trafficType, createTime)',
+  '[mock:signature=2MB]      a thoughtSignature of that size (KB or MB) on every text and image part',
   '[mock:latency=MS]         latency of this request',
   '[mock:trickle=MS]         send the body of the answer slowly, spread over MS milliseconds',
   'Failure directives run in order over the attempts of one exact prompt: [mock:429x1][mock:503x2].',

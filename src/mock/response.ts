@@ -68,9 +68,25 @@ export interface AnswerContext {
 }
 
 /** Opaque like the real one; only its presence and round trip matter to clients. */
-function thoughtSignature(): string {
-  return randomBytes(96).toString('base64');
+function thoughtSignature(bytes = 96): string {
+  return bytes === 96 ? randomBytes(96).toString('base64') : bigSignature(bytes);
 }
+
+const bigSignatures = new Map<number, string>();
+
+/** Megabyte signatures are made once per size: only their length matters to a reader. */
+function bigSignature(bytes: number): string {
+  let signature = bigSignatures.get(bytes);
+  if (signature === undefined) {
+    signature = randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes);
+    bigSignatures.set(bytes, signature);
+  }
+  return signature;
+}
+
+/** Fields a gateway adds that the reader does not know (recorded from real answers). */
+const GATEWAY_CANDIDATE_FIELDS = '"groundingMetadata":{"webSearchQueries":null,"groundingChunks":null}';
+const gatewayTopFields = (): string => `"serviceTier":"standard","trafficType":"ON_DEMAND","createTime":${JSON.stringify(new Date().toISOString())},`;
 
 /** Writes one image part; returns the byte range of its base64 data in the body. */
 function writeImagePart(
@@ -95,9 +111,11 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
     `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${modelVersion},"responseId":"${responseId}"}`;
   const body = new BodyWriter();
 
+  const gateway = directives.gateway;
+  const signature = (): string => thoughtSignature(directives.signatureBytes);
   if (directives.blocked) {
     const usage = blockedUsage(request.prompt, request.referenceImages);
-    body.text(`{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},${tail(usage)}`);
+    body.text(`{${gateway ? `"candidates":null,${gatewayTopFields()}` : ''}"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},${tail(usage)}`);
     return finish(body, 'blocked', usage, [], 0, undefined);
   }
 
@@ -125,6 +143,25 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
     Array.from({ length: thoughtCount }, (_, i) => render(i === 0 ? 'thought-1' : 'thought-2', i)),
   );
   const finals = await Promise.all(Array.from({ length: finalCount }, (_, i) => render('final', thoughtCount + i)));
+  const usageOf = (textPart: boolean): UsageMetadata =>
+    answerUsage({
+      model,
+      prompt: request.prompt,
+      referenceImages: request.referenceImages,
+      imageSize: request.imageSize,
+      finalImages: finalCount,
+      textPart,
+      textDetails: directives.textDetails,
+    });
+
+  if (gateway && noImage) {
+    // What a Go gateway makes of a blocked image: no parts at all (`null`), the thinking still billed.
+    const usage: UsageMetadata = { ...usageOf(false), candidatesTokensDetails: null };
+    const finishReason = directives.noImage ?? 'STOP';
+    const message = 'Unable to show the generated image. The image was filtered out because it violated Google\'s Generative AI Prohibited Use policy.';
+    body.text(`{"candidates":[{"content":{"parts":null,"role":"model"},"finishReason":"${finishReason}","finishMessage":${JSON.stringify(message)}}],${gatewayTopFields()}${tail(usage)}`);
+    return finish(body, 'no-image', usage, [], 0, undefined);
+  }
 
   let parts = 0;
   body.text('{"candidates":[{"content":{"role":"model","parts":[');
@@ -134,11 +171,11 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
   if (gemini3) {
     separator();
     const plan = `**Composing the image**\n\nPlanning the layout for: ${words.slice(0, 80)}`;
-    body.text(JSON.stringify({ text: plan, thought: true }));
+    body.text(JSON.stringify({ text: plan, thought: true, ...(directives.signatureBytes ? { thoughtSignature: signature() } : {}) }));
   }
   for (const image of thoughts) {
     separator();
-    writeImagePart(body, image, true, thoughtSignature());
+    writeImagePart(body, image, true, signature());
   }
   if (textPart) {
     separator();
@@ -147,26 +184,18 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
       : finalCount > 1
         ? 'Here are two takes on your request.'
         : 'Here is the image you asked for.';
-    body.text(JSON.stringify({ text }));
+    body.text(JSON.stringify({ text, ...(directives.signatureBytes ? { thoughtSignature: signature() } : {}) }));
   }
   let cutAt: number | undefined;
   for (const image of finals) {
     separator();
-    const data = writeImagePart(body, image, directives.allThought, gemini3 ? thoughtSignature() : undefined);
+    const data = writeImagePart(body, image, directives.allThought, gemini3 || directives.signatureBytes ? signature() : undefined);
     // Cut in the middle of the first final image's data: headers and JSON prefix arrive intact.
     cutAt ??= Math.floor((data.start + data.end) / 2);
   }
   const finishReason = noImage ? (directives.noImage ?? 'STOP') : 'STOP';
-  body.text(`]},"finishReason":"${finishReason}","index":0}],`);
-  const usage = answerUsage({
-    model,
-    prompt: request.prompt,
-    referenceImages: request.referenceImages,
-    imageSize: request.imageSize,
-    finalImages: finalCount,
-    textPart,
-    textDetails: directives.textDetails,
-  });
+  body.text(gateway ? `]},"finishReason":"${finishReason}",${GATEWAY_CANDIDATE_FIELDS}}],${gatewayTopFields()}` : `]},"finishReason":"${finishReason}","index":0}],`);
+  const usage = usageOf(textPart);
   body.text(tail(usage));
   const logged = finals.map((f) => ({ mimeType: f.mimeType, sha256: f.sha256 ?? '', bytes: f.bytes }));
   return finish(body, noImage ? 'no-image' : 'image', usage, logged, thoughtCount, cutAt);

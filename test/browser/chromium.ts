@@ -1,6 +1,7 @@
 /**
- * Debian's Chromium driven by playwright-core: never a downloaded browser. Without
- * /usr/bin/chromium the browser tests fail, saying how to get it (CI installs it in .ci/run).
+ * Headless Chromium driven by playwright-core, never a browser downloaded at run time: the one
+ * inside the @sparticuz/chromium devDependency, or the one TOKENHOT_TEST_CHROMIUM names (say
+ * Debian's /usr/bin/chromium).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -8,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { ROOT } from '../helpers/processes.js';
-
-export const CHROMIUM = process.env.TOKENHOT_TEST_CHROMIUM ?? '/usr/bin/chromium';
+import { bundledChromium, type BundledChromium } from './bundled-chromium.js';
 
 /** Where screenshots go (git-ignored). */
 export const RESULTS = join(ROOT, 'test-results');
@@ -19,18 +19,25 @@ export interface Browser {
   close(): Promise<void>;
 }
 
+/** The browser to launch: TOKENHOT_TEST_CHROMIUM when set, else the bundled one. */
+export async function testChromium(): Promise<BundledChromium> {
+  const own = process.env.TOKENHOT_TEST_CHROMIUM;
+  if (!own) return bundledChromium();
+  if (!existsSync(own)) throw new Error(`TOKENHOT_TEST_CHROMIUM=${own}: no such file (unset it to use the Chromium of the @sparticuz/chromium devDependency)`);
+  return { executablePath: own, env: {} };
+}
+
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it). This file fails without it (CI must not pass silently without the browser tests).`);
-  }
+  const browser = await testChromium();
   await mkdir(RESULTS, { recursive: true });
   // A fresh profile each run; the flags keep Chromium off the (closed) network.
   const userDataDir = await mkdtemp(join(tmpdir(), 'thb-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath: browser.executablePath,
+    env: { ...process.env, ...browser.env },
     headless: true,
     chromiumSandbox: false,
-    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-domain-reliability', '--no-pings'],
     viewport: { width: 1280, height: 900 },
   });
   // Nothing may leave this machine (Bull Board's page asks for web fonts, say): refused at once

@@ -14,7 +14,10 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY jobs ./jobs
-# Outputs (images, sidecars, ledger) go to a volume that every worker shares.
+# Outputs (images, sidecars, ledger) go to a volume that every worker shares. The folder is made
+# here, owned by `node`, before VOLUME: a fresh named volume then starts out writable by the
+# worker (a bind-mounted host folder keeps its own owner: see the README).
+RUN mkdir -p /data/output && chown node:node /data/output
 VOLUME ["/data/output"]
 USER node
 ENTRYPOINT ["node", "bin/tokenhot-batch.js"]

@@ -11,6 +11,7 @@
  *   <out>/<batch>/.run-lock          held by the in-process `run` of the batch
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -240,13 +241,28 @@ export class OutputStore {
   }
 }
 
-/** Whether a process of this host is still there (one of another user counts as there). */
+/**
+ * Whether a process of this host is still there (one of another user counts as there). A zombie
+ * is not: a run killed with SIGKILL whose parent has not reaped it yet (some container inits and
+ * CI runners are slow to) holds nothing, though `kill(pid, 0)` still finds it.
+ */
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/** Linux's `/proc/<pid>/stat` says `Z` after the command name; elsewhere nothing is known. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name, in parentheses, may itself hold spaces or parentheses.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -2,9 +2,10 @@
  * The output folder as a user sees it: a row made again leaves only its new images, and two
  * in-process runs of one batch cannot run at once.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { readdir, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,5 +68,23 @@ describe('output folder', () => {
     await takenOver.release();
     // Nothing was made: no lock and no empty batch folder stay behind.
     expect(existsSync(join(dir, 'nightly'))).toBe(false);
+  });
+
+  it('takes over the lock of a killed run whose parent has not reaped it yet (a zombie)', async () => {
+    // `sleep 0` exits at once; its parent becomes `sleep 30` (exec), which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const [pid] = (await once(parent.stdout!, 'data')) as [Buffer];
+      const zombie = Number(pid.toString().trim());
+      await expect.poll(() => readFile(`/proc/${zombie}/stat`, 'utf8').then((stat) => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))).toBe('Z');
+      // `kill(pid, 0)` still finds it: the old check called the lock held.
+      expect(() => process.kill(zombie, 0)).not.toThrow();
+      await mkdir(join(dir, 'z'), { recursive: true });
+      await writeFile(join(dir, 'z', '.run-lock'), JSON.stringify({ host: hostname(), pid: zombie, since: '2026-11-29T00:00:00Z' }));
+      const takenOver = await store.lockBatch('z');
+      await takenOver.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });

@@ -10,10 +10,91 @@
  *   <prefix>:tokenhot:batch:<b>:done       set of row ids done
  *   <prefix>:tokenhot:batch:<b>:failed     hash row id → reason (removed when the row is done later)
  *   <prefix>:tokenhot:batch:<b>:spend      integer, picodollars
+ *   <prefix>:tokenhot:batch:<b>:reserved   sorted set: job id → when its call's reservation lapses (ms, Redis clock)
+ *   <prefix>:tokenhot:batch:<b>:reserved-pico  hash: job id → `<picodollars held>:<call id>`
  *   <prefix>:tokenhot:batch:<b>:over       set of job ids parked because the batch reached its budget
  * and the batch's budget (picodollars) in its meta hash, field `budgetPico`.
  */
 import type { Redis } from 'ioredis';
+
+/**
+ * The start of the budget scripts: drops reservations whose worker stopped renewing them (it
+ * was killed), by Redis's clock, then reads spend, reservations and budget. Lua numbers are
+ * doubles: exact to the picodollar up to $9,000 of spend, near enough beyond for a cap.
+ * KEYS: spend, meta, reserved, reserved-pico, over.
+ */
+const BUDGET_STATE = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, job in ipairs(lapsed) do redis.call('HDEL', KEYS[4], job) end
+if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+local reserved = 0
+for _, held in ipairs(redis.call('HVALS', KEYS[4])) do reserved = reserved + tonumber(string.match(held, '^%d+')) end
+local spend = tonumber(redis.call('GET', KEYS[1]) or '0')
+local budget = redis.call('HGET', KEYS[2], 'budgetPico')
+`;
+
+/**
+ * `fitsBudget` (budget.ts), atomically for all workers: the call's estimate is held if it fits,
+ * else its job is listed as parked over budget. A job taken again (its worker died, so BullMQ
+ * gave its lock away) drops its earlier call's reservation first: that call is presumed gone.
+ * ARGV: job id, call id, estimate, ttl ms.
+ */
+const RESERVE = `${BUDGET_STATE}
+local previous = redis.call('HGET', KEYS[4], ARGV[1])
+if previous then
+  reserved = reserved - tonumber(string.match(previous, '^%d+'))
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+if budget and spend + reserved + tonumber(ARGV[3]) > tonumber(budget) then
+  redis.call('SADD', KEYS[5], ARGV[1])
+  return {0, string.format('%.0f', spend), string.format('%.0f', reserved), budget}
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
+redis.call('SREM', KEYS[5], ARGV[1])
+return {1}
+`;
+
+/**
+ * Ends a call's reservation (unless the job was taken again since): with a cost it becomes
+ * spend, without one it just goes. Then, when the batch has room for calls of this one's size,
+ * takes that many parked job ids (100 at most) for the caller to set going.
+ * ARGV: job id, call id, cost or '', estimate.
+ */
+const SETTLE = `${BUDGET_STATE}
+local held = nil
+local entry = redis.call('HGET', KEYS[4], ARGV[1])
+if entry then
+  local amount, call = string.match(entry, '^(%d+):(.*)$')
+  if call == ARGV[2] then
+    held = tonumber(amount)
+    redis.call('HDEL', KEYS[4], ARGV[1])
+    redis.call('ZREM', KEYS[3], ARGV[1])
+    reserved = reserved - held
+  end
+end
+if ARGV[3] ~= '' then spend = tonumber(redis.call('INCRBY', KEYS[1], ARGV[3])) end
+if not budget then return {} end
+local room = tonumber(budget) - spend - reserved
+local size = held or tonumber(ARGV[4])
+local wake = 0
+if room >= size then
+  if size > 0 then wake = math.min(100, math.floor(room / size)) else wake = 1 end
+end
+if wake == 0 then return {} end
+return redis.call('SPOP', KEYS[5], wake)
+`;
+
+/** Pushes back the lapse of the reservations of calls still running. KEYS: reserved. ARGV: ttl ms, job ids... */
+const RENEW = `
+local clock = redis.call('TIME')
+local lapse = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', lapse, ARGV[i]) end
+return 0
+`;
 
 export interface BatchCounts {
   batch: string;
@@ -26,6 +107,14 @@ export interface BatchCounts {
   spendPico: bigint;
   budgetPico?: bigint;
   createdAt?: number;
+}
+
+/** Why a queued call may not start: where its batch stands against its budget. */
+export interface BudgetRefusal {
+  spendPico: bigint;
+  /** Held by calls in flight. */
+  reservedPico: bigint;
+  budgetPico: bigint;
 }
 
 export interface FailedRowState {
@@ -101,9 +190,40 @@ export class BatchState {
     return (await this.client.sismember(this.key(batch, 'done'), rowId)) === 1;
   }
 
-  /** Adds a billed answer's cost; exact integer picodollars, atomic across all workers. */
-  async addSpend(batch: string, pico: bigint): Promise<bigint> {
-    return BigInt(await this.client.incrby(this.key(batch, 'spend'), pico.toString()));
+  private budgetKeys(batch: string): string[] {
+    return [this.key(batch, 'spend'), this.key(batch, 'meta'), this.key(batch, 'reserved'), this.key(batch, 'reserved-pico'), this.key(batch, 'over')];
+  }
+
+  /**
+   * Holds `estimatePico` of the batch's budget for one call (`callId`) of a job, for `ttlMs`
+   * unless renewed; or, when it does not fit, lists the job as parked over budget and says where
+   * the batch stands.
+   */
+  async reserve(batch: string, jobId: string, callId: string, estimatePico: bigint, ttlMs: number): Promise<{ reserved: true } | { refused: BudgetRefusal }> {
+    const keys = this.budgetKeys(batch);
+    const reply = (await this.client.eval(RESERVE, keys.length, ...keys, jobId, callId, estimatePico.toString(), String(ttlMs))) as [1] | [0, string, string, string];
+    if (reply[0] === 1) return { reserved: true };
+    return { refused: { spendPico: BigInt(reply[1]), reservedPico: BigInt(reply[2]), budgetPico: BigInt(reply[3]) } };
+  }
+
+  /**
+   * Ends a reservation: a billed answer's cost (exact integer picodollars) is added to the spend
+   * in the same step, or, without a cost, the reservation just goes. Returns the parked job ids
+   * the room now left would fit (by this call's `estimatePico`), taken off the parked list.
+   */
+  async settleReservation(batch: string, jobId: string, callId: string, costPico: bigint | undefined, estimatePico: bigint): Promise<string[]> {
+    const keys = this.budgetKeys(batch);
+    const cost = costPico === undefined ? '' : costPico.toString();
+    return (await this.client.eval(SETTLE, keys.length, ...keys, jobId, callId, cost, estimatePico.toString())) as string[];
+  }
+
+  async renewReservations(batch: string, jobIds: string[], ttlMs: number): Promise<void> {
+    if (jobIds.length > 0) await this.client.eval(RENEW, 1, this.key(batch, 'reserved'), String(ttlMs), ...jobIds);
+  }
+
+  /** Whether the job is still listed as parked over budget (nothing has set it going since). */
+  async isOverBudget(batch: string, jobId: string): Promise<boolean> {
+    return (await this.client.sismember(this.key(batch, 'over'), jobId)) === 1;
   }
 
   async spend(batch: string): Promise<bigint> {
@@ -146,15 +266,6 @@ export class BatchState {
     const spend = replies?.[0]?.[1] as string | null;
     const budget = replies?.[1]?.[1] as string | null;
     return { spendPico: BigInt(spend ?? '0'), ...(budget ? { budgetPico: BigInt(budget) } : {}) };
-  }
-
-  /** Job ids, not row ids: a catalog row's job id also holds its content and firing. */
-  async markOverBudget(batch: string, jobId: string): Promise<void> {
-    await this.client.sadd(this.key(batch, 'over'), jobId);
-  }
-
-  async unmarkOverBudget(batch: string, jobId: string): Promise<void> {
-    await this.client.srem(this.key(batch, 'over'), jobId);
   }
 
   /** Which of `rowIds` failed in this batch. */

@@ -38,6 +38,12 @@ export function estimateRow(row: Pick<Row, 'prompt' | 'model' | 'imageSize' | 'r
   return { promptTokens: prompt, imageOutputTokens, textOutputTokens: text, thoughtsTokens: thoughts, totalTokens: prompt + imageOutputTokens + text + thoughts };
 }
 
+/** What one row's call is expected to cost (budgets reserve it before the call); undefined without a price. */
+export function estimateRowCost(row: Pick<Row, 'prompt' | 'model' | 'imageSize' | 'referenceImages'>, prices: PriceTable, withText: boolean, now = new Date().toISOString()): bigint | undefined {
+  const price = prices.priceOf(row.model, now);
+  return price ? costPico(estimateRow(row, withText), price) : undefined;
+}
+
 export interface EstimateLine {
   model: string;
   imageSize: string;

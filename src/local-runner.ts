@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { asCallError, UsageError } from './errors.js';
-import { mayStart } from './budget.js';
+import { LocalBudget, reservationFor, type Reservation } from './budget.js';
 import { generateRow, settledBy, wouldRun, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { LocalPacer, sleep } from './rate-gate.js';
@@ -163,14 +163,16 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   const reach = new ReachWatch();
   const waitSignal = AbortSignal.any([options.stopSignal, options.abortSignal].filter((signal): signal is AbortSignal => signal !== undefined));
   setMaxListeners(options.concurrency + 10, waitSignal);
-  // Spend counts when an answer is billed, also one whose images then fail to save.
-  const rowContext: RowContext = {
+  const budget = new LocalBudget(options.budgetPico, options.spentBeforePico ?? 0n);
+  // Spend counts when an answer is billed, also one whose images then fail to save: the call's
+  // reservation becomes its cost.
+  const billedTo = (reservation: Reservation): RowContext => ({
     ...context,
-    onBilled: (_row, cost) => {
+    onBilled: async (_row, cost) => {
       state.spendPico += cost;
+      await reservation.settle(cost);
     },
-  };
-  const spentBefore = options.spentBeforePico ?? 0n;
+  });
   let stopReason: string | undefined;
   const stop = (reason: string): void => {
     stopReason ??= reason;
@@ -204,11 +206,26 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
           summary.notRun += 1;
           return;
         }
-        if (!mayStart(spentBefore + state.spendPico, options.budgetPico)) {
+        // The call's estimate is held against the cap until it is billed or ends unbilled.
+        const reservation = await budget.reserve(reservationFor(row, context.prices), waitSignal);
+        if (!reservation) {
           summary.overBudget += 1;
           return;
         }
-        const outcome = await generateRow(row, rowContext, { attempt, signal: options.abortSignal });
+        // The run may have stopped while this row waited for room.
+        if (stopReason) {
+          await reservation.release();
+          summary.notRun += 1;
+          return;
+        }
+        let outcome: RowOutcome;
+        try {
+          outcome = await generateRow(row, billedTo(reservation), { attempt, signal: options.abortSignal });
+        } finally {
+          await reservation.release();
+        }
+        reach.answered();
+        pacer.succeeded();
         reach.answered();
         pacer.succeeded();
         settle(row, outcome);
@@ -269,7 +286,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   summary.done = state.done;
   summary.spendPico = state.spendPico;
   summary.unpriced = state.unpriced ?? 0;
-  if (options.budgetPico !== undefined) summary.batchSpendPico = spentBefore + state.spendPico;
+  if (options.budgetPico !== undefined) summary.batchSpendPico = budget.spentPico;
   summary.stopReason = stopReason;
   summary.elapsedMs = Date.now() - started;
   return summary;

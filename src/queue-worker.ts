@@ -10,13 +10,14 @@
  * - fatal: the queue is paused so no worker burns through jobs, the job goes back to waiting,
  *   and this worker exits non-zero with the cause.
  */
+import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job, type Queue } from 'bullmq';
 import { BatchState } from './batch-state.js';
 import { CatalogState } from './catalog-state.js';
 import { startCatalogWorker } from './catalog-worker.js';
-import { describeBudget, mayStart } from './budget.js';
+import { describeBudget, QueueBudget, reservationFor, type Reservation } from './budget.js';
 import type { Config } from './config.js';
 import { asCallError, CallError, UsageError } from './errors.js';
 import { generateRow, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
@@ -128,18 +129,15 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   // Every call in flight listens to it: as many listeners as the concurrency, not a leak.
   setMaxListeners(options.concurrency + 10, signal);
 
-  // Every billed answer adds to its batch's spend counter (the budget), also one whose images
-  // then fail to save: one counter in Redis for all workers, in integer picodollars.
-  const rowContext: RowContext = {
-    ...pipeline,
-    onBilled: async (row, cost) => {
-      await batches.addSpend(row.batch, cost);
-    },
-  };
+  const lockDurationMs = options.lockDurationMs ?? 30_000;
+  // A call's reservation lasts as long as its job's lock: a killed worker's lapse with its locks.
+  const budget = new QueueBudget(batches, lockDurationMs, (jobIds) => wakeParked(jobIds));
+  // A billed answer's cost replaces its call's reservation in the batch's spend counter, also
+  // one whose images then fail to save: one counter in Redis for all workers, in picodollars.
+  const billedTo = (reservation: Reservation): RowContext => ({ ...pipeline, onBilled: (_row, cost) => reservation.settle(cost) });
 
   const processJob = async (job: Job<ImageJobData>, token?: string): Promise<{ images: string[] } | { alreadyDone: true }> => {
     const { row } = job.data;
-    const attempt = job.attemptsMade + 1;
     // A job recovered from a stalled worker may have been finished already: never pay twice.
     // A catalog row's done mark does not say for which content, so its sidecar decides.
     if (!row.contentHash && (await batches.isDone(row.batch, row.id))) return { alreadyDone: true };
@@ -149,7 +147,20 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { alreadyDone: true };
     }
-    if (await parkIfOverBudget(job, token)) throw new DelayedError();
+    const reservation = await reserveOrPark(job, token);
+    if (!reservation) throw new DelayedError();
+    try {
+      return await callRow(job, token, reservation);
+    } finally {
+      // Unbilled (an error, a refusal, a retry to come): the reservation goes. A no-op once billed.
+      await reservation.release().catch((error: unknown) => log.warn({ batch: row.batch, row: row.id, err: (error as Error).message }, 'budget reservation not released; it lapses with the job lock'));
+    }
+  };
+
+  /** One call of a job's row, its estimate held against the batch's budget. */
+  const callRow = async (job: Job<ImageJobData>, token: string | undefined, reservation: Reservation): Promise<{ images: string[] }> => {
+    const { row } = job.data;
+    const attempt = job.attemptsMade + 1;
     // The shared pace: wait for this call's start slot; a long 429 pause sends the job back.
     if (!(await quota.waitForSlot(signal))) throw new RateLimitError();
 
@@ -157,7 +168,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const endCall = metrics.callStarted();
     const callStartedAt = Date.now();
     try {
-      outcome = await generateRow(row, rowContext, { attempt, signal });
+      outcome = await generateRow(row, billedTo(reservation), { attempt, signal });
     } catch (error) {
       endCall();
       if (signal?.aborted) throw error;
@@ -226,7 +237,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     concurrency: options.concurrency,
     name: `${hostname()}:${process.pid}`,
     maxStartedAttempts: MAX_STARTED_ATTEMPTS,
-    lockDuration: options.lockDurationMs ?? 30_000,
+    lockDuration: lockDurationMs,
     stalledInterval: options.stalledIntervalMs ?? 15_000,
     maxStalledCount: 3,
     // Calls take up to minutes; a rate-limited worker re-checks at least this often.
@@ -275,23 +286,31 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   }
 
   /**
-   * A batch at its budget starts no new call: the job is parked (delayed, far out) and listed as
-   * over budget, not failed. `tokenhot-batch budget` raises the cap and sets parked jobs going.
+   * Holds the call's estimated cost against its batch's budget. A call that does not fit does
+   * not start: the job is parked (delayed, far out) and listed as over budget, not failed, until
+   * room is freed (calls in flight that cost less than they held, or ended unbilled) or
+   * `tokenhot-batch budget` raises the cap; either sets parked jobs going.
    */
-  async function parkIfOverBudget(job: Job<ImageJobData>, token: string | undefined): Promise<boolean> {
+  async function reserveOrPark(job: Job<ImageJobData>, token: string | undefined): Promise<Reservation | undefined> {
     const { row } = job.data;
-    const { spendPico, budgetPico } = await batches.spendAndBudget(row.batch);
-    if (mayStart(spendPico, budgetPico)) return false;
-    await batches.markOverBudget(row.batch, job.id!);
+    const jobId = job.id!;
+    const held = await budget.reserve(row.batch, jobId, token ?? randomUUID(), reservationFor(row, pipeline.prices));
+    if ('reservation' in held) return held.reservation;
+    const { spendPico, reservedPico, budgetPico } = held.refused;
     await job.moveToDelayed(Date.now() + PARK_MS, token);
-    log.info({ batch: row.batch, row: row.id }, `over budget: ${describeBudget(spendPico, budgetPico!)}; row parked until the cap is raised`);
-    // The cap may have been raised while this job was being parked.
-    const again = await batches.spendAndBudget(row.batch);
-    if (mayStart(again.spendPico, again.budgetPico)) {
-      await batches.unmarkOverBudget(row.batch, job.id!);
-      await job.promote().catch(() => undefined);
+    log.info({ batch: row.batch, row: row.id }, `over budget: ${describeBudget(spendPico, budgetPico, reservedPico)}; row parked until there is room`);
+    // Set going while it was being parked (so its promotion found it still active): go now.
+    if (!(await batches.isOverBudget(row.batch, jobId))) await job.promote().catch(() => undefined);
+    return undefined;
+  }
+
+  /** Parked jobs that now fit (or may: they park again if another row took the room first). */
+  async function wakeParked(jobIds: string[]): Promise<void> {
+    for (const jobId of jobIds) {
+      const job = await queue.getJob(jobId);
+      // One still being parked is set going by its parker (reserveOrPark).
+      if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
     }
-    return true;
   }
 
   async function stopForFatal(error: CallError): Promise<void> {
@@ -327,6 +346,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       await queue.close();
       await pipeline.close();
       await quota.close();
+      budget.close();
       connection.disconnect();
     })();
     return stopping;

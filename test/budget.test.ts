@@ -1,9 +1,12 @@
 /**
- * Budget caps stop spending: in-process and across two workers sharing one Redis counter.
+ * Budget caps hold to the cent: each call's estimate is reserved before it starts, in-process and
+ * across two workers sharing one Redis counter, so the mock bills at most the cap plus the
+ * estimates' error of the calls in flight.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { geminiTokenCounts } from '../src/gemini/usage.js';
 import { costPico, picoToUsd, PriceTable } from '../src/pricing.js';
@@ -33,13 +36,29 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** 40 rows of the pro model: about $5.6 at list prices. */
+/** 40 rows of the pro model at 2K: about $0.137 a call, $5.5 in all at list prices. */
 async function writeCsv(name: string): Promise<string> {
   const path = join(dir, `${name}.csv`);
-  const rows = Array.from({ length: 40 }, (_, i) => `b${i},"budget row ${i} for ${name}",gemini-3-pro-image-preview`);
-  await writeFile(path, ['id,prompt,model', ...rows].join('\n'));
+  const rows = Array.from({ length: 40 }, (_, i) => `b${i},"budget row ${i} for ${name}",gemini-3-pro-image-preview,2K`);
+  await writeFile(path, ['id,prompt,model,image_size', ...rows].join('\n'));
   return path;
 }
+
+/** What the mock itself billed for the rows of a file (its answers' usage at list prices). */
+async function billedByMock(name: string): Promise<number> {
+  let total = 0n;
+  for (const record of await mock.requests()) {
+    if (record.usageMetadata && record.prompt.includes(`for ${name}`)) total += costPico(geminiTokenCounts(record.usageMetadata), prices.priceOf(record.model, new Date().toISOString())!);
+  }
+  return picoToUsd(total);
+}
+
+/**
+ * The cap, plus the estimates' error of eight calls in flight: the mock's answers differ from the
+ * estimate by its thinking tokens (100-600 against 400 assumed), a quarter of a cent at most.
+ * Before reservations, calls in flight were whole calls: $1.5 and more here.
+ */
+const BOUND_USD = 1 + 8 * 0.0025;
 
 async function spendOf(out: string): Promise<{ spendUsd: number; maxCallUsd: number; lines: number }> {
   const files = await readdir(join(out, 'ledger'));
@@ -59,16 +78,19 @@ async function spendOf(out: string): Promise<{ spendUsd: number; maxCallUsd: num
 }
 
 describe('budget caps', () => {
-  it('in-process: stops at $1 plus the calls in flight, the rest wait over budget, a higher cap finishes them', async () => {
+  it('in-process at concurrency 8: the mock bills at most the $1 cap to within the estimates, the rest wait over budget, a higher cap finishes them', async () => {
     const csv = await writeCsv('local');
     const out = join(dir, 'local-out');
     const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
-    const first = await runCli(['run', csv, '--out', out, '--budget-usd', '1', '--concurrency', '4', '--plain'], env);
+    const first = await runCli(['run', csv, '--out', out, '--budget-usd', '1', '--concurrency', '8', '--plain'], env);
     expect(first.code).toBe(1);
-    expect(first.stdout).toMatch(/over budget: \d+ row\(s\) not started, spent \$1\.\d+ of a \$1\.00 budget/);
+    expect(first.stdout).toMatch(/over budget: \d+ row\(s\) not started, spent \$0\.\d+ of a \$1\.00 budget/);
+    const billed = await billedByMock('local');
     const { spendUsd, maxCallUsd, lines } = await spendOf(out);
-    expect(spendUsd).toBeGreaterThanOrEqual(1);
-    expect(spendUsd).toBeLessThanOrEqual(1 + 4 * maxCallUsd);
+    expect(billed).toBeLessThanOrEqual(BOUND_USD);
+    // The cap is used, not left half spent: no room is left for another call.
+    expect(billed).toBeGreaterThan(1 - maxCallUsd - 0.01);
+    expect(Math.abs(spendUsd - billed)).toBeLessThan(1e-9);
     expect(lines).toBeLessThan(40);
     expect(first.stdout).not.toContain('failed rows:');
 
@@ -98,7 +120,7 @@ describe('budget caps', () => {
     expect(open.stdout).toContain('NO PRICE for model "gemini-9-image"');
   });
 
-  it('two workers: one spend counter in Redis, spend stops at $1 plus the calls in flight, rows wait over budget, raising the cap finishes them', async () => {
+  it('two workers x 4 in flight: one spend counter in Redis, the mock bills at most the $1 cap to within the estimates, rows wait over budget, raising the cap finishes them', async () => {
     const prefix = uniquePrefix('budget');
     prefixes.push(prefix);
     const csv = await writeCsv('queued');
@@ -107,7 +129,7 @@ describe('budget caps', () => {
     expect((await runCli(['enqueue', csv, '--batch', 'capped', '--budget-usd', '1'], env)).code).toBe(0);
 
     const work = (): CliProcess => {
-      const process = startCli(['work', '--until-drained', '--concurrency', '3'], env);
+      const process = startCli(['work', '--until-drained', '--concurrency', '4'], env);
       processes.push(process);
       return process;
     };
@@ -115,10 +137,11 @@ describe('budget caps', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
 
+    const billed = await billedByMock('queued');
     const { spendUsd, maxCallUsd, lines } = await spendOf(out);
-    expect(spendUsd).toBeGreaterThanOrEqual(1);
-    // Six calls at most were in flight (two workers × three).
-    expect(spendUsd).toBeLessThanOrEqual(1 + 6 * maxCallUsd);
+    expect(billed).toBeLessThanOrEqual(BOUND_USD);
+    expect(billed).toBeGreaterThan(1 - maxCallUsd - 0.01);
+    expect(Math.abs(spendUsd - billed)).toBeLessThan(1e-9);
     const status = JSON.parse((await runCli(['status', '--format', 'json'], env)).stdout) as {
       batches: { done: number; failed: number; overBudget: number; spendUsd: number; budgetUsd: number }[];
     };
@@ -132,7 +155,7 @@ describe('budget caps', () => {
     expect((await runCli(['status'], env)).stdout).toContain('is OVER BUDGET');
     expect((await runCli(['status', '--batch', 'caped'], env)).stdout).toContain('(no batch named caped in this queue; its batches: capped)');
     const report = await runCli(['report', '--batch', 'capped'], env);
-    expect(report.stdout).toMatch(/batch capped is OVER BUDGET: spent \$1\.\d+ of a \$1\.00 budget; \d+ row\(s\) wait/);
+    expect(report.stdout).toMatch(/batch capped is OVER BUDGET: spent \$0\.\d+ of a \$1\.00 budget; \d+ row\(s\) wait/);
 
     const raised = await runCli(['budget', 'capped', '--usd', '10'], env);
     expect(raised.code).toBe(0);
@@ -141,5 +164,43 @@ describe('budget caps', () => {
     expect(again.code, again.stderr).toBe(0);
     expect((await spendOf(out)).lines).toBe(40);
     expect((await readdir(join(out, 'capped'))).filter((file) => file.endsWith('.json'))).toHaveLength(40);
+  });
+
+  it('a worker killed mid-call leaves no budget held: its jobs come back and run, with the row that was waiting', async () => {
+    const prefix = uniquePrefix('budget-kill');
+    prefixes.push(prefix);
+    const csv = join(dir, 'killed.csv');
+    await writeFile(csv, ['id,prompt,model,image_size', ...[1, 2, 3].map((i) => `k${i},"budget row ${i} for killed",gemini-3-pro-image-preview,2K`)].join('\n'));
+    const out = join(dir, 'killed-out');
+    const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
+    // Room for three calls' estimates ($0.14 each), not four.
+    expect((await runCli(['enqueue', csv, '--batch', 'killed', '--budget-usd', '0.45'], env)).code).toBe(0);
+    const fastLocks = ['--lock-duration', '1000', '--stalled-interval', '300', '--no-catalog'];
+
+    const redis = new Redis(redisUrl);
+    await fetch(`${mock.url}/__mock/hold`, { method: 'POST' });
+    try {
+      const first = startCli(['work', '--concurrency', '2', ...fastLocks], env);
+      processes.push(first);
+      // Two calls under way, their estimates held in Redis; then the worker dies without a word.
+      const deadline = Date.now() + 20_000;
+      while ((await redis.hlen(`${prefix}:tokenhot:batch:killed:reserved-pico`)) < 2) {
+        if (Date.now() > deadline) throw new Error(`no calls under way: ${first.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      first.child.kill('SIGKILL');
+      await first.done;
+    } finally {
+      await fetch(`${mock.url}/__mock/release`, { method: 'POST' });
+      redis.disconnect();
+    }
+
+    const second = startCli(['work', '--until-drained', '--concurrency', '1', ...fastLocks], env);
+    processes.push(second);
+    const result = await second.done;
+    expect(result.code, result.stderr).toBe(0);
+    const status = JSON.parse((await runCli(['status', '--format', 'json'], env)).stdout) as { batches: { done: number; overBudget: number }[] };
+    expect(status.batches[0]).toMatchObject({ done: 3, overBudget: 0 });
+    expect(await billedByMock('killed')).toBeLessThanOrEqual(0.45);
   });
 });

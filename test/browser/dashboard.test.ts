@@ -80,8 +80,8 @@ beforeAll(async () => {
   ]);
   const [a, b] = await Promise.all([
     runCli(['enqueue', shop, '--batch', 'shop', '--plain'], env),
-    // One pro image costs about $0.14: the first row spends the budget, the other two wait over budget.
-    runCli(['enqueue', capped, '--batch', 'capped', '--budget-usd', '0.01', '--plain'], env),
+    // One pro image is estimated at about $0.14: room for the first row, the other two wait over budget.
+    runCli(['enqueue', capped, '--batch', 'capped', '--budget-usd', '0.2', '--plain'], env),
   ]);
   expect(a.code, a.stderr).toBe(0);
   expect(b.code, b.stderr).toBe(0);
@@ -123,7 +123,7 @@ describe('dashboard in Chromium', () => {
     const cappedLedger = await ledgerFigures(env.TOKENHOT_OUT_DIR!, 'capped');
     expect(await field(capped, 'done')).toBe('1');
     expect(await field(capped, 'over-budget')).toBe('2');
-    expect(await field(capped, 'budget')).toBe('$0.01');
+    expect(await field(capped, 'budget')).toBe('$0.20');
     expect(await field(capped, 'spend')).toBe(formatUsd(cappedLedger.costPico, 4));
     expect(await page.locator('.alert').innerText()).toContain('capped is OVER BUDGET: 2 row(s) wait');
 

@@ -349,7 +349,7 @@ export class BatchState {
     await this.client
       .multi()
       .zrem(this.batchesKey, batch)
-      .del(this.key(batch, 'meta'), this.key(batch, 'rows'), this.key(batch, 'done'), this.key(batch, 'failed'), this.key(batch, 'spend'), this.key(batch, 'over'))
+      .del(this.key(batch, 'meta'), this.key(batch, 'rows'), this.key(batch, 'done'), this.key(batch, 'failed'), this.key(batch, 'spend'), this.key(batch, 'reserved'), this.key(batch, 'reserved-pico'), this.key(batch, 'over'))
       .exec();
   }
 }

@@ -27,7 +27,7 @@ import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue
 import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { picoToUsd } from './pricing.js';
 import { QuotaControl } from './quota-control.js';
-import { backoffDelay, rateLimitDelay, ReachWatch } from './retry-policy.js';
+import { backoffDelay, ModelWatch, rateLimitDelay, ReachWatch } from './retry-policy.js';
 
 export interface WorkerOptions {
   settings: QueueSettings;
@@ -90,6 +90,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   if (warning) log.warn(warning);
   const pipeline = await createPipeline(config);
   const queue = imagesQueue(settings, connection);
+  // The worker's own listener reports a lost Redis; without one BullMQ prints each error raw.
+  queue.on('error', () => undefined);
   const batches = new BatchState(connection, settings.prefix);
   const catalogs = new CatalogState(connection, settings.prefix);
   if (options.untilDrained) {
@@ -117,7 +119,21 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
 
   let exit: WorkerExit = { code: 0 };
   const reach = new ReachWatch();
+  const models = new ModelWatch();
   let stopping: Promise<void> | undefined;
+  // What a stop waits for: a call under way is billed, so it is worth finishing and recording.
+  let callsInFlight = 0;
+  const callStarted = (): (() => void) => {
+    const endMetric = metrics.callStarted();
+    callsInFlight += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      callsInFlight -= 1;
+      endMetric();
+    };
+  };
 
   const settle = (row: ImageJobData['row'], outcome: RowOutcome | { status: 'failed'; reason: string }): void => options.onSettled?.(row, outcome);
 
@@ -147,6 +163,12 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { alreadyDone: true };
     }
+    const missing = models.stopped(row.model);
+    if (missing) {
+      await failForGood(job, missing, false);
+      settle(row, { status: 'failed', reason: missing });
+      throw new UnrecoverableError(missing);
+    }
     const reservation = await reserveOrPark(job, token);
     if (!reservation) throw new DelayedError();
     try {
@@ -165,7 +187,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     if (!(await quota.waitForSlot(signal))) throw new RateLimitError();
 
     let outcome: RowOutcome;
-    const endCall = metrics.callStarted();
+    const endCall = callStarted();
     const callStartedAt = Date.now();
     try {
       outcome = await generateRow(row, billedTo(reservation), { attempt, signal });
@@ -221,6 +243,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const latencyMs = Date.now() - callStartedAt;
     quota.succeeded();
     record(job, outcome, attempt, latencyMs);
+    models.settled(row.model, outcome);
     settle(row, outcome);
     if (outcome.status === 'done') {
       await batches.markDone(row.batch, row.id);
@@ -333,28 +356,44 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     stopping ??= (async () => {
       const timeout = options.shutdownTimeoutMs ?? 120_000;
       if (force) forceAbort.abort(new Error('worker stopped'));
-      const closing = worker.close(force);
-      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeout).unref());
-      if ((await Promise.race([closing, timer])) === 'timeout') {
-        log.warn(`calls still in flight after ${timeout} ms: leaving them; their jobs come back as stalled`);
+      const closing = worker.close(force).catch(() => undefined);
+      const closed = await closeWithin(closing, timeout, () => callsInFlight);
+      if (closed !== 'closed') {
+        log.warn(
+          closed === 'timeout'
+            ? `${callsInFlight} call(s) still in flight after ${Math.round(timeout / 1000)} s: leaving them; their jobs come back as stalled`
+            : `no call in flight, but the worker could not close in ${IDLE_CLOSE_MS / 1000} s (is Redis reachable?): leaving; its active jobs come back as stalled`,
+        );
         forceAbort.abort(new Error('shutdown timeout'));
-        await worker.close(true);
+        void worker.close(true).catch(() => undefined);
+        void worker.disconnect().catch(() => undefined);
       }
-      await catalogWorker?.close();
+      // Bounded: a Redis that does not answer must not hold the process (the ledger is already
+      // on disk, line by line, so nothing here is needed to keep a billed answer).
       metricsServer?.server.closeAllConnections();
-      await new Promise((resolve) => (metricsServer ? metricsServer.server.close(resolve) : resolve(undefined)));
-      await queue.close();
-      await pipeline.close();
-      await quota.close();
+      await within(
+        Promise.allSettled([
+          catalogWorker?.close(),
+          new Promise((resolve) => (metricsServer ? metricsServer.server.close(resolve) : resolve(undefined))),
+          queue.close(),
+          pipeline.close(),
+          quota.close(),
+        ]),
+        closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS,
+      );
       budget.close();
       connection.disconnect();
+      stopped();
     })();
     return stopping;
   };
+  let stopped!: () => void;
+  const stoppedPromise = new Promise<void>((resolve) => (stopped = resolve));
 
   const done = (async (): Promise<WorkerExit> => {
     const drainWatch = options.untilDrained ? watchDrained(queue, batches, () => void stop()) : undefined;
-    await worker.run();
+    // `run()` may never return once its Redis is gone: a finished stop ends the worker as well.
+    await Promise.race([worker.run().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'worker loop ended')), stoppedPromise]);
     drainWatch?.stop();
     await stop();
     return exit;
@@ -367,6 +406,41 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     return Object.values(counts).reduce((sum, count) => sum + count, 0);
   };
   return { done, stop, pipeline, remaining, ...(metricsServer ? { metricsPort: metricsServer.port } : {}) };
+}
+
+/** With no call in flight, how long a stop waits for BullMQ to close before leaving without it. */
+const IDLE_CLOSE_MS = 3_000;
+/** Longest wait for the cleanup after the worker has closed, and after it was left. */
+const CLEANUP_MS = 5_000;
+const LEFT_CLEANUP_MS = 1_000;
+
+/** Waits for `promise` for at most `ms`; never rejects. */
+async function within(promise: Promise<unknown> | undefined, ms: number): Promise<'done' | 'timeout'> {
+  if (!promise) return 'done';
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const result = await Promise.race([promise.then(() => 'done' as const, () => 'done' as const), timedOut]);
+  clearTimeout(timer);
+  return result;
+}
+
+/**
+ * Waits for the worker to close: as long as `timeout` while calls are in flight, but only
+ * `IDLE_CLOSE_MS` once none is (closing is then only BullMQ talking to Redis, which may be gone).
+ */
+async function closeWithin(closing: Promise<unknown>, timeout: number, inFlight: () => number): Promise<'closed' | 'timeout' | 'stuck'> {
+  const started = Date.now();
+  let closed = false;
+  void closing.then(() => (closed = true));
+  let idleSince: number | undefined;
+  while (!closed) {
+    const now = Date.now();
+    if (now - started >= timeout) return 'timeout';
+    if (inFlight() > 0) idleSince = undefined;
+    else if ((idleSince ??= now) <= now - IDLE_CLOSE_MS) return 'stuck';
+    await within(closing, 100);
+  }
+  return 'closed';
 }
 
 /** Calls `onDrained` once nothing is waiting, active or delayed (but jobs parked over budget). */

@@ -92,3 +92,34 @@ export class ReachWatch {
     });
   }
 }
+
+/**
+ * A model the endpoint does not know (a 404: a typo, a renamed or retired id) fails every row of
+ * it: after `limit` rows of one model in a row are refused so, with no other answer for that model
+ * between them, its remaining rows are not sent but fail with the reason. Not billed, so a re-run
+ * (after the id is fixed) tries them again.
+ */
+export class ModelWatch {
+  private readonly streaks = new Map<string, number>();
+  private readonly missing = new Map<string, string>();
+
+  constructor(private readonly limit = 3) {}
+
+  /** Why rows of `model` are no longer sent; undefined while they are. */
+  stopped(model: string): string | undefined {
+    return this.missing.get(model);
+  }
+
+  /** A row of `model` settled; a failure with `httpStatus` 404 counts toward the limit. */
+  settled(model: string, outcome: { status: 'done' | 'failed'; reason?: string; httpStatus?: number }): void {
+    if (outcome.status !== 'failed' || outcome.httpStatus !== 404) {
+      this.streaks.delete(model);
+      return;
+    }
+    const streak = (this.streaks.get(model) ?? 0) + 1;
+    this.streaks.set(model, streak);
+    if (streak >= this.limit && !this.missing.has(model)) {
+      this.missing.set(model, `not sent: ${streak} rows of ${model} in a row were refused as unknown to the endpoint (${outcome.reason ?? 'HTTP 404'}); check the model id`);
+    }
+  }
+}

@@ -393,6 +393,33 @@ describe('workers', () => {
     }
   });
 
+  it('SIGTERM stops a worker whose Redis is gone: its calls finish into the ledger, then it exits, saying what it left', async () => {
+    const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
+    await redis.start();
+    try {
+      const { out, env, mock } = await setup('redis-gone', ['--latency-ms', '1500']);
+      const local = { ...env, REDIS_URL: redis.url };
+      const rows = Array.from({ length: 8 }, (_, i) => ({ id: `g${i}`, prompt: `gone row ${i}`, model: MODELS[2]! }));
+      await runCli(['enqueue', await writeCsv('redis-gone', rows), '--batch', 'gone'], local);
+      const w = startCli(['work', '--concurrency', '4', '--plain'], local);
+      processes.push(w);
+      await waitFor('calls in flight', async () => (await mock.requests()).length === 4);
+      await redis.stop();
+      w.child.kill('SIGTERM');
+      // Before the fix the worker waited on Redis for ever (still running 150 s after SIGTERM).
+      const result = await Promise.race([w.done, sleep(30_000).then(() => undefined)]);
+      expect(result, 'the worker did not stop').toBeDefined();
+      expect(result!.stderr).toMatch(/could not close in \d+ s \(is Redis reachable\?\): leaving; its active jobs come back as stalled/);
+      expect(result!.stdout).toContain('work: stopped by SIGTERM');
+      // The four billed answers are in the ledger all the same.
+      const ledger = (await readdir(join(out, 'ledger'))).filter((file) => file.endsWith('.jsonl'));
+      const lines = (await Promise.all(ledger.map((file) => readFile(join(out, 'ledger', file), 'utf8')))).join('').trim().split('\n');
+      expect(lines).toHaveLength(4);
+    } finally {
+      await redis.stop();
+    }
+  });
+
   it('SIGTERM lets calls in flight finish and takes no new job', async () => {
     const { env, out, prefix } = await setup('sigterm', ['--latency-ms', '800']);
     const rows = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, prompt: `term row ${i}`, model: MODELS[1]! }));
@@ -407,6 +434,7 @@ describe('workers', () => {
     expect(result.code).toBe(0);
     const done = (await sidecars(out, 'term')).length;
     expect(done).toBe(4);
+    expect(result.stdout).toContain('work: stopped by SIGTERM; this worker did 4 row(s): 4 done, 0 failed for good');
     const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
     const queue = new Queue('images', { connection, prefix });
     expect(await queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 16, active: 0 });

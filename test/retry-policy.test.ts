@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { CallError } from '../src/errors.js';
 import { RateGate } from '../src/rate-gate.js';
-import { backoffDelay, DEFAULT_RETRY_POLICY, nextStep, rateLimitDelay } from '../src/retry-policy.js';
+import { backoffDelay, DEFAULT_RETRY_POLICY, ModelWatch, nextStep, rateLimitDelay } from '../src/retry-policy.js';
 
 describe('retry policy', () => {
   it('backs off exponentially with full jitter, up to a ceiling', () => {
@@ -55,5 +55,22 @@ describe('the shared gate', () => {
     gate.closeFor(10_000);
     gate.closeFor(10);
     expect(gate.remainingMs()).toBeGreaterThan(9000);
+  });
+});
+
+describe('a model the endpoint does not know', () => {
+  it('stops sending its rows after 3 refusals (404) in a row; any other answer of that model resets the count', () => {
+    const models = new ModelWatch();
+    const notFound = { status: 'failed' as const, reason: 'the endpoint does not know this model (HTTP 404)', httpStatus: 404 };
+    models.settled('a', notFound);
+    models.settled('a', notFound);
+    models.settled('a', { status: 'done' });
+    models.settled('a', notFound);
+    models.settled('a', notFound);
+    models.settled('b', notFound);
+    expect(models.stopped('a')).toBeUndefined();
+    models.settled('a', notFound);
+    expect(models.stopped('a')).toMatch(/^not sent: 3 rows of a in a row were refused as unknown to the endpoint \(the endpoint does not know this model \(HTTP 404\)\)/);
+    expect(models.stopped('b')).toBeUndefined();
   });
 });

@@ -287,6 +287,20 @@ describe('run in-process against a mock-server process', () => {
     expect(JSON.parse(await readFile(join(out, 'rows', 'blocked.json'), 'utf8'))).toMatchObject({ status: 'failed' });
   });
 
+  it('a model the endpoint does not know: after 3 rows answered 404 its other rows are not sent; other models go on', async () => {
+    const unknown = 'gemini-4-pro-image';
+    const rows: CsvRow[] = Array.from({ length: 12 }, (_, i) => ({ id: `m${i}`, prompt: `model row ${i}`, model: i % 4 === 3 ? MODELS[2]! : unknown }));
+    const csv = await writeCsv(dir, rows);
+    const out = join(dir, 'unknown-model');
+    await mock.reset();
+    const result = await runCli(['run', csv, '--out', out, '--plain', '--concurrency', '1'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
+    expect(result.code).toBe(1);
+    const asked = (await mock.requests()).filter((record) => record.model === unknown);
+    expect(asked).toHaveLength(3);
+    expect(result.stdout).toContain('3 done, 9 failed');
+    expect(result.stdout).toMatch(/m10 \(line \d+\): not sent: 3 rows of gemini-4-pro-image in a row were refused as unknown to the endpoint \([^)]*HTTP 404/);
+  });
+
   it('an endpoint that cannot be reached stops the run with exit 2 after a few rows, not after every row', async () => {
     const rows: CsvRow[] = Array.from({ length: 30 }, (_, i) => ({ id: `u${i}`, prompt: `unreachable ${i}`, model: MODELS[2]! }));
     const csv = await writeCsv(dir, rows);

@@ -27,6 +27,7 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
   const config = loadConfig(flags);
   const settings = queueSettings(config.redisUrl, flags.prefix);
   const progress = new WorkerProgress(log, flags.plain);
+  const shutdownTimeoutMs = (numberFlag('--shutdown-timeout', flags.shutdownTimeout, 0) ?? 120) * 1000;
   const worker = await startWorker(config, {
     settings,
     concurrency: config.concurrency,
@@ -36,7 +37,7 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
     globalConcurrency: numberFlag('--global-concurrency', flags.globalConcurrency, 1),
     lockDurationMs: numberFlag('--lock-duration', flags.lockDuration, 1000),
     stalledIntervalMs: numberFlag('--stalled-interval', flags.stalledInterval, 100),
-    shutdownTimeoutMs: (numberFlag('--shutdown-timeout', flags.shutdownTimeout, 0) ?? 120) * 1000,
+    shutdownTimeoutMs,
     metricsPort: numberFlag('--metrics-port', flags.metricsPort, 0),
     metricsHost: flags.metricsHost,
     log,
@@ -44,11 +45,19 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
   });
   progress.start(() => worker.remaining());
   let signals = 0;
+  let stoppedBy: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
     if (signals === 1) {
+      stoppedBy = signal;
       log.warn(`${signal}: taking no new jobs, letting calls in flight finish (again to abandon them; their jobs come back as stalled)`);
       void worker.stop();
+      // The last resort of "a process told to stop, stops": the stop itself is bounded, this
+      // covers anything it did not foresee.
+      setTimeout(() => {
+        log.error(`still not stopped ${Math.round(shutdownTimeoutMs / 1000) + BACKSTOP_SECONDS} s after ${signal}: exiting; active jobs come back as stalled`);
+        process.exit(1);
+      }, shutdownTimeoutMs + BACKSTOP_SECONDS * 1000).unref();
     } else {
       log.warn(`${signal} again: leaving calls in flight`);
       process.exit(130);
@@ -61,12 +70,23 @@ export async function workCommand(flags: WorkFlags, log: Logger): Promise<number
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (exit.code !== 0) process.stderr.write(`error: ${exit.reason}\n`);
-  if (!flags.untilDrained || exit.code !== 0 || signals > 0) return exit.code;
-  // Drained: like `run`, say what this worker did, and exit 1 if a row it took failed for good.
   const totals = progress.totals();
+  if (stoppedBy) {
+    process.stdout.write(`work: stopped by ${stoppedBy}; ${didText(totals)}\n`);
+    return exit.code;
+  }
+  if (!flags.untilDrained || exit.code !== 0) return exit.code;
+  // Drained: like `run`, say what this worker did, and exit 1 if a row it took failed for good.
+  process.stdout.write(`work: queue drained; ${didText(totals)}\n`);
+  return totals.failed > 0 ? 1 : 0;
+}
+
+/** Seconds past the shutdown timeout after which a stopping worker exits whatever it waits for. */
+const BACKSTOP_SECONDS = 15;
+
+function didText(totals: ProgressState): string {
   const { done, failed } = totals;
-  process.stdout.write(`work: queue drained; this worker did ${done + failed} row(s): ${done} done, ${failed} failed for good; spend ${spendText(totals)}${failed > 0 ? ' (tokenhot-batch status lists the failed rows)' : ''}\n`);
-  return failed > 0 ? 1 : 0;
+  return `this worker did ${done + failed} row(s): ${done} done, ${failed} failed for good; spend ${spendText(totals)}${failed > 0 ? ' (tokenhot-batch status lists the failed rows)' : ''}`;
 }
 
 /**

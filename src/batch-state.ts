@@ -344,6 +344,11 @@ export class BatchState {
     return this.client.zrange(this.batchesKey, '0', '-1');
   }
 
+  /** The batch and its sub-batches (`name/...`), as `status --batch` and `report --batch` take them. */
+  async batchesUnder(batch: string): Promise<string[]> {
+    return (await this.batches()).filter((name) => name === batch || name.startsWith(`${batch}/`));
+  }
+
   /** Removes everything this module keeps for a batch (tests, and `status --forget` later). */
   async forget(batch: string): Promise<void> {
     await this.client

@@ -8,7 +8,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { CronExpressionParser } from 'cron-parser';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { capabilitiesOf } from './models.js';
+import { capabilitiesOf, normalizeImageSize } from './models.js';
 import { UsageError } from './errors.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
@@ -68,7 +68,8 @@ const definitionSchema = z
       .object({
         model: z.string().optional(),
         aspectRatio: z.string().optional(),
-        imageSize: z.string().optional(),
+        // `2k` as Tokenhot's docs write it; kept as the API requires it (`2K`).
+        imageSize: z.string().transform(normalizeImageSize).optional(),
       })
       .strict()
       .optional(),

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 import type { ResponseModalities } from './gemini/request.js';
-import { DEFAULT_MODEL } from './models.js';
+import { ALL_ASPECT_RATIOS, ALL_IMAGE_SIZES, DEFAULT_MODEL, normalizeImageSize } from './models.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 
 export const DEFAULT_BASE_URL = 'https://tokenhot.ai';
@@ -21,7 +21,10 @@ export interface Config {
   redisUrl?: string;
   /** Row defaults for the CSV's empty cells. */
   model: string;
+  /** Where `model` came from, to name it in messages. */
+  modelSource: '--model' | 'TOKENHOT_MODEL' | 'default';
   aspectRatio?: string;
+  /** In the form the API requires (`2K`), whatever case it was given in. */
   imageSize?: string;
   /** Calls in flight per process. @default 8 */
   concurrency: number;
@@ -66,7 +69,7 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')
     .optional(),
-  model: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/i, 'the model id may hold letters, digits, "." and "-"'),
+  model: z.string(),
   aspectRatio: z.string().optional(),
   imageSize: z.string().optional(),
   concurrency: positiveInt('--concurrency', 1000),
@@ -79,15 +82,33 @@ const schema = z.object({
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
 
+/**
+ * The row defaults given as flags, checked once here: a bad value is one error naming the flag
+ * (exit 2), not a problem repeated on every row that would take it. Whether a value suits a
+ * row's model is for the row checks, since rows may name other models.
+ */
+function checkRowDefaultFlags(flags: ConfigFlags, model: { id: string; source: string }): void {
+  if (!/^[a-z0-9][a-z0-9.-]*$/i.test(model.id)) throw new UsageError(`${model.source}: "${model.id}" is not a model id (letters, digits, "." and "-", like ${DEFAULT_MODEL})`);
+  const ratio = nonEmpty(flags.aspectRatio);
+  if (ratio !== undefined && !ALL_ASPECT_RATIOS.includes(ratio)) throw new UsageError(`--aspect-ratio: "${ratio}" is not an aspect ratio (${ALL_ASPECT_RATIOS.join(', ')})`);
+  const size = nonEmpty(flags.imageSize);
+  if (size !== undefined && !ALL_IMAGE_SIZES.includes(normalizeImageSize(size))) {
+    throw new UsageError(`--image-size: "${size}" is not an image size (${ALL_IMAGE_SIZES.join(', ')}; 512 on 3.1 flash only)`);
+  }
+}
+
 export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const modelSource = nonEmpty(flags.model) !== undefined ? '--model' : nonEmpty(env.TOKENHOT_MODEL) !== undefined ? 'TOKENHOT_MODEL' : 'default';
+  const model = nonEmpty(flags.model) ?? nonEmpty(env.TOKENHOT_MODEL) ?? DEFAULT_MODEL;
+  checkRowDefaultFlags(flags, { id: model, source: modelSource });
   const parsed = schema.safeParse({
     apiKey: nonEmpty(env.TOKENHOT_API_KEY),
     baseUrl: nonEmpty(flags.baseUrl) ?? nonEmpty(env.TOKENHOT_BASE_URL) ?? DEFAULT_BASE_URL,
     outDir: nonEmpty(flags.out) ?? nonEmpty(env.TOKENHOT_OUT_DIR) ?? './output',
     redisUrl: nonEmpty(env.REDIS_URL),
-    model: nonEmpty(flags.model) ?? nonEmpty(env.TOKENHOT_MODEL) ?? DEFAULT_MODEL,
+    model,
     aspectRatio: nonEmpty(flags.aspectRatio),
-    imageSize: nonEmpty(flags.imageSize),
+    imageSize: flags.imageSize === undefined ? undefined : nonEmpty(normalizeImageSize(flags.imageSize)),
     concurrency: flags.concurrency ?? 8,
     timeoutSeconds: flags.timeout ?? 600,
     attempts: flags.attempts ?? DEFAULT_RETRY_POLICY.attempts,
@@ -107,6 +128,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     outDir: value.outDir,
     redisUrl: value.redisUrl,
     model: value.model,
+    modelSource,
     aspectRatio: value.aspectRatio,
     imageSize: value.imageSize,
     concurrency: value.concurrency,

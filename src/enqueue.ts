@@ -5,18 +5,19 @@
  */
 import type { JobsOptions, Queue } from 'bullmq';
 import { BatchState } from './batch-state.js';
-import { UsageError } from './errors.js';
-import type { Progress } from './progress.js';
+import type { Progress, ProgressState } from './progress.js';
 import { catalogJobIdFor, imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { PriceTable } from './pricing.js';
-import { formatProblem, readRowBatches, rowChecks, type RowDefaults, type RowProblem } from './rows.js';
+import { readRowBatches, rejectedRowCount, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
 
 export interface EnqueueOptions {
   csvPath: string;
   batch: string;
   defaults: RowDefaults;
+  /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
+  reading?: CsvReading;
   retry: RetryPolicy;
   strict?: boolean;
   /** Sets (or, enqueueing again, changes) the batch's budget. */
@@ -35,20 +36,17 @@ export interface EnqueueSummary {
   added: number;
   /** Rows of the file already in the queue or done before. */
   alreadyQueued: number;
+  /** Every problem of the rejected rows (several for a row with several bad cells: `rejectedRowCount`). */
   rejected: RowProblem[];
 }
 
 /** Reads the file once without queuing anything: `--strict` refuses it before the first job. */
 async function checkWholeFile(options: EnqueueOptions): Promise<void> {
   const rejected: RowProblem[] = [];
-  for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices))) {
+  for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices, options.reading))) {
     for (const read of reads) if ('problem' in read) rejected.push(read.problem);
   }
-  if (rejected.length > 0) {
-    const shown = rejected.slice(0, 20).map(formatProblem).join('\n  ');
-    const more = rejected.length > 20 ? `\n  ... and ${rejected.length - 20} more` : '';
-    throw new UsageError(`${options.csvPath} rejected (--strict): ${rejected.length} bad row(s)\n  ${shown}${more}`);
-  }
+  if (rejected.length > 0) throw strictRejection(options.csvPath, rejected);
 }
 
 /** Chunks on their way to Redis while the next one is read (see `enqueueCsv`). */
@@ -76,7 +74,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
     const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, { retryFailed: options.retryFailed, failedBefore });
     summary.added += added.length;
     summary.alreadyQueued += rows.length - added.length;
-    options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
+    options.progress?.update(progressOf(summary));
   };
   const flush = async (): Promise<void> => {
     if (chunk.length > 0) {
@@ -91,7 +89,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   };
 
   try {
-    for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices))) {
+    for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices, options.reading))) {
       for (const read of reads) {
         if ('problem' in read) {
           summary.rejected.push(read.problem);
@@ -112,10 +110,16 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
     throw error;
   }
   // The total was estimated from line breaks (a quoted prompt may hold some): end on the count.
-  options.progress?.setTotal(summary.added + summary.alreadyQueued + summary.rejected.length);
-  options.progress?.update({ done: summary.added + summary.alreadyQueued, failed: summary.rejected.length, spendPico: 0n });
+  const final = progressOf(summary);
+  options.progress?.setTotal(final.done + (final.skipped ?? 0) + final.failed);
+  options.progress?.update(final);
   options.progress?.stop();
   return summary;
+}
+
+/** Enqueue's progress: rows added, already queued (enqueueing again adds none), rejected. */
+function progressOf(summary: EnqueueSummary): ProgressState {
+  return { done: summary.added, skipped: summary.alreadyQueued, failed: rejectedRowCount(summary.rejected), spendPico: 0n };
 }
 
 /**

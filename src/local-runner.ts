@@ -4,14 +4,14 @@
  */
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
-import { asCallError, UsageError } from './errors.js';
+import { asCallError } from './errors.js';
 import { LocalBudget, reservationFor, type Reservation } from './budget.js';
 import { generateRow, settledBy, wouldRun, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { LocalPacer, sleep } from './rate-gate.js';
-import { ModelWatch, nextStep, ReachWatch, type RetryPolicy } from './retry-policy.js';
+import { nextStep, ReachWatch, type RetryPolicy } from './retry-policy.js';
 import type { PriceTable } from './pricing.js';
-import { formatProblem, readRows, rowChecks, type RowDefaults, type RowProblem } from './rows.js';
+import { readRows, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
 
 export interface LocalRunOptions {
@@ -24,6 +24,10 @@ export interface LocalRunOptions {
   strict?: boolean;
   /** Run rows again that failed for good in an earlier run (they are billed again). */
   retryFailed?: boolean;
+  /** Make again the finished rows whose prompt or parameters changed in the file since. */
+  redoChanged?: boolean;
+  /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
+  reading?: CsvReading;
   /** Stops taking new rows when aborted; calls in flight finish. */
   stopSignal?: AbortSignal;
   /** Aborts calls in flight (a second Ctrl-C). */
@@ -92,15 +96,11 @@ function sameRequest(sidecar: Sidecar, row: BatchRow): boolean {
 async function collectRows(options: LocalRunOptions, prices: PriceTable): Promise<{ rows: BatchRow[]; rejected: RowProblem[] }> {
   const rows: BatchRow[] = [];
   const rejected: RowProblem[] = [];
-  for await (const read of readRows(options.csvPath, rowChecks(options.defaults, options.budgetPico, prices))) {
+  for await (const read of readRows(options.csvPath, rowChecks(options.defaults, options.budgetPico, prices, options.reading))) {
     if ('problem' in read) rejected.push(read.problem);
     else rows.push({ ...read.row, batch: options.batch });
   }
-  if (options.strict && rejected.length > 0) {
-    const shown = rejected.slice(0, 20).map(formatProblem).join('\n  ');
-    const more = rejected.length > 20 ? `\n  ... and ${rejected.length - 20} more` : '';
-    throw new UsageError(`${options.csvPath} rejected (--strict): ${rejected.length} bad row(s)\n  ${shown}${more}`);
-  }
+  if (options.strict && rejected.length > 0) throw strictRejection(options.csvPath, rejected);
   return { rows, rejected };
 }
 
@@ -149,10 +149,12 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   rows.forEach((row, index) => {
     const sidecar = states[index];
     const settled = settledBy(sidecar);
-    if (wouldRun(settled, options.retryFailed)) todo.push(row);
+    const changed = settled === 'done' && sidecar !== undefined && !sameRequest(sidecar, row);
+    // A row made again replaces its images and sidecar, as any re-run of a row does.
+    if (wouldRun(settled, options.retryFailed) || (changed && options.redoChanged)) todo.push(row);
     else if (settled === 'done') {
       summary.alreadyDone += 1;
-      if (sidecar && !sameRequest(sidecar, row)) summary.changedSinceDone.push({ id: row.id, line: row.line, reason: 'prompt or parameters changed since it was made' });
+      if (changed) summary.changedSinceDone.push({ id: row.id, line: row.line, reason: 'prompt or parameters changed since it was made' });
     }
     else summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
   });
@@ -161,7 +163,6 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
   const pacer = new LocalPacer(options.rpm);
   const reach = new ReachWatch();
-  const models = new ModelWatch();
   const waitSignal = AbortSignal.any([options.stopSignal, options.abortSignal].filter((signal): signal is AbortSignal => signal !== undefined));
   setMaxListeners(options.concurrency + 10, waitSignal);
   const budget = new LocalBudget(options.budgetPico, options.spentBeforePico ?? 0n);
@@ -200,11 +201,6 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         summary.notRun += 1;
         return;
       }
-      const missing = models.stopped(row.model);
-      if (missing) {
-        settle(row, { status: 'failed', reason: missing });
-        return;
-      }
       try {
         // Ctrl-C also ends the wait for a start slot (at a low pace, that wait is long).
         await pacer.acquire(waitSignal);
@@ -232,7 +228,8 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         }
         reach.answered();
         pacer.succeeded();
-        models.settled(row.model, outcome);
+        reach.answered();
+        pacer.succeeded();
         settle(row, outcome);
         return;
       } catch (error) {

@@ -6,7 +6,7 @@
 
 export const DEFAULT_MODEL = 'gemini-3-pro-image-preview';
 
-const BASE_ASPECT_RATIOS = ['1:1', '2:3', '3:2', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'] as const;
+export const BASE_ASPECT_RATIOS = ['1:1', '2:3', '3:2', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'] as const;
 
 export interface ModelCapabilities {
   id: string;
@@ -60,6 +60,24 @@ export const MODELS: readonly ModelCapabilities[] = [
   },
 ];
 
+/** Every aspect ratio and image size some model takes: what a flag's value may be at all. */
+export const ALL_ASPECT_RATIOS: readonly string[] = [...new Set(MODELS.flatMap((m) => m.aspectRatios))];
+export const ALL_IMAGE_SIZES: readonly string[] = [...new Set(MODELS.flatMap((m) => m.imageSizes))].sort((a, b) => parseSize(a) - parseSize(b));
+
+function parseSize(size: string): number {
+  return size.endsWith('K') ? Number(size.slice(0, -1)) * 1024 : Number(size);
+}
+
+/**
+ * An image size as people write it, in the form the API requires: Tokenhot's own docs example
+ * sends `"2k"`, Google refuses anything but an uppercase `2K`. Other values come back trimmed,
+ * for the checks to refuse by name.
+ */
+export function normalizeImageSize(size: string): string {
+  const trimmed = size.trim();
+  return /^\d+k$/.test(trimmed) ? trimmed.toUpperCase() : trimmed;
+}
+
 /** The capabilities of a model id, or undefined for a model this version does not know. */
 export function findModel(id: string): ModelCapabilities | undefined {
   const bare = id.replace(/-preview$/, '');
@@ -85,4 +103,42 @@ export function capabilitiesOf(id: string): ModelCapabilities {
 /** Image size used for a row: the asked one, else the model's default. */
 export function effectiveImageSize(model: string, imageSize: string | undefined): string {
   return imageSize ?? capabilitiesOf(model).defaultImageSize;
+}
+
+/**
+ * Why an id is not a model this version knows, with the nearest known id when it looks like a
+ * typo of one: `"gemini-3-pro-imge" is not a model this version knows (did you mean
+ * gemini-3-pro-image-preview?)`.
+ */
+export function unknownModelReason(id: string): string {
+  const nearest = nearestModel(id);
+  return `"${id}" is not a model this version knows (${nearest ? `did you mean ${nearest}?` : `known: ${MODELS.map((m) => m.id).join(', ')}`})`;
+}
+
+/**
+ * The known id nearest to `id` (matched with and without `-preview`), when within a third of its
+ * length in edits: near enough to be a typo, not another model.
+ */
+export function nearestModel(id: string): string | undefined {
+  let best: { model: string; distance: number; length: number } | undefined;
+  for (const model of MODELS) {
+    for (const name of [model.id, model.id.replace(/-preview$/, '')]) {
+      const distance = editDistance(id.toLowerCase(), name);
+      if (!best || distance < best.distance) best = { model: model.id, distance, length: name.length };
+    }
+  }
+  return best && best.distance <= best.length / 3 ? best.model : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions, one row of the table at a time. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -8,6 +8,8 @@ import { formatUsd } from './pricing.js';
 export interface ProgressState {
   done: number;
   failed: number;
+  /** Rows settled without work (enqueue: already queued), when `words.skipped` names them. */
+  skipped?: number;
   /** Spend so far in picodollars. */
   spendPico: bigint;
   /** Billed answers of models with no price: not in `spendPico`, and never shown as $0 silently. */
@@ -43,8 +45,8 @@ export interface ProgressOptions {
   intervalSeconds?: number;
   /** Force the plain lines even on a terminal. */
   plain?: boolean;
-  /** Words for the two counts (`enqueue`: queued, rejected). @default done, failed */
-  words?: { done: string; failed: string };
+  /** Words for the counts (`enqueue`: added, already queued, rejected). @default done, failed */
+  words?: ProgressWords;
   /** Show the spend so far. @default true */
   spend?: boolean;
 }
@@ -65,7 +67,22 @@ export function rateAndEta(settled: number, total: number, startedAt: number, no
   return { perMinute, etaSeconds };
 }
 
-const DEFAULT_WORDS = { done: 'done', failed: 'failed' };
+export interface ProgressWords {
+  done: string;
+  failed: string;
+  /** A third count, shown between the two when named. */
+  skipped?: string;
+}
+
+const DEFAULT_WORDS: ProgressWords = { done: 'done', failed: 'failed' };
+
+/** Rows settled: done, failed and (when counted) skipped. */
+const settledOf = (state: ProgressState): number => state.done + state.failed + (state.skipped ?? 0);
+
+/** `3 done, 1 failed`, or with a third count `0 added, 10 already queued, 0 rejected`. */
+function describeCounts(state: ProgressState, words: ProgressWords): string {
+  return `${state.done} ${words.done}${words.skipped ? `, ${state.skipped ?? 0} ${words.skipped}` : ''}, ${state.failed} ${words.failed}`;
+}
 
 /** One plain line; a total of 0 means "not known" (a file still being read). */
 export function describeProgress(
@@ -77,11 +94,11 @@ export function describeProgress(
   words = DEFAULT_WORDS,
   spend = true,
 ): string {
-  const settled = state.done + state.failed;
+  const settled = settledOf(state);
   const { perMinute, etaSeconds } = rateAndEta(settled, total, startedAt, now);
   const count = total > 0 ? `${settled}/${total}` : `${settled}`;
   const eta = total > 0 ? `, ETA ${formatDuration(etaSeconds)}` : '';
-  return `${label}: ${count} (${state.done} ${words.done}, ${state.failed} ${words.failed}), ${perMinute.toFixed(1)}/min${eta}${spend ? `, spend ${spendText(state)}` : ''}`;
+  return `${label}: ${count} (${describeCounts(state, words)}), ${perMinute.toFixed(1)}/min${eta}${spend ? `, spend ${spendText(state)}` : ''}`;
 }
 
 export function createProgress(options: ProgressOptions): Progress {
@@ -96,7 +113,7 @@ export function createProgress(options: ProgressOptions): Progress {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: `${options.label} {bar} {value}/{total} | {done} ${words.done}, {failed} ${words.failed} | {rate}/min | ETA {etaText}${showSpend ? ' | {spend}' : ''}`,
+        format: `${options.label} {bar} {value}/{total} | {counts} | {rate}/min | ETA {etaText}${showSpend ? ' | {spend}' : ''}`,
         hideCursor: true,
         barsize: 24,
         etaBuffer: 50,
@@ -104,33 +121,37 @@ export function createProgress(options: ProgressOptions): Progress {
       cliProgress.Presets.shades_classic,
     );
     const payload = (): Record<string, string | number> => {
-      const { perMinute, etaSeconds } = rateAndEta(state.done + state.failed, total, startedAt);
-      return { done: state.done, failed: state.failed, rate: perMinute.toFixed(1), etaText: formatDuration(etaSeconds), spend: spendText(state) };
+      const { perMinute, etaSeconds } = rateAndEta(settledOf(state), total, startedAt);
+      return { counts: describeCounts(state, words), rate: perMinute.toFixed(1), etaText: formatDuration(etaSeconds), spend: spendText(state) };
     };
     bar.start(total, 0, payload());
     return {
       update(next) {
         state = next;
-        bar.update(state.done + state.failed, payload());
+        bar.update(settledOf(state), payload());
       },
       setTotal(next) {
         total = next;
         bar.setTotal(next);
       },
       stop() {
-        bar.update(state.done + state.failed, payload());
+        bar.update(settledOf(state), payload());
         bar.stop();
       },
     };
   }
 
   let lastLine = '';
-  const print = (): void => {
-    const line = describeProgress(options.label, state, total, startedAt, Date.now(), words, showSpend);
+  const print = (final = false): void => {
+    // Ended with nothing counted and nothing to count: say so, rather than a line of zeros.
+    const line =
+      final && total === 0 && settledOf(state) === 0
+        ? `${options.label}: nothing to do`
+        : describeProgress(options.label, state, total, startedAt, Date.now(), words, showSpend);
     if (line !== lastLine) stream.write(`${line}\n`);
     lastLine = line;
   };
-  const timer = setInterval(print, (options.intervalSeconds ?? 10) * 1000);
+  const timer = setInterval(() => print(), (options.intervalSeconds ?? 10) * 1000);
   timer.unref();
   return {
     update(next) {
@@ -141,7 +162,7 @@ export function createProgress(options: ProgressOptions): Progress {
     },
     stop() {
       clearInterval(timer);
-      print();
+      print(true);
     },
   };
 }

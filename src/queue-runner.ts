@@ -10,11 +10,14 @@ import { countSettled, createProgress, type ProgressState } from './progress.js'
 import { connectRedis, imagesQueue, queueSettings } from './queue.js';
 import { refusePausedQueue, startWorker } from './queue-worker.js';
 import type { RunSummary } from './local-runner.js';
+import type { CsvReading } from './rows.js';
 import { loadPriceTable } from './pricing.js';
 
 export interface QueueRunOptions {
   csvPath: string;
   batch: string;
+  /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
+  reading?: CsvReading;
   strict?: boolean;
   prefix?: string;
   plain?: boolean;
@@ -37,6 +40,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       csvPath: options.csvPath,
       batch: options.batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
+      reading: options.reading,
       retry: config.retry,
       strict: options.strict,
       budgetPico: options.budgetPico,

@@ -5,12 +5,13 @@
  */
 import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, readImageMime, sniffImageMime } from './image-type.js';
-import { capabilitiesOf, DEFAULT_MODEL, type ModelCapabilities } from './models.js';
+import { UsageError } from './errors.js';
+import { capabilitiesOf, DEFAULT_MODEL, findModel, normalizeImageSize, unknownModelReason, type ModelCapabilities } from './models.js';
 import type { PriceTable } from './pricing.js';
 import type { Row } from './types.js';
 
@@ -51,7 +52,19 @@ export interface RowDefaults {
   imageSize?: string;
 }
 
-export interface ReadRowsOptions {
+/** How a file is read, beyond its rows' defaults: what `run`, `enqueue` and `estimate` take as flags. */
+export interface CsvReading {
+  /** The field delimiter (`--delimiter`); detected from the header line when not given. */
+  delimiter?: string;
+  /**
+   * A model id named in the file that this version does not know: `'refuse'` makes it a row
+   * problem (`--strict`); a function is told of each such id once, at its first row (a warning).
+   * Unset: such rows run with the common limits, without a word (catalog firings).
+   */
+  unknownModel?: 'refuse' | ((model: string, where: { file: string; line: number }) => void);
+}
+
+export interface ReadRowsOptions extends CsvReading {
   defaults: RowDefaults;
   /**
    * Given when the batch has a budget: a row whose model has no price in this table is refused,
@@ -63,8 +76,29 @@ export interface ReadRowsOptions {
 export type RowRead = { row: Row } | { problem: RowProblem };
 
 /** The checks for a batch's rows: with a budget, only rows whose model has a price can run. */
-export function rowChecks(defaults: RowDefaults, budgetPico: bigint | undefined, prices: PriceTable | undefined): ReadRowsOptions {
-  return budgetPico === undefined || !prices ? { defaults } : { defaults, budgetPrices: prices };
+export function rowChecks(defaults: RowDefaults, budgetPico: bigint | undefined, prices: PriceTable | undefined, reading: CsvReading = {}): ReadRowsOptions {
+  return budgetPico === undefined || !prices ? { ...reading, defaults } : { ...reading, defaults, budgetPrices: prices };
+}
+
+/**
+ * Rows rejected, as opposed to problems found: a row with three bad cells is one rejected row
+ * with three reasons. A record's problems come one after another, so a change of line is a row.
+ */
+export function rejectedRowCount(problems: readonly RowProblem[]): number {
+  let count = 0;
+  let last: RowProblem | undefined;
+  for (const problem of problems) {
+    if (!last || problem.line !== last.line || problem.file !== last.file) count += 1;
+    last = problem;
+  }
+  return count;
+}
+
+/** The file refused as a whole (`--strict`): the bad rows' count and the first problems. */
+export function strictRejection(file: string, problems: readonly RowProblem[]): UsageError {
+  const shown = problems.slice(0, 20).map(formatProblem).join('\n  ');
+  const more = problems.length > 20 ? `\n  ... and ${problems.length - 20} more` : '';
+  return new UsageError(`${file} rejected (--strict): ${rejectedRowCount(problems)} bad row(s)\n  ${shown}${more}`);
 }
 
 export const KNOWN_COLUMNS = ['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'reference_images', 'tags'] as const;
@@ -192,6 +226,55 @@ class Utf8Guard extends Transform {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Delimiter: Excel writes ";" where the decimal mark is a comma (much of Europe), and feeds come
+// tab-separated; the header line says which.
+
+const DETECTED_DELIMITERS = [',', ';', '\t'];
+
+/** `comma-separated`, `semicolon-separated`, `tab-separated`, `"|"-separated`. */
+export function delimiterName(delimiter: string): string {
+  const names: Record<string, string> = { ',': 'comma-separated', ';': 'semicolon-separated', '\t': 'tab-separated' };
+  return names[delimiter] ?? `"${delimiter}"-separated`;
+}
+
+/**
+ * The delimiter of the text's first non-blank line (the header): whichever of `,` `;` and tab it
+ * holds most often outside quotes; a comma on a tie or when it holds none (a one-column file).
+ */
+export function delimiterOfHeader(text: string): string {
+  const counts = new Map<string, number>();
+  let quoted = false;
+  let seen = false;
+  for (let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') quoted = !quoted;
+    else if (quoted) continue;
+    else if (c === '\n' || c === '\r') {
+      if (seen) break;
+    } else if (DETECTED_DELIMITERS.includes(c)) counts.set(c, (counts.get(c) ?? 0) + 1);
+    if (c.trim() !== '') seen = true;
+  }
+  let best = ',';
+  for (const delimiter of DETECTED_DELIMITERS) if ((counts.get(delimiter) ?? 0) > (counts.get(best) ?? 0)) best = delimiter;
+  return best;
+}
+
+/** The delimiter from the file's first 64 KB; a comma when it cannot be read (the reading says why). */
+async function detectDelimiter(csvPath: string): Promise<string> {
+  try {
+    const handle = await open(csvPath, 'r');
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0);
+      return delimiterOfHeader(buffer.toString('utf8', 0, bytesRead));
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return ',';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Records
 
 interface RawRecord {
@@ -253,7 +336,7 @@ interface Header {
   columns: { name: string; known?: KnownColumn }[];
 }
 
-function readHeader(file: string, line: number, record: string[]): Header {
+function readHeader(file: string, line: number, record: string[], delimiter: { value: string; given: boolean }): Header {
   const known = new Map<KnownColumn, number>();
   const seen = new Map<string, number>();
   const columns: Header['columns'] = [];
@@ -277,13 +360,14 @@ function readHeader(file: string, line: number, record: string[]): Header {
   });
   if (!known.has('prompt')) {
     const names = columns.map((c) => c.name).filter((n) => n !== '');
-    let hint = '';
+    // Named, since a wrong delimiter is the usual reason: the header came out as one column.
+    const how = `read as ${delimiterName(delimiter.value)}${delimiter.given ? ', as --delimiter says' : ''}`;
     const only = record.length === 1 ? (record[0] ?? '') : '';
-    if (only.includes(';')) hint = '; the file looks separated by ";", save it comma-separated';
-    else if (only.includes('\t')) hint = '; the file looks tab-separated, save it comma-separated';
+    const other = [',', ';', '\t', '|'].find((d) => d !== delimiter.value && only.includes(d));
+    const hint = other ? `; it looks ${delimiterName(other)}: give --delimiter ${other === '\t' ? 'tab' : `'${other}'`}` : '';
     throw new CsvFileError(
       file,
-      `the header has no "prompt" column (found: ${names.length > 0 ? names.join(', ') : 'nothing'})${hint}`,
+      `the header has no "prompt" column (found: ${names.length > 0 ? names.join(', ') : 'nothing'}; ${how})${hint}`,
       line,
     );
   }
@@ -497,8 +581,10 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
     });
   }
 
+  const delimiter = { value: options.delimiter ?? (await detectDelimiter(csvPath)), given: options.delimiter !== undefined };
   const parser = parse({
     bom: true,
+    delimiter: delimiter.value,
     raw: true,
     // Blank lines come through as records so every physical line is seen and counted.
     skip_empty_lines: false,
@@ -518,15 +604,19 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
   const referenceCache = new Map<string, Promise<ReferenceCheck>>();
   // A file names a handful of models; looking each up once per row is a measurable cost at 100k
   // rows. Bounded, so a file of made-up model names does not grow it without end.
-  const modelCache = new Map<string, ModelCapabilities>();
-  const capabilitiesFor = (model: string): ModelCapabilities => {
-    let caps = modelCache.get(model);
-    if (!caps) {
-      caps = capabilitiesOf(model);
-      if (modelCache.size < 64) modelCache.set(model, caps);
+  const modelCache = new Map<string, { caps: ModelCapabilities; known: boolean }>();
+  const lookUpModel = (model: string): { caps: ModelCapabilities; known: boolean } => {
+    let entry = modelCache.get(model);
+    if (!entry) {
+      const found = findModel(model);
+      entry = { caps: found ?? capabilitiesOf(model), known: found !== undefined };
+      if (modelCache.size < 64) modelCache.set(model, entry);
     }
-    return caps;
+    return entry;
   };
+  /** Unknown model ids already told of (bounded: a warning per id, not a list of a whole file's). */
+  const toldUnknown = new Set<string>();
+  const defaultSize = defaults.imageSize === undefined ? undefined : normalizeImageSize(defaults.imageSize) || undefined;
   const ids = new IdRegistry();
   /** Bases of ids that end in `-<n>` (n ≥ 2), to tell a clash with a second image (`<base>-2.png`). */
   const suffixedBases = new Map<string, IdOwner>();
@@ -548,7 +638,7 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
         const record = chunk.record;
         if (isBlankRecord(record)) continue;
         if (!header) {
-          header = readHeader(file, line, record);
+          header = readHeader(file, line, record, delimiter);
           headerLine = line;
           continue;
         }
@@ -649,7 +739,15 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
     if (modelOk && options.budgetPrices && !options.budgetPrices.priceOf(model, new Date().toISOString())) {
       problems.push(problem('model', `${model}${fromDefault(modelCell)} has no price, so a budget cannot be kept for it; give its price in a TOKENHOT_PRICES file`));
     }
-    const caps = capabilitiesFor(model);
+    const { caps, known } = lookUpModel(model);
+    // The default model (a flag) is checked once by the command, not on every row that takes it.
+    if (modelOk && !known && modelCell !== '' && options.unknownModel) {
+      if (options.unknownModel === 'refuse') problems.push(problem('model', `${unknownModelReason(model)}; --strict refuses it`));
+      else if (!toldUnknown.has(model) && toldUnknown.size < 100) {
+        toldUnknown.add(model);
+        options.unknownModel(model, { file, line });
+      }
+    }
 
     // aspect_ratio
     const ratioCell = cell('aspect_ratio');
@@ -665,19 +763,18 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
 
     // image_size: a default size does not apply to a model that takes none (2.5 flash has one
     // fixed size), else a mixed CSV could not be run with --image-size at all.
+    // Written as people write it (`2k`), sent as the API requires (`2K`).
     const sizeCell = cell('image_size');
-    let imageSize = sizeCell === '' ? defaults.imageSize?.trim() || undefined : sizeCell;
+    let imageSize = sizeCell === '' ? defaultSize : normalizeImageSize(sizeCell);
     if (sizeCell === '' && caps.imageSizes.length === 0) imageSize = undefined;
     if (imageSize !== undefined && modelOk) {
       if (caps.imageSizes.length === 0) {
         problems.push(problem('image_size', `${model} takes no image_size; leave the cell empty`));
       } else if (!caps.imageSizes.includes(imageSize)) {
-        const upper = imageSize.toUpperCase();
-        const hint = upper !== imageSize && caps.imageSizes.includes(upper) ? `; write "${upper}" with an uppercase K` : '';
         problems.push(
           problem(
             'image_size',
-            `"${imageSize}"${fromDefault(sizeCell)} is not an image size of ${model} (${caps.imageSizes.join(', ')})${hint}`,
+            `"${sizeCell === '' ? imageSize : sizeCell}"${fromDefault(sizeCell)} is not an image size of ${model} (${caps.imageSizes.join(', ')})`,
           ),
         );
       }

@@ -10,6 +10,7 @@ import {
   formatProblem,
   MAX_REFERENCE_BYTES,
   readRows,
+  rejectedRowCount,
   type RowDefaults,
   type RowProblem,
   type RowRead,
@@ -306,12 +307,34 @@ describe('readRows: files that cannot be used', () => {
     expect(error).toBeInstanceOf(CsvFileError);
     expect(error.file).toBe(path);
     expect(error.line).toBe(1);
-    expect(error.message).toBe(`${path}:1: the header has no "prompt" column (found: id, text)`);
+    expect(error.message).toBe(`${path}:1: the header has no "prompt" column (found: id, text; read as comma-separated)`);
   });
 
-  it('hints at a semicolon-separated export', async () => {
-    const error = await fileError(join(FIXTURES, 'semicolons.csv'));
-    expect(error.reason).toContain('separated by ";"');
+  it('reads semicolon- and tab-separated files (Excel in much of Europe, feeds), the delimiter detected from the header line', async () => {
+    expect(rowsOf(await readAll(join(FIXTURES, 'semicolons.csv')))).toMatchObject([{ id: '1', prompt: 'a red mug', model: PRO }]);
+    // Delimiters inside quotes do not count; a `;` list in a quoted cell stays one cell.
+    const semi = await csv('semi.csv', `"id";"prompt, long";prompt;tags\n1;x;"a mug, blue; on a table";"a;b"\n`);
+    expect(rowsOf(await readAll(semi))).toMatchObject([{ id: '1', prompt: 'a mug, blue; on a table', tags: ['a', 'b'], metadata: { 'prompt, long': 'x' } }]);
+    const tsv = await csv('feed.tsv', `\n\uFEFFid\tprompt\taspect_ratio\na\tred, white and blue\t16:9\n`);
+    expect(rowsOf(await readAll(tsv))).toMatchObject([{ id: 'a', prompt: 'red, white and blue', aspectRatio: '16:9' }]);
+    // One column: nothing to detect, a comma it is.
+    expect(rowsOf(await readAll(await csv('one.csv', 'prompt\n"a, b; c"\n'))).map((r) => r.prompt)).toEqual(['a, b; c']);
+  });
+
+  it('takes the delimiter it is given, and a header that still has no prompt names the delimiter used', async () => {
+    const path = await csv('pipes.csv', 'id|prompt\na|a mug, blue\n');
+    const read = async (delimiter?: string): Promise<RowRead[]> => {
+      const out: RowRead[] = [];
+      for await (const r of readRows(path, { defaults: { model: PRO }, ...(delimiter ? { delimiter } : {}) })) out.push(r);
+      return out;
+    };
+    expect(rowsOf(await read('|'))).toMatchObject([{ id: 'a', prompt: 'a mug, blue' }]);
+    await expect(read()).rejects.toThrow(`${path}:1: the header has no "prompt" column (found: id|prompt; read as comma-separated); it looks "|"-separated: give --delimiter '|'`);
+    const semi = join(FIXTURES, 'semicolons.csv');
+    const error = await readRows(semi, { defaults: { model: PRO }, delimiter: '\t' }).next().catch((e: unknown) => e);
+    expect((error as CsvFileError).message).toBe(
+      `${semi}:1: the header has no "prompt" column (found: id;prompt;model; read as tab-separated, as --delimiter says); it looks semicolon-separated: give --delimiter ';'`,
+    );
   });
 
   it('matches header names trimmed and in any case, with spaces for underscores', async () => {
@@ -474,21 +497,25 @@ describe('readRows: row checks', () => {
     ]);
   });
 
-  it('checks image sizes per model: uppercase K, 512 only on 3.1 flash, none on 2.5 flash', async () => {
+  it('checks image sizes per model: 512 only on 3.1 flash, none on 2.5 flash; 2k as Tokenhot\'s docs write it becomes the 2K the API requires', async () => {
     const path = await csv(
       'sizes.csv',
-      `prompt,model,image_size\na,${PRO},1k\nb,${PRO},512\nc,${FLASH31},512\nd,${FLASH25},1K\ne,${PRO},4K\n`,
+      `prompt,model,image_size\na,${PRO},1k\nb,${PRO},512\nc,${FLASH31},512\nd,${FLASH25},1K\ne,${PRO},4K\nf,${FLASH31}, 2k \ng,${PRO},5k\n`,
     );
     const reads = await readAll(path);
     expect(rowsOf(reads).map((r) => [r.line, r.imageSize])).toEqual([
+      [2, '1K'],
       [4, '512'],
       [6, '4K'],
+      [7, '2K'],
     ]);
     expect(problemsOf(reads).map(formatProblem)).toEqual([
-      `${path}:2: image_size: "1k" is not an image size of ${PRO} (1K, 2K, 4K); write "1K" with an uppercase K`,
       `${path}:3: image_size: "512" is not an image size of ${PRO} (1K, 2K, 4K)`,
       `${path}:5: image_size: ${FLASH25} takes no image_size; leave the cell empty`,
+      `${path}:8: image_size: "5k" is not an image size of ${PRO} (1K, 2K, 4K)`,
     ]);
+    // A default size written the same way (--image-size 4k, a job definition's imageSize: 4k).
+    expect(rowsOf(await readAll(await csv('default-size.csv', 'prompt\nx\n'), { model: PRO, imageSize: '4k' }))[0]?.imageSize).toBe('4K');
   });
 
   it('applies defaults to empty cells and checks them for the row model', async () => {
@@ -526,10 +553,37 @@ describe('readRows: row checks', () => {
   });
 
   it('reports every problem of a row, and yields no row for it', async () => {
-    const path = await csv('many.csv', `id,prompt,model,aspect_ratio,image_size\n../x, ,${PRO},1:8,1k\n`);
+    const path = await csv('many.csv', `id,prompt,model,aspect_ratio,image_size\n../x, ,${PRO},1:8,5K\nok,fine,,,\nb,x,${PRO},7:7,\n`);
     const reads = await readAll(path);
-    expect(rowsOf(reads)).toEqual([]);
-    expect(problemsOf(reads).map((p) => p.column)).toEqual(['id', 'prompt', 'aspect_ratio', 'image_size']);
+    expect(rowsOf(reads).map((r) => r.id)).toEqual(['ok']);
+    expect(problemsOf(reads).map((p) => [p.line, p.column])).toEqual([
+      [2, 'id'],
+      [2, 'prompt'],
+      [2, 'aspect_ratio'],
+      [2, 'image_size'],
+      [4, 'aspect_ratio'],
+    ]);
+    // Rejected rows, not problems: the first row's four reasons are one rejected row.
+    expect(rejectedRowCount(problemsOf(reads))).toBe(2);
+  });
+
+  it('tells of a model id it does not know once per id, with the nearest known one; refuses it when asked (--strict)', async () => {
+    const path = await csv('unknown.csv', `prompt,model\na,gemini-3-pro-imag\nb,\nc,gemini-3-pro-imag\nd,imagen-9\ne,${FLASH31}\n`);
+    const told: string[] = [];
+    const lenient: RowRead[] = [];
+    for await (const read of readRows(path, { defaults: { model: 'gemini-9-image' }, unknownModel: (model, where) => told.push(`${where.line} ${model}`) })) lenient.push(read);
+    // Rows run as written; the default model (a flag, checked once by the command) is not told of per row.
+    expect(rowsOf(lenient).map((r) => r.model)).toEqual(['gemini-3-pro-imag', 'gemini-9-image', 'gemini-3-pro-imag', 'imagen-9', FLASH31]);
+    expect(told).toEqual(['2 gemini-3-pro-imag', '5 imagen-9']);
+
+    const strict: RowRead[] = [];
+    for await (const read of readRows(path, { defaults: { model: PRO }, unknownModel: 'refuse' })) strict.push(read);
+    expect(rowsOf(strict).map((r) => r.line)).toEqual([3, 6]);
+    expect(problemsOf(strict).map(formatProblem)).toEqual([
+      `${path}:2: model: "gemini-3-pro-imag" is not a model this version knows (did you mean ${PRO}?); --strict refuses it`,
+      `${path}:4: model: "gemini-3-pro-imag" is not a model this version knows (did you mean ${PRO}?); --strict refuses it`,
+      `${path}:5: model: "imagen-9" is not a model this version knows (known: ${PRO}, ${FLASH31}, ${FLASH25}); --strict refuses it`,
+    ]);
   });
 
   it('splits tags and keeps other columns as metadata', async () => {

@@ -1,20 +1,19 @@
 /**
- * `tokenhot-batch enqueue <csv> --batch NAME`: validate and add rows to the images queue.
+ * `tokenhot-batch enqueue <csv>`: validate and add rows to the images queue, as the batch
+ * `--batch` names (default: the file's name, as for `run`).
  */
 import { parseBudget } from '../budget.js';
 import { createReadStream } from 'node:fs';
 import type { ConfigFlags } from '../config.js';
 import { enqueueCsv, type EnqueueSummary } from '../enqueue.js';
-import { UsageError } from '../errors.js';
 import { createProgress } from '../progress.js';
 import { withQueue } from './queue-connection.js';
-import { formatProblem } from '../rows.js';
-import { checkBatchName } from '../storage.js';
+import { formatProblem, rejectedRowCount } from '../rows.js';
 import { loadPriceTable } from '../pricing.js';
+import { batchNameFor, csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
 
-export interface EnqueueFlags extends ConfigFlags {
+export interface EnqueueFlags extends ConfigFlags, CsvInputFlags {
   batch?: string;
-  strict?: boolean;
   prefix?: string;
   plain?: boolean;
   budgetUsd?: string;
@@ -22,7 +21,7 @@ export interface EnqueueFlags extends ConfigFlags {
 }
 
 export function formatEnqueueSummary(summary: EnqueueSummary): string {
-  const lines = [`batch ${summary.batch}: ${summary.added} added, ${summary.alreadyQueued} already queued or done, ${summary.rejected.length} rejected`];
+  const lines = [`batch ${summary.batch}: ${summary.added} added, ${summary.alreadyQueued} already queued or done, ${rejectedRowCount(summary.rejected)} rejected`];
   if (summary.rejected.length > 0) {
     lines.push('rejected rows (fix the file and enqueue again; queued rows are not added twice):');
     for (const problem of summary.rejected) lines.push(`  ${formatProblem(problem)}`);
@@ -31,22 +30,30 @@ export function formatEnqueueSummary(summary: EnqueueSummary): string {
 }
 
 export async function enqueueCommand(csvPath: string, flags: EnqueueFlags): Promise<number> {
-  const batch = flags.batch;
-  if (!batch) throw new UsageError('enqueue needs --batch NAME');
-  const problem = checkBatchName(batch);
-  if (problem) throw new UsageError(problem);
+  const batch = batchNameFor(csvPath, flags.batch);
   return withQueue(flags, async ({ config, images, batches }) => {
+    // Said after the progress bar, which a line written under it would break.
+    const warnings: string[] = [];
+    const { reading } = csvInput(flags, config, (message) => warnings.push(message));
     const summary = await enqueueCsv(images, batches, {
       csvPath,
       batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
+      reading,
       retry: config.retry,
       strict: flags.strict,
       budgetPico: parseBudget(flags.budgetUsd),
       prices: await loadPriceTable(config),
       retryFailed: flags.retryFailed,
-      progress: createProgress({ label: `enqueue ${batch}`, total: await estimateRecords(csvPath), plain: flags.plain, words: { done: 'queued', failed: 'rejected' }, spend: false }),
+      progress: createProgress({
+        label: `enqueue ${batch}`,
+        total: await estimateRecords(csvPath),
+        plain: flags.plain,
+        words: { done: 'added', skipped: 'already queued', failed: 'rejected' },
+        spend: false,
+      }),
     });
+    warnings.forEach(warnOnStderr);
     process.stdout.write(formatEnqueueSummary(summary));
     return summary.rejected.length > 0 ? 1 : 0;
   });

@@ -4,12 +4,13 @@
 import { loadConfig, type Config, type ConfigFlags } from '../config.js';
 import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate } from '../estimate.js';
 import { formatUsd, loadPriceTable } from '../pricing.js';
-import { formatProblem, readRows, type RowProblem } from '../rows.js';
+import { formatProblem, readRows, rejectedRowCount, type CsvReading, type RowProblem } from '../rows.js';
 import { OutputStore } from '../storage.js';
 import { settledBy, wouldRun, type Sidecar } from '../generate.js';
 import type { Row } from '../types.js';
+import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
 
-export interface EstimateFlags extends ConfigFlags {
+export interface EstimateFlags extends ConfigFlags, CsvInputFlags {
   format?: string;
   /** Leave out rows a run of this batch would not do (run --dry-run). */
   batch?: string;
@@ -36,7 +37,7 @@ export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipp
   const out = [line(header), ...rows.map(line), line(total)];
   if (skipped > 0) out.push(`(${skipped} row(s) a run would not do again are not counted: done, or failed on a billed answer)`);
   if (rejected.length > 0) {
-    out.push(`${rejected.length} bad row(s) not counted:`);
+    out.push(`${rejectedRowCount(rejected)} bad row(s) not counted:`);
     for (const problem of rejected.slice(0, 20)) out.push(`  ${formatProblem(problem)}`);
     if (rejected.length > 20) out.push(`  ... and ${rejected.length - 20} more`);
   }
@@ -52,12 +53,17 @@ export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipp
   return `${out.join('\n')}\n`;
 }
 
-export async function estimateFile(csvPath: string, flags: EstimateFlags, config: Config): Promise<{ estimate: Estimate; rejected: RowProblem[]; skipped: number }> {
+export async function estimateFile(
+  csvPath: string,
+  flags: EstimateFlags,
+  config: Config,
+  reading: CsvReading,
+): Promise<{ estimate: Estimate; rejected: RowProblem[]; skipped: number }> {
   const rows: Row[] = [];
   const rejected: RowProblem[] = [];
   let skipped = 0;
   const store = flags.batch ? new OutputStore(config.outDir) : undefined;
-  for await (const read of readRows(csvPath, { defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
+  for await (const read of readRows(csvPath, { ...reading, defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
     if ('problem' in read) rejected.push(read.problem);
     else if (store && !wouldRun(settledBy(await store.readSidecar<Sidecar>(flags.batch!, read.row.id)), flags.retryFailed)) skipped += 1;
     else rows.push(read.row);
@@ -68,15 +74,31 @@ export async function estimateFile(csvPath: string, flags: EstimateFlags, config
 
 export async function estimateCommand(csvPath: string, flags: EstimateFlags): Promise<number> {
   const config = loadConfig(flags);
-  const { estimate, rejected, skipped } = await estimateFile(csvPath, flags, config);
+  const { reading, unknownModels } = csvInput(flags, config, warnOnStderr);
+  const { estimate, rejected, skipped } = await estimateFile(csvPath, flags, config, reading);
   if (flags.format === 'json') {
     const lines = estimate.lines.map(({ costPico, ...rest }) => ({ ...rest, costUsd: costPico === undefined ? null : Number(costPico) / 1e12 }));
     process.stdout.write(
-      `${JSON.stringify({ rows: estimate.rows, costUsd: Number(estimate.costPico) / 1e12, lines, unpricedModels: estimate.unpricedModels, rejected: rejected.length, rejectedRows: rejected.map(formatProblem), alreadyFinished: skipped, assumptions: ESTIMATE_ASSUMPTIONS }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          rows: estimate.rows,
+          costUsd: Number(estimate.costPico) / 1e12,
+          lines,
+          unpricedModels: estimate.unpricedModels,
+          unknownModels,
+          rejected: rejectedRowCount(rejected),
+          rejectedRows: rejected.map(formatProblem),
+          alreadyFinished: skipped,
+          assumptions: ESTIMATE_ASSUMPTIONS,
+        },
+        null,
+        2,
+      )}\n`,
     );
   } else {
     process.stdout.write(renderEstimate(estimate, rejected, skipped));
   }
-  // As for `run` and `enqueue`: bad rows are worth a non-zero status in a script.
-  return rejected.length > 0 ? 1 : 0;
+  // As for `run` and `enqueue`: bad rows are worth a non-zero status in a script; so is a model
+  // this version does not know, whose tokens it cannot estimate.
+  return rejected.length > 0 || unknownModels.length > 0 ? 1 : 0;
 }

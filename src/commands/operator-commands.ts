@@ -5,6 +5,7 @@
  * exit 2) go to the caller's handler like any other command's.
  */
 import type { Command } from 'commander';
+import { EXIT, helpText, QUEUE_ENV } from '../cli-help.js';
 import type { DashboardFlags } from './dashboard.js';
 import type { GalleryFlags } from './gallery.js';
 
@@ -20,6 +21,13 @@ export function registerOperatorCommands(program: Command): void {
     .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)')
     .option('--refresh <seconds>', 'reload the batches page this often (default 10; 0: never)')
     .option('--failed <n>', 'failed rows listed per batch (default 20)')
+    .addHelpText(
+      'after',
+      helpText({
+        environment: [...QUEUE_ENV, 'TOKENHOT_DASHBOARD_USER', 'TOKENHOT_DASHBOARD_PASSWORD'],
+        exits: [[0, 'stopped by Ctrl-C or SIGTERM'], [2, 'bad usage, a --host beyond loopback without a password, or the port is taken']],
+      }),
+    )
     .action(async (flags: DashboardFlags) => {
       process.exitCode = await (await import('./dashboard.js')).dashboardCommand(flags);
     });
@@ -33,6 +41,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices (env TOKENHOT_PRICES)')
     .option('--thumb-width <px>', 'thumbnail width (default 256)')
     .option('--concurrency <n>', 'thumbnails made at once (default 8)')
+    .addHelpText('after', helpText({ environment: ['TOKENHOT_OUT_DIR', 'TOKENHOT_PRICES'], exits: [EXIT.ok, [2, 'bad usage, or a batch with no folder']] }))
     .action(async (flags: GalleryFlags) => {
       process.exitCode = await (await import('./gallery.js')).galleryCommand(flags);
     });

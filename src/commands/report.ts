@@ -164,7 +164,7 @@ async function budgetWarnings(redisUrl: string, prefix: string | undefined, batc
     const connection = await connectRedis(settings.redisUrl, 'producer');
     try {
       const state = new BatchState(connection, settings.prefix);
-      const names = (await state.batches()).filter((name) => !batch || name === batch || name.startsWith(`${batch}/`));
+      const names = batch ? await state.batchesUnder(batch) : await state.batches();
       const warnings: string[] = [];
       for (const name of names) {
         const counts = await state.counts(name);

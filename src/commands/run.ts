@@ -1,7 +1,6 @@
 /**
  * `tokenhot-batch run <csv>`: the whole flow for one file, in-process (without REDIS_URL).
  */
-import { basename, extname } from 'node:path';
 import { describeBudget, ledgerSpend, parseBudget } from '../budget.js';
 import { loadConfig, type Config, type ConfigFlags } from '../config.js';
 import { UsageError } from '../errors.js';
@@ -15,14 +14,15 @@ import { formatUsd, loadPriceTable, type PriceTable } from '../pricing.js';
 import { runCsvWithRedis } from '../queue-runner.js';
 import { createProgress, spendText } from '../progress.js';
 import { buildReport, renderTable } from '../report.js';
-import { formatProblem } from '../rows.js';
-import { checkBatchName } from '../storage.js';
+import { formatProblem, rejectedRowCount } from '../rows.js';
 import { numberFlag } from './flag-values.js';
+import { batchNameFor, csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
 
-export interface RunFlags extends ConfigFlags {
+export interface RunFlags extends ConfigFlags, CsvInputFlags {
   batch?: string;
-  strict?: boolean;
   retryFailed?: boolean;
+  /** Make again the finished rows whose prompt or parameters changed in the file since. */
+  redoChanged?: boolean;
   plain?: boolean;
   prefix?: string;
   budgetUsd?: string;
@@ -30,28 +30,26 @@ export interface RunFlags extends ConfigFlags {
   rpm?: string;
 }
 
-/** The batch a file runs as: `--batch`, else the file's name without its extension. */
-export function batchNameFor(csvPath: string, flag: string | undefined): string {
-  const batch = flag ?? basename(csvPath, extname(csvPath)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  const problem = checkBatchName(batch);
-  if (problem) throw new UsageError(`${problem}; choose one with --batch`);
-  return batch;
-}
-
 const describeRow = (row: FailedRow): string => (row.line ? `${row.id} (line ${row.line})` : row.id);
 
-/** Summary, failed rows with reasons, rejected rows; for people, on stdout. */
-export function formatSummary(summary: RunSummary): string {
+/** Failed rows in the file's order (they settle in any order). */
+const inLineOrder = (rows: FailedRow[]): FailedRow[] => [...rows].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+
+/**
+ * Summary, failed rows with reasons, rejected rows; for people, on stdout. A `fatal` reason is
+ * left to the caller's one `error:` line, not said twice.
+ */
+export function formatSummary(summary: RunSummary, fatal?: string): string {
   const lines: string[] = [];
   const seconds = (summary.elapsedMs / 1000).toFixed(1);
   lines.push(
     `batch ${summary.batch}: ${summary.done} done, ${summary.failed.length} failed` +
       (summary.notRun > 0 ? `, ${summary.notRun} not run` : '') +
       (summary.alreadyDone > 0 ? `, ${summary.alreadyDone} already done` : '') +
-      (summary.rejected.length > 0 ? `, ${summary.rejected.length} rejected` : '') +
+      (summary.rejected.length > 0 ? `, ${rejectedRowCount(summary.rejected)} rejected` : '') +
       ` in ${seconds}s; spend ${spendText(summary)}`,
   );
-  if (summary.stopReason) lines.push(`stopped: ${summary.stopReason}`);
+  if (summary.stopReason && summary.stopReason !== fatal) lines.push(`stopped: ${summary.stopReason}`);
   if (summary.overBudget > 0 && summary.budgetPico !== undefined) {
     lines.push(
       `over budget: ${summary.overBudget} row(s) not started, ${describeBudget(summary.batchSpendPico ?? summary.spendPico, summary.budgetPico)}; ` +
@@ -60,14 +58,14 @@ export function formatSummary(summary: RunSummary): string {
   }
   if (summary.failed.length > 0) {
     lines.push('failed rows:');
-    for (const row of summary.failed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
+    for (const row of inLineOrder(summary.failed)) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.alreadyFailed.length > 0) {
     lines.push(`failed in an earlier run, not tried again (--retry-failed to run them; a billed answer is billed again):`);
-    for (const row of summary.alreadyFailed) lines.push(`  ${describeRow(row)}: ${row.reason}`);
+    for (const row of inLineOrder(summary.alreadyFailed)) lines.push(`  ${describeRow(row)}: ${row.reason}`);
   }
   if (summary.changedSinceDone.length > 0) {
-    lines.push(`finished before, but changed in the file since (not made again: remove a row's <id>.json sidecar, or use another --batch, to make it anew):`);
+    lines.push(`finished before, but changed in the file since (not made again: run with --redo-changed to make them anew):`);
     for (const row of summary.changedSinceDone.slice(0, 20)) lines.push(`  ${describeRow(row)}`);
     if (summary.changedSinceDone.length > 20) lines.push(`  ... and ${summary.changedSinceDone.length - 20} more`);
   }
@@ -89,12 +87,17 @@ export interface RunResult {
   exitCode: number;
 }
 
-/** The summary, then the batch's cost report from the ledger (all runs of the batch). */
-async function printOutcome(summary: RunSummary, outDir: string, prices: PriceTable): Promise<void> {
-  process.stdout.write(formatSummary(summary));
+/** The summary, then the batch's cost report from the ledger (all runs of the batch), then a fatal error once. */
+async function printOutcome(summary: RunSummary, outDir: string, prices: PriceTable, fatal?: string): Promise<void> {
+  process.stdout.write(formatSummary(summary, fatal));
+  await printReport(summary.batch, outDir, prices);
+  if (fatal) process.stderr.write(`error: ${fatal}\n`);
+}
+
+async function printReport(batch: string, outDir: string, prices: PriceTable): Promise<void> {
   try {
-    const report = await buildReport(readLedger(outDir), { by: ['model'], batch: summary.batch, prices, tokenCounts: geminiTokenCounts });
-    process.stdout.write(`\ncost of batch ${summary.batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
+    const report = await buildReport(readLedger(outDir), { by: ['model'], batch, prices, tokenCounts: geminiTokenCounts });
+    process.stdout.write(`\ncost of batch ${batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
   } catch (error) {
     // The summary above stands; a ledger that cannot be read (the reason the run stopped, say)
     // must not hide it or the exit status.
@@ -118,6 +121,8 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
       abort.abort(new Error('aborted'));
     }
   };
+  // Warnings come while the file is checked, before the progress bar starts.
+  const { reading } = csvInput(flags, config, warnOnStderr);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
@@ -126,10 +131,12 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
         csvPath,
         batch,
         defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
+        reading,
         concurrency: config.concurrency,
         retry: config.retry,
         strict: flags.strict,
         retryFailed: flags.retryFailed,
+        redoChanged: flags.redoChanged,
         budgetPico,
         rpm: numberFlag('--rpm', flags.rpm, 1),
         spentBeforePico: budgetPico === undefined ? undefined : await ledgerSpend(pipeline.store.root, batch, pipeline.prices),
@@ -143,10 +150,10 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
       },
       pipeline,
     );
-    await printOutcome(summary, pipeline.store.root, pipeline.prices);
-    if (summary.stopReason === 'interrupted') return { summary, exitCode: 130 };
-    const fatal = summary.stopReason !== undefined && !summary.stopReason.startsWith('daily quota');
-    return { summary, exitCode: fatal ? 2 : exitCodeFor(summary) };
+    const interrupted = summary.stopReason === 'interrupted';
+    const fatal = !interrupted && summary.stopReason !== undefined && !summary.stopReason.startsWith('daily quota') ? summary.stopReason : undefined;
+    await printOutcome(summary, pipeline.store.root, pipeline.prices, fatal);
+    return { summary, exitCode: interrupted ? 130 : fatal ? 2 : exitCodeFor(summary) };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -157,7 +164,8 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   const config = loadConfig(flags);
   if (flags.dryRun) {
     const batch = batchNameFor(csvPath, flags.batch);
-    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed }, config);
+    const { reading } = csvInput(flags, config, warnOnStderr);
+    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed }, config, reading);
     process.stdout.write(`dry run of batch ${batch}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
     const budgetPico = parseBudget(flags.budgetUsd);
     if (budgetPico !== undefined) {
@@ -171,21 +179,21 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
     return rejected.length > 0 ? 1 : 0;
   }
   if (config.redisUrl) {
+    // A queued row's job id is taken once it is done; making it again is a new batch's work.
+    if (flags.redoChanged) throw new UsageError('--redo-changed works in-process (without REDIS_URL); through the queue, run the file as another --batch');
     const batch = batchNameFor(csvPath, flags.batch);
+    const { reading } = csvInput(flags, config, warnOnStderr);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath, batch, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
+      { csvPath, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
       log,
     );
-    await printOutcome(summary, config.outDir, await loadPriceTable(config));
-    if (fatal) process.stderr.write(`error: ${fatal}\n`);
+    await printOutcome(summary, config.outDir, await loadPriceTable(config), fatal);
     return exitCode;
   }
   const pipeline = await createPipeline(config);
   try {
-    const { exitCode, summary } = await runFileInProcess(csvPath, flags, config, pipeline, log);
-    if (exitCode === 2) process.stderr.write(`error: ${summary.stopReason}\n`);
-    return exitCode;
+    return (await runFileInProcess(csvPath, flags, config, pipeline, log)).exitCode;
   } finally {
     await pipeline.close();
   }

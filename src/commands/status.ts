@@ -61,7 +61,8 @@ async function jobsPerBatch(queue: Queue<ImageJobData>, state: 'active' | 'delay
 
 export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, catalogState: CatalogState, options: { batch?: string; failedLimit: number }): Promise<QueueStatus> {
   const known = await state.batches();
-  const names = options.batch ? known.filter((name) => name === options.batch) : known;
+  // A batch with its sub-batches (a catalog job's firings `name/date`), as `report --batch` takes it.
+  const names = options.batch ? await state.batchesUnder(options.batch) : known;
   const [active, delayed, paused, pauseReason, rateLimitedForMs] = await Promise.all([
     jobsPerBatch(queue, 'active'),
     jobsPerBatch(queue, 'delayed'),

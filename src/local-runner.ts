@@ -9,7 +9,7 @@ import { LocalBudget, reservationFor, type Reservation } from './budget.js';
 import { generateRow, settledBy, wouldRun, type RowContext, type RowOutcome, type Sidecar } from './generate.js';
 import type { Progress, ProgressState } from './progress.js';
 import { LocalPacer, sleep } from './rate-gate.js';
-import { nextStep, ReachWatch, type RetryPolicy } from './retry-policy.js';
+import { ModelWatch, nextStep, ReachWatch, type RetryPolicy } from './retry-policy.js';
 import type { PriceTable } from './pricing.js';
 import { readRows, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from './rows.js';
 import type { BatchRow } from './types.js';
@@ -163,6 +163,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
   const pacer = new LocalPacer(options.rpm);
   const reach = new ReachWatch();
+  const models = new ModelWatch();
   const waitSignal = AbortSignal.any([options.stopSignal, options.abortSignal].filter((signal): signal is AbortSignal => signal !== undefined));
   setMaxListeners(options.concurrency + 10, waitSignal);
   const budget = new LocalBudget(options.budgetPico, options.spentBeforePico ?? 0n);
@@ -201,6 +202,11 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         summary.notRun += 1;
         return;
       }
+      const missing = models.stopped(row.model);
+      if (missing) {
+        settle(row, { status: 'failed', reason: missing });
+        return;
+      }
       try {
         // Ctrl-C also ends the wait for a start slot (at a low pace, that wait is long).
         await pacer.acquire(waitSignal);
@@ -228,8 +234,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         }
         reach.answered();
         pacer.succeeded();
-        reach.answered();
-        pacer.succeeded();
+        models.settled(row.model, outcome);
         settle(row, outcome);
         return;
       } catch (error) {

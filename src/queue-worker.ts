@@ -150,7 +150,15 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const budget = new QueueBudget(batches, lockDurationMs, (jobIds) => wakeParked(jobIds));
   // A billed answer's cost replaces its call's reservation in the batch's spend counter, also
   // one whose images then fail to save: one counter in Redis for all workers, in picodollars.
-  const billedTo = (reservation: Reservation): RowContext => ({ ...pipeline, onBilled: (_row, cost) => reservation.settle(cost) });
+  // `answered` ends the call for a stop's purposes: its answer is in the ledger, and what is left
+  // (saving, bookkeeping in a Redis that may be gone) is no reason to hold a stop.
+  const billedTo = (reservation: Reservation, answered: () => void): RowContext => ({
+    ...pipeline,
+    onBilled: (_row, cost) => {
+      answered();
+      return reservation.settle(cost);
+    },
+  });
 
   const processJob = async (job: Job<ImageJobData>, token?: string): Promise<{ images: string[] } | { alreadyDone: true }> => {
     const { row } = job.data;
@@ -190,7 +198,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const endCall = callStarted();
     const callStartedAt = Date.now();
     try {
-      outcome = await generateRow(row, billedTo(reservation), { attempt, signal });
+      outcome = await generateRow(row, billedTo(reservation, endCall), { attempt, signal });
     } catch (error) {
       endCall();
       if (signal?.aborted) throw error;

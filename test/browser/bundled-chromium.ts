@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT } from '../helpers/processes.js';
+import { ROOT } from '../helpers/root.js';
 
 export const PACKAGE_DIR = join(ROOT, 'node_modules', '@sparticuz', 'chromium');
 export const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'tokenhot-chromium');

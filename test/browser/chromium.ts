@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { ROOT } from '../helpers/processes.js';
+import { ROOT } from '../helpers/root.js';
 import { bundledChromium, type BundledChromium } from './bundled-chromium.js';
 
 /** Where screenshots go (git-ignored). */

@@ -3,11 +3,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import type { MockRequestRecord } from '../../src/mock/records.js';
+import { ROOT } from './root.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = ['--import', 'tsx', 'src/bin.ts'];
+export { ROOT };
+/** The CLI compiled for this test run (test/setup/cli-build.ts); source maps keep stack traces on src/. */
+const BIN = ['--enable-source-maps', inject('cliEntry')];
 
 export interface CliResult {
   code: number | null;

@@ -3,10 +3,8 @@
  */
 import { lstat, rename, rm, writeFile } from 'node:fs/promises';
 import { loadConfig, type ConfigFlags } from '../config.js';
-import { BatchState } from '../batch-state.js';
 import { describeBudget } from '../budget.js';
 import { UsageError } from '../errors.js';
-import { connectRedis, queueSettings } from '../queue.js';
 import { geminiTokenCounts } from '../gemini/usage.js';
 import { ledgerDir, ledgerFiles, scanLedger } from '../ledger.js';
 import { loadPriceTable } from '../pricing.js';
@@ -160,6 +158,8 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
  */
 async function budgetWarnings(redisUrl: string, prefix: string | undefined, batch: string | undefined): Promise<string[]> {
   try {
+    // Loaded only with REDIS_URL: a report of the ledger alone needs no BullMQ.
+    const [{ connectRedis, queueSettings }, { BatchState }] = await Promise.all([import('../queue.js'), import('../batch-state.js')]);
     const settings = queueSettings(redisUrl, prefix);
     const connection = await connectRedis(settings.redisUrl, 'producer');
     try {

@@ -11,7 +11,6 @@ import { geminiTokenCounts } from '../gemini/usage.js';
 import { estimateFile, renderEstimate } from './estimate.js';
 import { createPipeline, type Pipeline } from '../pipeline.js';
 import { formatUsd, loadPriceTable, type PriceTable } from '../pricing.js';
-import { runCsvWithRedis } from '../queue-runner.js';
 import { createProgress, spendText } from '../progress.js';
 import { buildReport, renderTable } from '../report.js';
 import { formatProblem, rejectedRowCount } from '../rows.js';
@@ -183,6 +182,8 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
     if (flags.redoChanged) throw new UsageError('--redo-changed works in-process (without REDIS_URL); through the queue, run the file as another --batch');
     const batch = batchNameFor(csvPath, flags.batch);
     const { reading } = csvInput(flags, config, warnOnStderr);
+    // BullMQ and ioredis load only here: an in-process run has no use for them.
+    const { runCsvWithRedis } = await import('../queue-runner.js');
     const { summary, exitCode, fatal } = await runCsvWithRedis(
       { csvPath, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,

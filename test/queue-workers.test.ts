@@ -1,96 +1,20 @@
 /**
- * Distributed mode against a real Redis and a `mock-server` process: `enqueue` and `work`
- * processes as a user runs them, killed and restarted the way machines fail.
+ * Distributed mode against a real Redis and a `mock-server` process: `enqueue`, `run` with
+ * REDIS_URL and `work` processes as a user runs them, killed the way machines fail.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { geminiTokenCounts } from '../src/gemini/usage.js';
-import type { LedgerEntry, UsageMetadata } from '../src/types.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
-import { freePort, PrivateRedis, removePrefix, uniquePrefix } from './helpers/redis.js';
+import type { UsageMetadata } from '../src/types.js';
+import { runCli } from './helpers/processes.js';
+import { billed, KEY, ledger, MODELS, redisUrl, setup, sha256, sidecars, sleep, testFile, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
+import { freePort } from './helpers/redis.js';
 
-const KEY = 'queue-test-key-77';
-const MODELS = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image'];
-const redisUrl = inject('redisUrl');
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface CsvRow {
-  id: string;
-  prompt: string;
-  model: string;
-}
-
-let dir: string;
-const prefixes: string[] = [];
-const processes: CliProcess[] = [];
-const mocks: MockProcess[] = [];
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'thb-queue-'));
-});
-afterEach(async () => {
-  for (const process of processes.splice(0)) if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill('SIGKILL');
-  for (const mock of mocks.splice(0)) await mock.stop();
-  for (const prefix of prefixes.splice(0)) await removePrefix(redisUrl, prefix);
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function setup(name: string, mockArgs: string[] = []) {
-  const prefix = uniquePrefix(name);
-  prefixes.push(prefix);
-  const mock = await startMockProcess(['--api-key', KEY, ...mockArgs]);
-  mocks.push(mock);
-  const out = join(dir, name);
-  const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
-  return { prefix, mock, out, env };
-}
-
-async function writeCsv(name: string, rows: CsvRow[]): Promise<string> {
-  const path = join(dir, `${name}.csv`);
-  await writeFile(path, ['id,prompt,model', ...rows.map((row) => `${row.id},"${row.prompt.replace(/"/g, '""')}",${row.model}`)].join('\n'));
-  return path;
-}
-
-function worker(env: Record<string, string>, args: string[] = []): CliProcess {
-  // A short lock so a killed worker's jobs come back within seconds (30 s by default).
-  const process = startCli(['work', '--until-drained', '--lock-duration', '4000', '--stalled-interval', '1000', ...args], env);
-  processes.push(process);
-  return process;
-}
-
-async function sidecars(out: string, batch: string): Promise<string[]> {
-  return (await readdir(join(out, batch)).catch(() => [] as string[])).filter((file) => file.endsWith('.json'));
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-async function ledger(out: string): Promise<LedgerEntry[]> {
-  const files = await readdir(join(out, 'ledger')).catch(() => [] as string[]);
-  const text = (await Promise.all(files.map((file) => readFile(join(out, 'ledger', file), 'utf8')))).join('');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as LedgerEntry);
-}
-
-function billed(records: MockRecord[]): MockRecord[] {
-  return records.filter((record) => record.status === 200 && record.usageMetadata);
-}
+useQueueHarness();
 
 describe('enqueue', () => {
   it('adds a file once: enqueueing it again adds 0 jobs', async () => {
@@ -121,7 +45,7 @@ describe('enqueue', () => {
 
   it('names the line and column of bad rows, and --strict adds nothing', async () => {
     const { env } = await setup('enqueue-bad');
-    const csv = join(dir, 'bad.csv');
+    const csv = testFile('bad.csv');
     await writeFile(csv, 'id,prompt,model,aspect_ratio\na,fine,gemini-3-pro-image-preview,1:1\nb,,gemini-3-pro-image-preview,1:1\nc,wide,gemini-3-pro-image-preview,5:7\n');
     const strict = await runCli(['enqueue', csv, '--batch', 'bad', '--strict'], env);
     expect(strict.code).toBe(2);
@@ -330,117 +254,5 @@ describe('workers', () => {
     expect(entries).toHaveLength(60);
     expect(entries.every((entry) => entry.attempt === 1)).toBe(true);
     expect(await sidecars(out, 'quota')).toHaveLength(60);
-  });
-
-  it('a wrong key pauses the queue: jobs stay waiting, none failed, the exit names the cause; resume after the fix', async () => {
-    const { env, prefix, out } = await setup('wrong-key', ['--latency-ms', '10']);
-    const rows = Array.from({ length: 12 }, (_, i) => ({ id: `k${i}`, prompt: `key row ${i}`, model: MODELS[0]! }));
-    const csv = await writeCsv('wrong-key', rows);
-    await runCli(['enqueue', csv, '--batch', 'keyed'], env);
-    const wrongKey = 'sk-not-the-right-one-123';
-    const bad = await worker({ ...env, TOKENHOT_API_KEY: wrongKey }, ['--concurrency', '4']).done;
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('the API key was refused');
-    expect(bad.stderr).not.toContain(wrongKey);
-
-    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const queue = new Queue('images', { connection, prefix });
-    expect(await queue.isPaused()).toBe(true);
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-    expect(counts).toMatchObject({ waiting: 12, active: 0, delayed: 0, failed: 0, completed: 0 });
-    await queue.close();
-    connection.disconnect();
-
-    const status = await runCli(['status'], env);
-    expect(status.stdout).toContain('queue PAUSED: the API key was refused');
-
-    // A run that would have to drain a paused queue says so at once instead of waiting forever.
-    // It queues nothing: a file run into a paused queue would sit there and run none of its rows.
-    const blocked = await runCli(['run', csv, '--batch', 'keyed-again', '--plain'], env);
-    expect(blocked.code).toBe(2);
-    expect(blocked.stderr).toContain('the images queue is paused (the API key was refused');
-    const afterConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const after = new Queue('images', { connection: afterConnection, prefix });
-    expect((await after.getJobCounts('waiting')).waiting).toBe(12);
-    await after.close();
-    afterConnection.disconnect();
-
-    expect((await runCli(['resume'], env)).code).toBe(0);
-    const good = await worker(env).done;
-    expect(good.code, good.stderr).toBe(0);
-    expect(await sidecars(out, 'keyed')).toHaveLength(12);
-  });
-
-  it('workers keep working across a Redis restart', async () => {
-    const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
-    await redis.start();
-    try {
-      const { out, env } = await setup('restart', ['--latency-ms', '120']);
-      const local = { ...env, REDIS_URL: redis.url };
-      const rows = Array.from({ length: 60 }, (_, i) => ({ id: `s${i}`, prompt: `restart row ${i}`, model: MODELS[2]! }));
-      const csv = await writeCsv('restart', rows);
-      await runCli(['enqueue', csv, '--batch', 'restart'], local);
-      const w = worker(local, ['--concurrency', '4', '--lock-duration', '30000']);
-      await waitFor('some rows done', async () => (await sidecars(out, 'restart')).length >= 10);
-      await redis.stop();
-      await sleep(1500);
-      await redis.start();
-      const result = await w.done;
-      expect(result.code, result.stderr).toBe(0);
-      expect(await sidecars(out, 'restart')).toHaveLength(60);
-    } finally {
-      await redis.stop();
-    }
-  });
-
-  it('SIGTERM stops a worker whose Redis is gone: its calls finish into the ledger, then it exits, saying what it left', async () => {
-    const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
-    await redis.start();
-    try {
-      const { out, env, mock } = await setup('redis-gone', ['--latency-ms', '1500']);
-      const local = { ...env, REDIS_URL: redis.url };
-      const rows = Array.from({ length: 8 }, (_, i) => ({ id: `g${i}`, prompt: `gone row ${i}`, model: MODELS[2]! }));
-      await runCli(['enqueue', await writeCsv('redis-gone', rows), '--batch', 'gone'], local);
-      const w = startCli(['work', '--concurrency', '4', '--plain'], local);
-      processes.push(w);
-      await waitFor('calls in flight', async () => (await mock.requests()).length === 4);
-      await redis.stop();
-      w.child.kill('SIGTERM');
-      // Before the fix the worker waited on Redis for ever (still running 150 s after SIGTERM).
-      const result = await Promise.race([w.done, sleep(30_000).then(() => undefined)]);
-      expect(result, 'the worker did not stop').toBeDefined();
-      expect(result!.stderr).toMatch(/could not close in \d+ s \(is Redis reachable\?\): leaving; its active jobs come back as stalled/);
-      expect(result!.stdout).toContain('work: stopped by SIGTERM');
-      // Every answer billed, before or after Redis went, is in the ledger all the same.
-      const ledger = (await readdir(join(out, 'ledger'))).filter((file) => file.endsWith('.jsonl'));
-      const lines = (await Promise.all(ledger.map((file) => readFile(join(out, 'ledger', file), 'utf8')))).join('').trim().split('\n');
-      const billed = (await mock.requests()).filter((record) => record.status === 200);
-      expect(billed.length).toBeGreaterThanOrEqual(4);
-      expect(lines).toHaveLength(billed.length);
-    } finally {
-      await redis.stop();
-    }
-  });
-
-  it('SIGTERM lets calls in flight finish and takes no new job', async () => {
-    const { env, out, prefix } = await setup('sigterm', ['--latency-ms', '800']);
-    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, prompt: `term row ${i}`, model: MODELS[1]! }));
-    const csv = await writeCsv('sigterm', rows);
-    await runCli(['enqueue', csv, '--batch', 'term'], env);
-    const w = startCli(['work', '--concurrency', '4'], env);
-    processes.push(w);
-    await waitFor('calls in flight', async () => w.stderr().includes('worker started'));
-    await sleep(300);
-    w.child.kill('SIGTERM');
-    const result = await w.done;
-    expect(result.code).toBe(0);
-    const done = (await sidecars(out, 'term')).length;
-    expect(done).toBe(4);
-    expect(result.stdout).toContain('work: stopped by SIGTERM; this worker did 4 row(s): 4 done, 0 failed for good');
-    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const queue = new Queue('images', { connection, prefix });
-    expect(await queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 16, active: 0 });
-    await queue.close();
-    connection.disconnect();
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * What the queue tests share: a mock-server process and a key prefix per test, CSV files and
+ * worker processes, all ended or removed after each test (only this test's keys).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, inject } from 'vitest';
+import type { LedgerEntry } from '../../src/types.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './processes.js';
+import { removePrefix, uniquePrefix } from './redis.js';
+
+export const KEY = 'queue-test-key-77';
+export const MODELS = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image'];
+export const redisUrl = inject('redisUrl');
+export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface CsvRow {
+  id: string;
+  prompt: string;
+  model: string;
+}
+
+let dir: string;
+const prefixes: string[] = [];
+/** Processes a test started; each is killed after the test if still running. */
+export const processes: CliProcess[] = [];
+const mocks: MockProcess[] = [];
+
+/** Registers the hooks that make and clean up each test's folder, processes and keys. */
+export function useQueueHarness(): void {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'thb-queue-'));
+  });
+  afterEach(async () => {
+    for (const process of processes.splice(0)) if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill('SIGKILL');
+    for (const mock of mocks.splice(0)) await mock.stop();
+    for (const prefix of prefixes.splice(0)) await removePrefix(redisUrl, prefix);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+}
+
+export async function setup(name: string, mockArgs: string[] = []) {
+  const prefix = uniquePrefix(name);
+  prefixes.push(prefix);
+  const mock = await startMockProcess(['--api-key', KEY, ...mockArgs]);
+  mocks.push(mock);
+  const out = join(dir, name);
+  const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
+  return { prefix, mock, out, env };
+}
+
+/** A path in this file's test folder. */
+export function testFile(name: string): string {
+  return join(dir, name);
+}
+
+export async function writeCsv(name: string, rows: CsvRow[]): Promise<string> {
+  const path = join(dir, `${name}.csv`);
+  await writeFile(path, ['id,prompt,model', ...rows.map((row) => `${row.id},"${row.prompt.replace(/"/g, '""')}",${row.model}`)].join('\n'));
+  return path;
+}
+
+export function worker(env: Record<string, string>, args: string[] = []): CliProcess {
+  // A short lock so a killed worker's jobs come back within seconds (30 s by default).
+  const process = startCli(['work', '--until-drained', '--lock-duration', '4000', '--stalled-interval', '1000', ...args], env);
+  processes.push(process);
+  return process;
+}
+
+export async function sidecars(out: string, batch: string): Promise<string[]> {
+  return (await readdir(join(out, batch)).catch(() => [] as string[])).filter((file) => file.endsWith('.json'));
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export async function ledger(out: string): Promise<LedgerEntry[]> {
+  const files = await readdir(join(out, 'ledger')).catch(() => [] as string[]);
+  const text = (await Promise.all(files.map((file) => readFile(join(out, 'ledger', file), 'utf8')))).join('');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as LedgerEntry);
+}
+
+export function billed(records: MockRecord[]): MockRecord[] {
+  return records.filter((record) => record.status === 200 && record.usageMetadata);
+}
+

@@ -1,0 +1,129 @@
+/**
+ * Workers when things around them fail: a wrong key, a Redis that restarts or goes away, a
+ * SIGTERM. Real processes against a real Redis and a `mock-server` process.
+ */
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { runCli, startCli } from './helpers/processes.js';
+import { MODELS, processes, redisUrl, setup, sidecars, sleep, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
+import { freePort, PrivateRedis } from './helpers/redis.js';
+
+useQueueHarness();
+
+describe('workers when things fail', () => {
+  it('a wrong key pauses the queue: jobs stay waiting, none failed, the exit names the cause; resume after the fix', async () => {
+    const { env, prefix, out } = await setup('wrong-key', ['--latency-ms', '10']);
+    const rows = Array.from({ length: 12 }, (_, i) => ({ id: `k${i}`, prompt: `key row ${i}`, model: MODELS[0]! }));
+    const csv = await writeCsv('wrong-key', rows);
+    await runCli(['enqueue', csv, '--batch', 'keyed'], env);
+    const wrongKey = 'sk-not-the-right-one-123';
+    const bad = await worker({ ...env, TOKENHOT_API_KEY: wrongKey }, ['--concurrency', '4']).done;
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('the API key was refused');
+    expect(bad.stderr).not.toContain(wrongKey);
+
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue('images', { connection, prefix });
+    expect(await queue.isPaused()).toBe(true);
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    expect(counts).toMatchObject({ waiting: 12, active: 0, delayed: 0, failed: 0, completed: 0 });
+    await queue.close();
+    connection.disconnect();
+
+    const status = await runCli(['status'], env);
+    expect(status.stdout).toContain('queue PAUSED: the API key was refused');
+
+    // A run that would have to drain a paused queue says so at once instead of waiting forever.
+    // It queues nothing: a file run into a paused queue would sit there and run none of its rows.
+    const blocked = await runCli(['run', csv, '--batch', 'keyed-again', '--plain'], env);
+    expect(blocked.code).toBe(2);
+    expect(blocked.stderr).toContain('the images queue is paused (the API key was refused');
+    const afterConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const after = new Queue('images', { connection: afterConnection, prefix });
+    expect((await after.getJobCounts('waiting')).waiting).toBe(12);
+    await after.close();
+    afterConnection.disconnect();
+
+    expect((await runCli(['resume'], env)).code).toBe(0);
+    const good = await worker(env).done;
+    expect(good.code, good.stderr).toBe(0);
+    expect(await sidecars(out, 'keyed')).toHaveLength(12);
+  });
+
+  it('workers keep working across a Redis restart', async () => {
+    const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
+    await redis.start();
+    try {
+      const { out, env } = await setup('restart', ['--latency-ms', '120']);
+      const local = { ...env, REDIS_URL: redis.url };
+      const rows = Array.from({ length: 60 }, (_, i) => ({ id: `s${i}`, prompt: `restart row ${i}`, model: MODELS[2]! }));
+      const csv = await writeCsv('restart', rows);
+      await runCli(['enqueue', csv, '--batch', 'restart'], local);
+      const w = worker(local, ['--concurrency', '4', '--lock-duration', '30000']);
+      await waitFor('some rows done', async () => (await sidecars(out, 'restart')).length >= 10);
+      await redis.stop();
+      await sleep(1500);
+      await redis.start();
+      const result = await w.done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(await sidecars(out, 'restart')).toHaveLength(60);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('SIGTERM stops a worker whose Redis is gone: its calls finish into the ledger, then it exits, saying what it left', async () => {
+    const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
+    await redis.start();
+    try {
+      const { out, env, mock } = await setup('redis-gone', ['--latency-ms', '1500']);
+      const local = { ...env, REDIS_URL: redis.url };
+      const rows = Array.from({ length: 8 }, (_, i) => ({ id: `g${i}`, prompt: `gone row ${i}`, model: MODELS[2]! }));
+      await runCli(['enqueue', await writeCsv('redis-gone', rows), '--batch', 'gone'], local);
+      const w = startCli(['work', '--concurrency', '4', '--plain'], local);
+      processes.push(w);
+      await waitFor('calls in flight', async () => (await mock.requests()).length === 4);
+      await redis.stop();
+      w.child.kill('SIGTERM');
+      // Before the fix the worker waited on Redis for ever (still running 150 s after SIGTERM).
+      const result = await Promise.race([w.done, sleep(30_000).then(() => undefined)]);
+      expect(result, 'the worker did not stop').toBeDefined();
+      expect(result!.stderr).toMatch(/could not close in \d+ s \(is Redis reachable\?\): leaving; its active jobs come back as stalled/);
+      expect(result!.stdout).toContain('work: stopped by SIGTERM');
+      // Every answer billed, before or after Redis went, is in the ledger all the same.
+      const ledger = (await readdir(join(out, 'ledger'))).filter((file) => file.endsWith('.jsonl'));
+      const lines = (await Promise.all(ledger.map((file) => readFile(join(out, 'ledger', file), 'utf8')))).join('').trim().split('\n');
+      const billed = (await mock.requests()).filter((record) => record.status === 200);
+      expect(billed.length).toBeGreaterThanOrEqual(4);
+      expect(lines).toHaveLength(billed.length);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('SIGTERM lets calls in flight finish and takes no new job', async () => {
+    const { env, out, prefix } = await setup('sigterm', ['--latency-ms', '800']);
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, prompt: `term row ${i}`, model: MODELS[1]! }));
+    const csv = await writeCsv('sigterm', rows);
+    await runCli(['enqueue', csv, '--batch', 'term'], env);
+    const w = startCli(['work', '--concurrency', '4'], env);
+    processes.push(w);
+    await waitFor('calls in flight', async () => w.stderr().includes('worker started'));
+    await sleep(300);
+    w.child.kill('SIGTERM');
+    const result = await w.done;
+    expect(result.code).toBe(0);
+    const done = (await sidecars(out, 'term')).length;
+    expect(done).toBe(4);
+    expect(result.stdout).toContain('work: stopped by SIGTERM; this worker did 4 row(s): 4 done, 0 failed for good');
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue('images', { connection, prefix });
+    expect(await queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 16, active: 0 });
+    await queue.close();
+    connection.disconnect();
+  });
+});

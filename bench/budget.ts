@@ -11,9 +11,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { geminiTokenCounts } from '../src/gemini/usage.js';
+import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
 import type { MockRequestRecord } from '../src/mock/records.js';
-import { costPico, picoToUsd, PriceTable } from '../src/pricing.js';
+import { costPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
 import { checkRedis, envNumber, main, MOCK_KEY, REDIS_URL, redisPrefix, runCli, startMock, tempDir } from './lib/harness.js';
 
 const MODEL = 'gemini-3-pro-image-preview';

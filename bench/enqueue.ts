@@ -35,20 +35,20 @@ import {
 import { workloadCsv, type WorkloadSpec } from './lib/workload.js';
 
 // The built modules the CLI runs; their types come from the sources they are built from.
-type EnqueueModule = typeof import('../src/enqueue.js');
-type QueueModule = typeof import('../src/queue.js');
-type BatchStateModule = typeof import('../src/batch-state.js');
-type RowsModule = typeof import('../src/rows.js');
-type ConfigModule = typeof import('../src/config.js');
+type EnqueueModule = typeof import('../src/queue/enqueue.js');
+type QueueModule = typeof import('../src/queue/queue.js');
+type BatchStateModule = typeof import('../src/queue/batch-state.js');
+type RowsModule = typeof import('../src/rows/csv.js');
+type ConfigModule = typeof import('../src/core/config.js');
 const dist = (module: string): Promise<unknown> => import(pathToFileURL(join(CLI_ROOT, 'dist', 'src', module)).href);
-const { enqueueCsv } = (await dist('enqueue.js')) as EnqueueModule;
-const { connectRedis, imageJobOptions, imagesQueue, jobIdFor } = (await dist('queue.js')) as QueueModule;
-const { BatchState } = (await dist('batch-state.js')) as BatchStateModule;
-const { readRows } = (await dist('rows.js')) as RowsModule;
-const { loadConfig } = (await dist('config.js')) as ConfigModule;
+const { enqueueCsv } = (await dist('queue/enqueue.js')) as EnqueueModule;
+const { connectRedis, imageJobOptions, imagesQueue, jobIdFor } = (await dist('queue/queue.js')) as QueueModule;
+const { BatchState } = (await dist('queue/batch-state.js')) as BatchStateModule;
+const { readRows } = (await dist('rows/csv.js')) as RowsModule;
+const { loadConfig } = (await dist('core/config.js')) as ConfigModule;
 
-type ImageJobData = import('../src/queue.js').ImageJobData;
-type BatchRow = import('../src/types.js').BatchRow;
+type ImageJobData = import('../src/queue/queue.js').ImageJobData;
+type BatchRow = import('../src/core/types.js').BatchRow;
 
 const TARGET = 0.8;
 const CHUNK = 500;

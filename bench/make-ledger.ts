@@ -1,6 +1,6 @@
 /**
  * Writes a realistic ledger for the report benchmark: N lines (default 1,000,000) shaped like the
- * `LedgerEntry` lines `src/generate.ts` appends, spread over several files as several workers on
+ * `LedgerEntry` lines `src/run/generate.ts` appends, spread over several files as several workers on
  * several machines would write them.
  *
  *   npx tsx bench/make-ledger.ts [lines] [out-dir]     # default 1000000 ./.bench/ledger-1m
@@ -12,7 +12,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LedgerEntry, UsageMetadata } from '../src/types.js';
+import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
 
 /** mulberry32: a small seeded generator, so the ledger is the same on every run. */
 function random(seed: number): () => number {
@@ -26,7 +26,7 @@ function random(seed: number): () => number {
   };
 }
 
-// Image tokens per size as in src/models.ts (the figures the mock and the provider use).
+// Image tokens per size as in src/providers/models.ts (the figures the mock and the provider use).
 const MODELS = [
   { id: 'gemini-3-pro-image-preview', weight: 0.45, thinks: true, imageTokens: [1120, 1120, 2000] },
   { id: 'gemini-3.1-flash-image-preview', weight: 0.35, thinks: true, imageTokens: [747, 1120, 1680, 2520] },

@@ -6,8 +6,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BatchState } from '../src/batch-state.js';
-import { LocalBudget, type Reservation } from '../src/budget.js';
+import { BatchState } from '../src/queue/batch-state.js';
+import { LocalBudget, type Reservation } from '../src/run/budget.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
 const redisUrl = inject('redisUrl');

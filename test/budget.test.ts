@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { geminiTokenCounts } from '../src/gemini/usage.js';
-import { costPico, picoToUsd, PriceTable } from '../src/pricing.js';
-import type { LedgerEntry } from '../src/types.js';
+import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
+import { costPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
+import type { LedgerEntry } from '../src/core/types.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 

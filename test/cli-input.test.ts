@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadDefinition } from '../src/catalog-definition.js';
+import { loadDefinition } from '../src/catalog/definition.js';
 import { startMockServer, type MockServer } from '../src/mock/server.js';
 import { runInProcess } from './helpers/cli-in-process.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildProgram } from '../src/cli.js';
+import { buildProgram } from '../src/cli/program.js';
 
 interface Mount {
   type: string;

@@ -5,9 +5,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { estimateRow, estimateRows, promptTokens } from '../src/estimate.js';
-import { PriceTable } from '../src/pricing.js';
-import type { Row } from '../src/types.js';
+import { estimateRow, estimateRows, promptTokens } from '../src/cost/estimate.js';
+import { PriceTable } from '../src/cost/pricing.js';
+import type { Row } from '../src/core/types.js';
 import { runCli, startMockProcess } from './helpers/processes.js';
 
 const row = (model: string, imageSize?: string, prompt = 'a red mug on a table', refs = 0): Row => ({

@@ -6,9 +6,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readAnswer } from '../src/gemini/answer.js';
-import { AnswerScanner, Base64StreamDecoder, MalformedAnswerError } from '../src/gemini/answer-stream.js';
-import { OutputStore } from '../src/storage.js';
+import { readAnswer } from '../src/providers/gemini/answer.js';
+import { AnswerScanner, Base64StreamDecoder, MalformedAnswerError } from '../src/providers/gemini/answer-stream.js';
+import { OutputStore } from '../src/output/storage.js';
 
 let dir: string;
 let store: OutputStore;

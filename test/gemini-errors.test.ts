@@ -2,7 +2,7 @@
  * Error kinds are decided once, from the HTTP answer: what a runner will do depends on it.
  */
 import { describe, expect, it } from 'vitest';
-import { classifyHttpError, classifyNetworkError, parseRetryAfter, parseRetryDelay } from '../src/gemini/errors.js';
+import { classifyHttpError, classifyNetworkError, parseRetryAfter, parseRetryDelay } from '../src/providers/gemini/errors.js';
 
 const quota = (quotaId: string, retryDelay?: string) =>
   JSON.stringify({

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMockServer, type MockOptions, type MockServer } from '../src/mock/index.js';
-import type { UsageMetadata } from '../src/types.js';
+import type { UsageMetadata } from '../src/core/types.js';
 
 interface Part {
   text?: string;

@@ -2,8 +2,8 @@
  * The pacing rule that learns a quota, and the in-process pacer that applies it.
  */
 import { describe, expect, it } from 'vitest';
-import { admittedRate, afterRateLimited, afterSuccesses, initialPace, PACING, windowFor } from '../src/pacing.js';
-import { LocalPacer } from '../src/rate-gate.js';
+import { admittedRate, afterRateLimited, afterSuccesses, initialPace, PACING, windowFor } from '../src/run/pacing.js';
+import { LocalPacer } from '../src/run/rate-gate.js';
 
 describe('pacing rule', () => {
   it('starts without a limit, and the first 429 sets the pace a little under what got past the quota', () => {

@@ -5,8 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { geminiTokenCounts } from '../src/gemini/usage.js';
-import { costPico, formatUsd, loadPriceFile, parseUsdPerMillion, picoToUsd, PriceTable } from '../src/pricing.js';
+import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
+import { costPico, formatUsd, loadPriceFile, parseUsdPerMillion, picoToUsd, PriceTable } from '../src/cost/pricing.js';
 
 const table = new PriceTable();
 const pro = table.priceOf('gemini-3-pro-image-preview', '2026-11-24T00:00:00Z')!;

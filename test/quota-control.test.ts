@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { QuotaControl } from '../src/quota-control.js';
+import { QuotaControl } from '../src/queue/quota-control.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
 const redisUrl = inject('redisUrl');

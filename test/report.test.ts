@@ -7,13 +7,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderReport } from '../src/commands/report.js';
-import { geminiTokenCounts } from '../src/gemini/usage.js';
-import { ledgerDir, readLedger, scanLedger } from '../src/ledger.js';
-import { PriceTable, parseUsdPerMillion } from '../src/pricing.js';
-import { escapeHtml, renderHtml } from '../src/report-html.js';
-import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/report.js';
-import type { LedgerEntry, UsageMetadata } from '../src/types.js';
+import { renderReport } from '../src/cli/commands/report.js';
+import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
+import { ledgerDir, readLedger, scanLedger } from '../src/output/ledger.js';
+import { PriceTable, parseUsdPerMillion } from '../src/cost/pricing.js';
+import { escapeHtml, renderHtml } from '../src/views/report-html.js';
+import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/cost/report.js';
+import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
 import { runCli } from './helpers/processes.js';
 
 const PRO = 'gemini-3-pro-image-preview';
@@ -80,7 +80,7 @@ async function report(out: string, options: Partial<ReportOptions> = {}): Promis
 
 const group = (r: Report, key: Partial<Record<GroupKey, string>>) => r.groups.find((g) => JSON.stringify(g.key) === JSON.stringify(key));
 
-// Independent of src/pricing.ts: list prices in micro-USD per million tokens, written out here,
+// Independent of src/cost/pricing.ts: list prices in micro-USD per million tokens, written out here,
 // and the cost rule applied to the raw usageMetadata of each line.
 const LIST_MICRO: Record<string, { input: bigint; text: bigint; image: bigint }> = {
   [PRO]: { input: 2_000_000n, text: 12_000_000n, image: 120_000_000n },

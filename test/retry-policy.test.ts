@@ -2,9 +2,9 @@
  * The retry policy both runners share.
  */
 import { describe, expect, it } from 'vitest';
-import { CallError } from '../src/errors.js';
-import { RateGate } from '../src/rate-gate.js';
-import { backoffDelay, DEFAULT_RETRY_POLICY, ModelWatch, nextStep, rateLimitDelay } from '../src/retry-policy.js';
+import { CallError } from '../src/core/errors.js';
+import { RateGate } from '../src/run/rate-gate.js';
+import { backoffDelay, DEFAULT_RETRY_POLICY, ModelWatch, nextStep, rateLimitDelay } from '../src/run/retry-policy.js';
 
 describe('retry policy', () => {
   it('backs off exponentially with full jitter, up to a ceiling', () => {

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readImageMime, sniffImageMime, GEMINI_INPUT_MIME_TYPES, isGeminiInputMime } from '../src/image-type.js';
+import { readImageMime, sniffImageMime, GEMINI_INPUT_MIME_TYPES, isGeminiInputMime } from '../src/output/image-type.js';
 import {
   CsvFileError,
   formatProblem,
@@ -14,8 +14,8 @@ import {
   type RowDefaults,
   type RowProblem,
   type RowRead,
-} from '../src/rows.js';
-import type { Row } from '../src/types.js';
+} from '../src/rows/csv.js';
+import type { Row } from '../src/core/types.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'csv');
 const PRO = 'gemini-3-pro-image-preview';

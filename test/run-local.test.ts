@@ -9,8 +9,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { geminiTokenCounts } from '../src/gemini/usage.js';
-import type { UsageMetadata } from '../src/types.js';
+import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
+import type { UsageMetadata } from '../src/core/types.js';
 import { runCli, startCli, startMockProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
 import { freePort } from './helpers/redis.js';
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { batchNameOf, loadDefinition, loadDefinitions } from '../src/catalog-definition.js';
-import { CatalogState, type CatalogRun } from '../src/catalog-state.js';
+import { batchNameOf, loadDefinition, loadDefinitions } from '../src/catalog/definition.js';
+import { CatalogState, type CatalogRun } from '../src/catalog/state.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 

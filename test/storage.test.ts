@@ -9,8 +9,8 @@ import { readdir, readFile, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promis
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FinalImage } from '../src/provider.js';
-import { OutputStore } from '../src/storage.js';
+import type { FinalImage } from '../src/providers/provider.js';
+import { OutputStore } from '../src/output/storage.js';
 
 let dir: string;
 let store: OutputStore;

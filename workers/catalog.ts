@@ -2,12 +2,12 @@
  * Entry point of a process that runs only catalog firings (`work` also runs them beside the
  * images worker): `node dist/workers/catalog.js`, configured from the environment.
  */
-import { BatchState } from '../src/batch-state.js';
-import { startCatalogWorker } from '../src/catalog-worker.js';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
-import { loadPriceTable } from '../src/pricing.js';
-import { connectRedis, imagesQueue, queueSettings } from '../src/queue.js';
+import { BatchState } from '../src/queue/batch-state.js';
+import { startCatalogWorker } from '../src/catalog/worker.js';
+import { loadConfig } from '../src/core/config.js';
+import { createLogger } from '../src/core/log.js';
+import { loadPriceTable } from '../src/cost/pricing.js';
+import { connectRedis, imagesQueue, queueSettings } from '../src/queue/queue.js';
 
 const config = loadConfig();
 const log = createLogger('info');

@@ -3,7 +3,7 @@
  * ledger and saved files against (billed usage, sha256 of final images).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { UsageMetadata } from '../types.js';
+import type { UsageMetadata } from '../core/types.js';
 
 export interface MockRequestRecord {
   seq: number;

@@ -2,7 +2,7 @@
  * Reads and checks a generateContent request body the way the endpoint does: what the mock
  * needs (prompt, reference image count, aspect ratio, size) or the 400 message to answer.
  */
-import type { ModelCapabilities } from '../models.js';
+import type { ModelCapabilities } from '../providers/models.js';
 
 export interface GenerateRequest {
   /** Text parts of the request, joined by newlines; directives and per-prompt counters use it. */

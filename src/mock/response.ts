@@ -5,8 +5,8 @@
  * `inlineData`, which a streaming reader only learns after the image bytes.
  */
 import { randomBytes } from 'node:crypto';
-import type { ModelCapabilities } from '../models.js';
-import type { UsageMetadata } from '../types.js';
+import type { ModelCapabilities } from '../providers/models.js';
+import type { UsageMetadata } from '../core/types.js';
 import type { Directives } from './directives.js';
 import { stripDirectives } from './directives.js';
 import type { AnswerImage, ImageFactory, ImageRole } from './images.js';

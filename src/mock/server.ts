@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { capabilitiesOf, findModel, type ModelCapabilities } from '../models.js';
+import { capabilitiesOf, findModel, type ModelCapabilities } from '../providers/models.js';
 import { DirectiveError, failureFor, parseDirectives, type Directives } from './directives.js';
 import {
   apiKeyInvalid,

@@ -3,9 +3,9 @@
  * prompt so tests can predict it, with the real quirk that `candidatesTokensDetails` lists
  * only the IMAGE share (the rest of `candidatesTokenCount` is text).
  */
-import type { ModelCapabilities } from '../models.js';
-import type { ModalityTokenCount, UsageMetadata } from '../types.js';
-import { ESTIMATE_ASSUMPTIONS } from '../estimate.js';
+import type { ModelCapabilities } from '../providers/models.js';
+import type { ModalityTokenCount, UsageMetadata } from '../core/types.js';
+import { ESTIMATE_ASSUMPTIONS } from '../cost/estimate.js';
 import { pick, seedOf } from './seed.js';
 
 /** What one reference image costs in prompt tokens (the same figure `estimate` assumes). */

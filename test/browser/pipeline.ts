@@ -5,9 +5,9 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { geminiTokenCounts } from '../../src/gemini/usage.js';
-import { costPico, PriceTable } from '../../src/pricing.js';
-import type { LedgerEntry } from '../../src/types.js';
+import { geminiTokenCounts } from '../../src/providers/gemini/usage.js';
+import { costPico, PriceTable } from '../../src/cost/pricing.js';
+import type { LedgerEntry } from '../../src/core/types.js';
 
 export const KEY = 'browser-test-key-42';
 

@@ -3,7 +3,7 @@
  * as a user's shell would have it. Much quicker than a process per call; for what only a real
  * process shows (signals, exit by a second Ctrl-C), use processes.ts.
  */
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/program.js';
 import type { CliResult } from './processes.js';
 
 /** Runs `tokenhot-batch <args>` in-process; one at a time (it swaps process-wide streams and env). */

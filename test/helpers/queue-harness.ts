@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
-import type { LedgerEntry } from '../../src/types.js';
+import type { LedgerEntry } from '../../src/core/types.js';
 import { startCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './processes.js';
 import { removePrefix, uniquePrefix } from './redis.js';
 

@@ -45,7 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     sourcemap: 'inline',
     logLevel: 'warning',
   });
-  project.provide('cliEntry', relative(ROOT, join(outdir, 'src', 'bin.js')));
+  project.provide('cliEntry', relative(ROOT, join(outdir, 'src', 'cli', 'bin.js')));
   return async () => {
     await rm(outdir, { recursive: true, force: true });
   };

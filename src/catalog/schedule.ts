@@ -1,0 +1,101 @@
+/**
+ * Catalog definitions ↔ BullMQ job schedulers on the catalog queue, one scheduler per definition
+ * (its id is the definition's name). The definitions folder is the truth: `sync` upserts every
+ * valid definition and removes the schedulers whose definition file is gone.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { loadDefinitions, type CatalogDefinition, type DefinitionProblem } from './definition.js';
+import { CATALOG_QUEUE, type QueueSettings } from '../queue/queue.js';
+
+export const FIRING_JOB = 'catalog-firing';
+
+/** What a firing job carries: the definition as it was when synced. */
+export interface FiringJobData {
+  definition: CatalogDefinition;
+}
+
+export function catalogQueue(settings: QueueSettings, connection: Redis): Queue<FiringJobData> {
+  return new Queue<FiringJobData>(CATALOG_QUEUE, { connection, prefix: settings.prefix });
+}
+
+const firingJobOptions = { removeOnComplete: { count: 200 }, removeOnFail: { count: 200 }, attempts: 1 };
+
+export interface SyncResult {
+  upserted: string[];
+  definitions: CatalogDefinition[];
+  removed: string[];
+  problems: DefinitionProblem[];
+}
+
+export async function syncSchedules(queue: Queue<FiringJobData>, dir: string): Promise<SyncResult> {
+  const { definitions, problems } = await loadDefinitions(dir);
+  for (const definition of definitions) {
+    const repeat = definition.schedule.everyMs !== undefined ? { every: definition.schedule.everyMs } : { pattern: definition.schedule.pattern!, ...(definition.schedule.tz ? { tz: definition.schedule.tz } : {}) };
+    await queue.upsertJobScheduler(definition.name, repeat, { name: FIRING_JOB, data: { definition }, opts: firingJobOptions });
+  }
+  // A definition file that exists but does not parse keeps its scheduler: a typo should not
+  // silently stop a nightly job. Only a definition that is gone removes one.
+  const keep = new Set([...definitions.map((definition) => definition.name), ...(await namesOfBrokenFiles(queue, problems))]);
+  const removed: string[] = [];
+  for (const scheduler of await queue.getJobSchedulers(0, -1)) {
+    const id = scheduler.id ?? scheduler.key;
+    if (!keep.has(id)) {
+      await queue.removeJobScheduler(id);
+      removed.push(id);
+    }
+  }
+  return { upserted: definitions.map((definition) => definition.name), definitions, removed, problems };
+}
+
+/** Names of schedulers whose (now broken) definition file is still there. */
+async function namesOfBrokenFiles(queue: Queue<FiringJobData>, problems: DefinitionProblem[]): Promise<string[]> {
+  if (problems.length === 0) return [];
+  const brokenFiles = new Set(problems.map((problem) => problem.file));
+  const names: string[] = [];
+  for (const scheduler of await queue.getJobSchedulers(0, -1)) {
+    const file = scheduler.template?.data?.definition?.file;
+    if (file && brokenFiles.has(file)) names.push(scheduler.id ?? scheduler.key);
+  }
+  return names;
+}
+
+export interface ScheduleListing {
+  name: string;
+  schedule: string;
+  next?: string;
+  mode?: string;
+  batch?: string;
+  csv?: string;
+  budgetUsd?: number;
+}
+
+export async function listSchedules(queue: Queue<FiringJobData>): Promise<ScheduleListing[]> {
+  const schedulers = await queue.getJobSchedulers(0, -1, true);
+  return schedulers
+    .map((scheduler) => {
+      const definition = scheduler.template?.data?.definition;
+      const schedule = scheduler.pattern ? `cron "${scheduler.pattern}"${scheduler.tz ? ` ${scheduler.tz}` : ' UTC'}` : `every ${(scheduler.every ?? 0) / 1000} s`;
+      return {
+        name: scheduler.id ?? scheduler.key,
+        schedule,
+        ...(scheduler.next ? { next: new Date(scheduler.next).toISOString() } : {}),
+        ...(definition ? { mode: definition.mode, batch: definition.batch, csv: definition.csv } : {}),
+        ...(definition?.budgetUsd !== undefined ? { budgetUsd: definition.budgetUsd } : {}),
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function removeSchedule(queue: Queue<FiringJobData>, name: string): Promise<boolean> {
+  return queue.removeJobScheduler(name);
+}
+
+/** Fires a catalog job now, outside its schedule (the schedule is unchanged). */
+export async function fireNow(queue: Queue<FiringJobData>, name: string): Promise<boolean> {
+  const scheduler = await queue.getJobScheduler(name);
+  const definition = scheduler?.template?.data?.definition;
+  if (!definition) return false;
+  await queue.add(FIRING_JOB, { definition }, { ...firingJobOptions, jobId: `manual-${name}-${Date.now()}` });
+  return true;
+}

@@ -1,0 +1,61 @@
+/**
+ * `tokenhot-batch demo`: the example catalog against a built-in mock endpoint, start to finish.
+ * Needs nothing but Node: no key, no Redis, no network.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../../core/config.js';
+import type { Logger } from '../../core/log.js';
+import { startMockServer } from '../../mock/index.js';
+import { packageRoot } from '../../core/package-root.js';
+import { createPipeline } from '../../run/pipeline.js';
+import { runFileInProcess } from './run.js';
+
+/** Marks a folder as the demo's own, so that the next demo may empty it. */
+const DEMO_MARKER = '.tokenhot-demo';
+
+export interface DemoFlags {
+  out?: string;
+  plain?: boolean;
+}
+
+export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number> {
+  const csvPath = join(packageRoot(), 'jobs', 'examples', 'catalog.csv');
+  const outDir = resolve(flags.out ?? join('output', 'demo'));
+  // The demo starts afresh each time, but only ever removes a folder it made itself: `--out`
+  // pointed at real outputs must not take their ledger with it.
+  const marker = join(outDir, DEMO_MARKER);
+  const existing = await readdir(outDir).catch(() => []);
+  if (existing.length > 0 && !existsSync(marker)) {
+    process.stderr.write(`demo: ${outDir} holds files the demo did not make; give --out an empty or new folder\n`);
+    return 2;
+  }
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  await writeFile(marker, 'made by tokenhot-batch demo, which empties this folder each time it runs\n');
+
+  const apiKey = 'demo-key';
+  // A realistic endpoint in miniature: some latency, a small quota (so 429s happen and are
+  // waited out), and an occasional 503 (retried).
+  const mock = await startMockServer({ apiKey, latencyMs: 300, latencyJitterMs: 900, rps: 5, burst: 5, failRate5xx: 0.05 });
+  process.stderr.write(`demo: ${csvPath} → ${outDir}, against a mock endpoint on ${mock.url}\n`);
+  const loaded = loadConfig({ out: outDir, concurrency: 8, baseUrl: mock.url }, { ...process.env, TOKENHOT_API_KEY: apiKey, REDIS_URL: '' });
+  // Short backoffs: the demo should take seconds, not minutes.
+  const config = { ...loaded, retry: { ...loaded.retry, baseDelayMs: 500 } };
+  const pipeline = await createPipeline(config);
+  try {
+    const { exitCode } = await runFileInProcess(csvPath, { batch: 'catalog', plain: flags.plain }, config, pipeline, log);
+    const rateLimited = mock.requests.filter((request) => request.kind === 'rate-limited').length;
+    const retried = mock.requests.filter((request) => request.status >= 500).length;
+    process.stdout.write(
+      `\nthe mock answered ${mock.requests.length} requests: ${rateLimited} with 429 (waited out, no attempt used) and ${retried} with 5xx (retried)\n` +
+        `images and sidecars: ${join(outDir, 'catalog')}\nledger: ${join(outDir, 'ledger')}\n` +
+        `try: npx tokenhot-batch report --out ${outDir} --by model,tag\n`,
+    );
+    return exitCode;
+  } finally {
+    await pipeline.close();
+    await mock.close();
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * `tokenhot-batch report`: the ledger as a cost report (table, JSON, CSV or one HTML page).
+ */
+import { lstat, rename, rm, writeFile } from 'node:fs/promises';
+import { loadConfig, type ConfigFlags } from '../../core/config.js';
+import { describeBudget } from '../../run/budget.js';
+import { UsageError } from '../../core/errors.js';
+import { geminiTokenCounts } from '../../providers/gemini/usage.js';
+import { ledgerDir, ledgerFiles, scanLedger } from '../../output/ledger.js';
+import { loadPriceTable } from '../../cost/pricing.js';
+import { renderHtml } from '../../views/report-html.js';
+import { GROUP_KEYS, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report } from '../../cost/report.js';
+
+export const REPORT_FORMATS = ['table', 'json', 'csv', 'html'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export interface ReportFlags extends ConfigFlags {
+  prefix?: string;
+  batch?: string;
+  by?: string;
+  format?: string;
+  since?: string;
+  until?: string;
+  /** Write the report to this file instead of stdout. */
+  output?: string;
+}
+
+export function parseGroupKeys(value: string | undefined): GroupKey[] {
+  if (!value) return [];
+  const keys = value
+    .split(',')
+    .map((key) => key.trim())
+    .filter(Boolean);
+  for (const key of keys) {
+    if (!(GROUP_KEYS as readonly string[]).includes(key)) throw new UsageError(`--by: "${key}" is not one of ${GROUP_KEYS.join(', ')}`);
+  }
+  return [...new Set(keys)] as GroupKey[];
+}
+
+function parseFormat(value: string | undefined): ReportFormat {
+  const format = value ?? 'table';
+  if (!(REPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format: "${format}" is not one of ${REPORT_FORMATS.join(', ')}`);
+  return format as ReportFormat;
+}
+
+/** Bad dates are bad usage (exit 2), found before the ledger is read. */
+function checkDate(edge: 'since' | 'until', value: string | undefined): void {
+  try {
+    reportBound(value, edge);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+export interface RenderOptions {
+  by: GroupKey[];
+  batch?: string;
+  since?: string;
+  until?: string;
+  generatedAt?: Date;
+}
+
+export function renderReport(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<RenderOptions, 'by'> = {}): string {
+  switch (format) {
+    case 'json':
+      return renderJson(report);
+    case 'csv':
+      return renderCsv(report, by);
+    case 'table':
+      return renderTable(report, by);
+    case 'html':
+      return renderHtml(report, { ...options, by });
+  }
+}
+
+/**
+ * Write-then-rename, so a reader of FILE (a web server, a mail job) never sees half a report.
+ * Not for anything but a plain file: renaming over /dev/stdout, a FIFO or a symlink would
+ * replace it with a file, so those are written in place.
+ */
+async function writeOutput(file: string, text: string): Promise<void> {
+  const existing = await lstat(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (existing && !existing.isFile()) {
+    await writeFile(file, text);
+    return;
+  }
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    await writeFile(temp, text);
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    // Name the file the user gave, not the temp file beside it.
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message;
+    throw new UsageError(`--output: cannot write ${file}: ${reason}`);
+  }
+}
+
+export async function reportCommand(flags: ReportFlags): Promise<number> {
+  const config = loadConfig(flags);
+  const by = parseGroupKeys(flags.by);
+  const format = parseFormat(flags.format);
+  checkDate('since', flags.since);
+  checkDate('until', flags.until);
+  if (flags.since && flags.until && flags.since.slice(0, 10) > flags.until.slice(0, 10)) {
+    throw new UsageError(`--since ${flags.since} is after --until ${flags.until}: no day is in between`);
+  }
+  if (flags.output !== undefined && flags.output.trim() === '') throw new UsageError('--output: give a file name');
+  const readWarnings: string[] = [];
+  const builder = new ReportBuilder({
+    by,
+    batch: flags.batch,
+    since: flags.since,
+    until: flags.until,
+    prices: await loadPriceTable(config),
+    tokenCounts: geminiTokenCounts,
+  });
+  // scanLedger rather than readLedger: no promise per line, no entry kept (see there).
+  const files = await ledgerFiles(config.outDir);
+  // Batch names seen, to help with a --batch that matches none (a few, not one per line).
+  const batches = new Set<string>();
+  await scanLedger(
+    config.outDir,
+    (entry) => {
+      builder.add(entry);
+      if (flags.batch !== undefined && batches.size < 50) batches.add(entry.batch);
+    },
+    { onWarning: (message) => readWarnings.push(message) },
+  );
+  const report = builder.finish();
+  // A typo in --out or --batch must not look like a batch that cost nothing.
+  if (files.length === 0) readWarnings.push(`no ledger under ${ledgerDir(config.outDir)}: nothing billed was recorded in this output folder (is --out / TOKENHOT_OUT_DIR right?)`);
+  else if (flags.batch !== undefined && report.totals.requests === 0 && !flags.since && !flags.until) {
+    readWarnings.push(`no ledger line of batch ${flags.batch}; batches in the ledger: ${[...batches].sort().slice(0, 10).join(', ')}${batches.size > 10 ? ', ...' : ''}`);
+  }
+  report.warnings.unshift(...readWarnings);
+  if (config.redisUrl) report.warnings.push(...(await budgetWarnings(config.redisUrl, flags.prefix, flags.batch)));
+  const text = renderReport(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });
+  if (flags.output !== undefined) {
+    await writeOutput(flags.output, text);
+    process.stderr.write(`report written to ${flags.output}\n`);
+  } else {
+    process.stdout.write(text);
+  }
+  // The table carries its warnings on top; the other formats are for programs, so a person
+  // sees the warnings on stderr.
+  if (format !== 'table' || flags.output !== undefined) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
+  return 0;
+}
+
+/**
+ * With REDIS_URL, the report also says which batches are over budget (their remaining rows wait,
+ * not failed). The ledger does not know budgets; Redis does. A Redis that cannot be reached only
+ * costs this note, never the report.
+ */
+async function budgetWarnings(redisUrl: string, prefix: string | undefined, batch: string | undefined): Promise<string[]> {
+  try {
+    // Loaded only with REDIS_URL: a report of the ledger alone needs no BullMQ.
+    const [{ connectRedis, queueSettings }, { BatchState }] = await Promise.all([import('../../queue/queue.js'), import('../../queue/batch-state.js')]);
+    const settings = queueSettings(redisUrl, prefix);
+    const connection = await connectRedis(settings.redisUrl, 'producer');
+    try {
+      const state = new BatchState(connection, settings.prefix);
+      const names = batch ? await state.batchesUnder(batch) : await state.batches();
+      const warnings: string[] = [];
+      for (const name of names) {
+        const counts = await state.counts(name);
+        if (counts.overBudget > 0 && counts.budgetPico !== undefined) {
+          warnings.push(`batch ${name} is OVER BUDGET: ${describeBudget(counts.spendPico, counts.budgetPico)}; ${counts.overBudget} row(s) wait (tokenhot-batch budget ${name} --usd MORE)`);
+        }
+      }
+      return warnings;
+    } finally {
+      connection.disconnect();
+    }
+  } catch (error) {
+    return [`budgets not checked: ${(error as Error).message}`];
+  }
+}

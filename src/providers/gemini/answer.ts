@@ -1,0 +1,124 @@
+/**
+ * From a scanned generateContent answer to what the pipeline keeps: the final images (never the
+ * interim thought images), the text parts, finishReason, block reason and usageMetadata verbatim.
+ *
+ * Read leniently: gateways re-serialize answers (a Go one writes an empty list as `null`), drop
+ * `index`, add fields of their own. An answer that carries `usageMetadata` was billed, so it is
+ * always returned, whatever else its body holds: a shape that yields no image becomes a row
+ * failure naming what was missing (`problem`), never an error that would ask (and bill) again.
+ */
+import type { FinalImage, ProviderAnswer } from '../provider.js';
+import type { UsageMetadata } from '../../core/types.js';
+import { MalformedAnswerError, placeholderIndex, removeTempFile, type ScannedAnswer } from './answer-stream.js';
+
+type Fields = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Fields => typeof value === 'object' && value !== null && !Array.isArray(value);
+const stringOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** What one lenient look at a field found: the value, or words for what was wrong with it. */
+type Found<T> = { value: T; problem?: undefined } | { value?: undefined; problem: string };
+
+/** `path` as a list; `null` and a missing field are an empty list, anything else a problem. */
+function listAt(container: Fields, key: string, path: string): Found<unknown[]> {
+  const value = container[key];
+  if (Array.isArray(value)) return { value };
+  if (value === undefined) return { problem: `no ${path}` };
+  return { problem: `${path} is ${value === null ? 'null' : `not a list (${typeof value})`}` };
+}
+
+function objectAt(container: Fields, key: string, path: string): Found<Fields> {
+  const value = container[key];
+  if (isObject(value)) return { value };
+  if (value === undefined) return { problem: `no ${path}` };
+  return { problem: `${path} is ${value === null ? 'null' : `not an object (${Array.isArray(value) ? 'list' : typeof value})`}` };
+}
+
+interface ImagePart {
+  index: number;
+  mimeType: string;
+  thought: boolean;
+}
+
+function imagePartOf(part: Fields): ImagePart | undefined {
+  const inline = isObject(part.inlineData) ? part.inlineData : isObject(part.inline_data) ? part.inline_data : undefined;
+  const index = placeholderIndex(inline?.data);
+  if (index === undefined || !inline) return undefined;
+  const mimeType = stringOf(inline.mimeType) ?? stringOf(inline.mime_type) ?? 'application/octet-stream';
+  return { index, mimeType, thought: part.thought === true };
+}
+
+/**
+ * The final images of an answer: every non-thought image part. When every image part is marked
+ * thought (a known bug of the Gemini 3 models), the last one is the final image.
+ */
+export function selectFinalImages(parts: ImagePart[]): ImagePart[] {
+  const images = parts.filter((part) => part.mimeType.startsWith('image/'));
+  const finals = images.filter((part) => !part.thought);
+  if (finals.length > 0) return finals;
+  const last = images[images.length - 1];
+  return last ? [last] : [];
+}
+
+/** The first candidate's parts, or what kept the reader from them. */
+function partsOf(body: Fields): { candidate?: Fields; parts: Fields[]; problem?: string } {
+  const candidates = listAt(body, 'candidates', 'candidates');
+  if (candidates.problem !== undefined) return { parts: [], problem: candidates.problem };
+  const first = candidates.value[0];
+  if (!isObject(first)) return { parts: [], problem: first === undefined ? 'candidates is empty' : 'candidates[0] is not an object' };
+  const content = objectAt(first, 'content', 'candidates[0].content');
+  if (content.problem !== undefined) return { candidate: first, parts: [], problem: content.problem };
+  const parts = listAt(content.value, 'parts', 'candidates[0].content.parts');
+  if (parts.problem !== undefined) return { candidate: first, parts: [], problem: parts.problem };
+  return { candidate: first, parts: parts.value.filter(isObject) };
+}
+
+/**
+ * Builds the answer and removes the temporary files of every image that is not final. Throws
+ * `MalformedAnswerError` only for a body that carries no usage (nothing says it was billed).
+ */
+export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer> {
+  const body = scanned.skeleton;
+  const usage = isObject(body) && isObject(body.usageMetadata) ? (body.usageMetadata as UsageMetadata) : undefined;
+  if (!isObject(body)) {
+    await discardAll(scanned);
+    throw new MalformedAnswerError(`the answer is not a generateContent answer (a JSON ${Array.isArray(body) ? 'list' : typeof body})`);
+  }
+  const { candidate, parts, problem } = partsOf(body);
+  if (problem !== undefined && usage === undefined && body.promptFeedback === undefined) {
+    await discardAll(scanned);
+    throw new MalformedAnswerError(`the answer does not look like generateContent's (${problem}, no usageMetadata)`);
+  }
+
+  const finals = selectFinalImages(parts.map(imagePartOf).filter((part): part is ImagePart => part !== undefined));
+  const kept = new Set(finals.map((part) => part.index));
+  const images: FinalImage[] = [];
+  for (const part of finals) {
+    const image = scanned.images.get(part.index);
+    // Missing only when it could not be saved; `saveError` says why.
+    if (image) images.push({ ...image, mimeType: part.mimeType });
+  }
+  await Promise.all(
+    [...scanned.images.entries()].filter(([index]) => !kept.has(index)).map(([, image]) => removeTempFile(image.tempPath)),
+  );
+
+  const feedback = isObject(body.promptFeedback) ? body.promptFeedback : undefined;
+  const blockReason = stringOf(feedback?.blockReason);
+  return {
+    images,
+    texts: parts.filter((part) => typeof part.text === 'string' && part.thought !== true).map((part) => part.text as string),
+    finishReason: stringOf(candidate?.finishReason),
+    finishMessage: stringOf(candidate?.finishMessage),
+    blockReason,
+    usageMetadata: usage ?? {},
+    modelVersion: stringOf(body.modelVersion),
+    responseId: stringOf(body.responseId),
+    // A blocked prompt has no candidates by design: nothing is missing there.
+    ...(problem !== undefined && blockReason === undefined && finals.length === 0 ? { problem } : {}),
+    ...(scanned.saveError === undefined ? {} : { saveError: scanned.saveError }),
+  };
+}
+
+async function discardAll(scanned: ScannedAnswer): Promise<void> {
+  await Promise.all([...scanned.images.values()].map((image) => removeTempFile(image.tempPath)));
+}

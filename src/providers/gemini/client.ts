@@ -1,0 +1,111 @@
+/**
+ * The Gemini generateContent provider: one keep-alive connection pool per process, Bearer auth,
+ * a long timeout (4K images take well over a minute), and the answer streamed to disk.
+ */
+import { Agent, request } from 'undici';
+import { CallError } from '../../core/errors.js';
+import type { GenerateOptions, Provider, ProviderAnswer } from '../provider.js';
+import type { BatchRow, TokenCounts, UsageMetadata } from '../../core/types.js';
+import { readAnswer } from './answer.js';
+import { AnswerScanner, MalformedAnswerError } from './answer-stream.js';
+import { classifyHttpError, classifyNetworkError } from './errors.js';
+import { buildRequestBody, generateContentUrl, type ResponseModalities } from './request.js';
+import { geminiTokenCounts } from './usage.js';
+
+export interface GeminiOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Longest wait for an answer, from sending to the last byte. */
+  timeoutMs: number;
+  responseModalities: ResponseModalities;
+  /** Connections kept open to the endpoint; at least the number of calls in flight. */
+  connections: number;
+}
+
+/** Error bodies are small; a huge one is not worth holding. */
+const MAX_ERROR_BODY = 256 * 1024;
+
+export class GeminiProvider implements Provider {
+  readonly name = 'gemini';
+  private readonly agent: Agent;
+
+  constructor(private readonly options: GeminiOptions) {
+    this.agent = new Agent({
+      connections: options.connections,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: { timeout: 30_000 },
+    });
+  }
+
+  tokenCounts(usage: UsageMetadata): TokenCounts {
+    return geminiTokenCounts(usage);
+  }
+
+  async generate(row: BatchRow, { sink, signal }: GenerateOptions): Promise<ProviderAnswer> {
+    const body = JSON.stringify(await buildRequestBody(row, this.options.responseModalities));
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const callSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+
+    let response: Awaited<ReturnType<typeof request>>;
+    try {
+      response = await request(generateContentUrl(this.options.baseUrl, row.model), {
+        method: 'POST',
+        dispatcher: this.agent,
+        signal: callSignal,
+        headers: {
+          authorization: `Bearer ${this.options.apiKey}`,
+          'content-type': 'application/json',
+          'user-agent': 'tokenhot-batch',
+        },
+        body,
+      });
+    } catch (error) {
+      throw this.networkError(error, signal);
+    }
+
+    if (response.statusCode !== 200) {
+      const text = await readCapped(response.body, MAX_ERROR_BODY).catch(() => '');
+      throw classifyHttpError(response.statusCode, response.headers, text);
+    }
+
+    const scanner = new AnswerScanner(sink);
+    try {
+      for await (const chunk of response.body) await scanner.push(chunk as Buffer);
+      return await readAnswer(scanner.end());
+    } catch (error) {
+      await scanner.discard();
+      response.body.destroy();
+      // Only a body without usage gets here (a billed one is always read, see readAnswer): nothing
+      // says it was billed, so it is asked again like a body cut short.
+      if (error instanceof MalformedAnswerError) throw new CallError('transient', `unreadable answer: ${error.message}`, { status: 200, cause: error });
+      if (error instanceof CallError) throw error;
+      throw this.networkError(error, signal, 'body');
+    }
+  }
+
+  /** A shutdown abort stays an abort; everything else is a transient failure. */
+  private networkError(error: unknown, signal: AbortSignal | undefined, phase: 'connect' | 'body' = 'connect'): unknown {
+    if (signal?.aborted) return signal.reason;
+    return classifyNetworkError(error, phase);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+async function readCapped(body: AsyncIterable<Buffer | Uint8Array> & { destroy(): void }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(Buffer.from(chunk));
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

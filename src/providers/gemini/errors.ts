@@ -1,0 +1,110 @@
+/**
+ * The one place where Gemini's HTTP answers and network failures become error kinds.
+ */
+import { CallError } from '../../core/errors.js';
+
+interface ErrorDetail {
+  '@type'?: string;
+  reason?: string;
+  retryDelay?: string;
+  violations?: { quotaId?: string; quotaMetric?: string }[];
+}
+
+interface ErrorBody {
+  error?: { code?: number; message?: string; status?: string; details?: ErrorDetail[] };
+}
+
+/** `"53s"`, `"0.35s"`, `"1.5s"` (protobuf Duration as JSON) → milliseconds. */
+export function parseRetryDelay(value: string | undefined): number | undefined {
+  const match = value?.trim().match(/^(\d+(?:\.\d+)?)s$/);
+  return match ? Math.ceil(Number(match[1]) * 1000) : undefined;
+}
+
+/** `Retry-After` is either seconds or an HTTP date (RFC 9110). */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function parseBody(text: string): ErrorBody {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' ? (parsed as ErrorBody) : {};
+  } catch {
+    return {};
+  }
+}
+
+function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Classifies a non-200 answer. `bodyText` is the (small) error body. */
+export function classifyHttpError(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string): CallError {
+  const body = parseBody(bodyText);
+  const details = body.error?.details ?? [];
+  const word = body.error?.status;
+  const providerMessage = body.error?.message?.slice(0, 300);
+  const describe = (summary: string): string => `${summary} (HTTP ${status}${word ? ` ${word}` : ''}${providerMessage ? `: ${providerMessage}` : ''})`;
+  const infoReasons = details.map((detail) => detail.reason).filter((reason): reason is string => Boolean(reason));
+
+  if (status === 429) {
+    const retryInfo = details.find((detail) => detail['@type']?.endsWith('google.rpc.RetryInfo'));
+    const quotaIds = details.flatMap((detail) => detail.violations ?? []).map((violation) => violation.quotaId ?? '');
+    const perDay = quotaIds.some((id) => id.includes('PerDay'));
+    const retryAfterMs = parseRetryAfter(headerValue(headers, 'retry-after')) ?? parseRetryDelay(retryInfo?.retryDelay);
+    return new CallError('rateLimited', describe(perDay ? 'daily quota exhausted' : 'rate limited'), {
+      status,
+      retryAfterMs,
+      perDay,
+      reason: word ?? 'RESOURCE_EXHAUSTED',
+    });
+  }
+  if (infoReasons.includes('API_KEY_INVALID') || status === 401) {
+    return new CallError('fatal', describe('the API key was refused: check TOKENHOT_API_KEY'), { status, reason: 'API_KEY_INVALID' });
+  }
+  if (status === 402) return new CallError('fatal', describe('no credits left on the account'), { status, reason: word });
+  if (status === 403) return new CallError('fatal', describe('the API key may not use this endpoint or model'), { status, reason: word });
+  if (status === 408 || status === 409 || status >= 500) {
+    return new CallError('transient', describe('the endpoint failed'), { status, reason: word });
+  }
+  if (status === 404) return new CallError('rowFailed', describe('the endpoint does not know this model or path'), { status, reason: word });
+  return new CallError('rowFailed', describe('the request was refused'), { status, reason: word });
+}
+
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/** Codes of a connection that was never made: wrong host or port, no network. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Classifies a failure to get an answer at all (connection, timeout, body cut short). */
+export function classifyNetworkError(error: unknown, phase: 'connect' | 'body' = 'connect'): CallError {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || (error as Error).name === 'TimeoutError';
+  // A connection lost while the answer streams in is a body cut short, whatever the socket says.
+  const summary = timeout ? 'no answer in time' : phase === 'body' ? 'the answer was cut short' : code && TRANSIENT_CODES.has(code) ? 'connection failed' : 'the call failed';
+  return new CallError('transient', `${summary} (${code ?? (error as Error).name ?? 'error'}: ${message})`, {
+    cause: error,
+    reason: code,
+    unreachable: code !== undefined && UNREACHABLE_CODES.has(code),
+  });
+}

@@ -1,0 +1,34 @@
+/**
+ * A row's content hash: what decides the image (prompt, model, aspect ratio, image size and the
+ * bytes of its reference images). Tags, metadata and the id are left out: changing them does
+ * not call for a new image.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { Row } from '../core/types.js';
+
+/** Hashes of reference files, so a file used by 10,000 rows is read once per firing. */
+export class FileHashes {
+  private readonly cache = new Map<string, Promise<string>>();
+
+  of(path: string): Promise<string> {
+    let hash = this.cache.get(path);
+    if (!hash) {
+      hash = new Promise<string>((resolve, reject) => {
+        const digest = createHash('sha256');
+        createReadStream(path)
+          .on('data', (chunk) => digest.update(chunk))
+          .on('end', () => resolve(digest.digest('hex')))
+          .on('error', reject);
+      });
+      this.cache.set(path, hash);
+    }
+    return hash;
+  }
+}
+
+export async function rowContentHash(row: Row, files: FileHashes): Promise<string> {
+  const references = await Promise.all(row.referenceImages.map((path) => files.of(path)));
+  const content = JSON.stringify([row.prompt, row.model, row.aspectRatio ?? '', row.imageSize ?? '', references]);
+  return createHash('sha256').update(content).digest('hex').slice(0, 32);
+}

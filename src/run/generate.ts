@@ -1,0 +1,196 @@
+/**
+ * One call for one row, the step both runners share: call → read the answer → ledger → save.
+ *
+ * Order matters for crashes: the ledger line is written as soon as a billed answer is read
+ * (before anything else can fail), images are renamed into place next, and the sidecar comes
+ * last, so its presence means the row is finished. A kill at any point leaves either a finished
+ * row or one that runs again; never a half-written image, never a billed answer missing from
+ * the ledger.
+ */
+import { hostname } from 'node:os';
+import { CallError } from '../core/errors.js';
+import type { Ledger } from '../output/ledger.js';
+import { costPico, picoToUsd, type PriceTable } from '../cost/pricing.js';
+import type { Provider, ProviderAnswer } from '../providers/provider.js';
+import type { OutputStore, SavedImage } from '../output/storage.js';
+import type { BatchRow, LedgerEntry, UsageMetadata } from '../core/types.js';
+
+export interface RowContext {
+  provider: Provider;
+  store: OutputStore;
+  ledger: Ledger;
+  prices: PriceTable;
+  /** Called with the cost of each billed answer, once it is in the ledger (budgets, progress). */
+  onBilled?: (row: BatchRow, costPico: bigint) => void | Promise<void>;
+}
+
+export interface AttemptInfo {
+  /** 1-based; 429s do not count. */
+  attempt: number;
+  signal?: AbortSignal;
+}
+
+export type RowOutcome =
+  | { status: 'done'; images: SavedImage[]; costPico?: bigint; usage: UsageMetadata }
+  | { status: 'failed'; reason: string; costPico?: bigint; usage?: UsageMetadata; /** HTTP status of a refused call (400, 404). */ httpStatus?: number };
+
+/** What `<id>.json` holds. */
+export interface Sidecar {
+  batch: string;
+  id: string;
+  status: 'done' | 'failed';
+  /** Why the row failed, for people. */
+  reason?: string;
+  prompt: string;
+  parameters: { model: string; aspectRatio?: string; imageSize?: string; referenceImages: string[] };
+  tags: string[];
+  metadata: Record<string, string>;
+  images: SavedImage[];
+  texts: string[];
+  finishReason?: string;
+  blockReason?: string;
+  usageMetadata?: UsageMetadata;
+  /** Cost of the answer by the price table in force; null when the model has no price. */
+  costUsd: number | null;
+  attempt: number;
+  timings: { startedAt: string; finishedAt: string; durationMs: number };
+  /** The row's content hash, for rows queued by a catalog job. */
+  contentHash?: string;
+}
+
+/**
+ * Whether a row's sidecar settles it for a re-run: done, or failed on an answer that was billed
+ * (blocked, no image), which would be billed again. A refusal that was not billed (a 400 or 404,
+ * say) is tried again by a re-run: its cause is usually what the user fixed, and trying costs
+ * nothing.
+ */
+export function settledBy(sidecar: Sidecar | undefined): 'done' | 'failed' | undefined {
+  if (sidecar?.status === 'done') return 'done';
+  if (sidecar?.status === 'failed' && sidecar.usageMetadata !== undefined) return 'failed';
+  return undefined;
+}
+
+/** Whether a run does a row that is `settled` so: not when done; when it failed, only if asked to. */
+export function wouldRun(settled: 'done' | 'failed' | undefined, retryFailed = false): boolean {
+  return settled === undefined || (settled === 'failed' && retryFailed);
+}
+
+/** The reason a billed answer without an image gives, in words. */
+export function noImageReason(answer: ProviderAnswer): string {
+  if (answer.blockReason) return `prompt blocked (${answer.blockReason})`;
+  const said = (answer.texts.join(' ').trim() || answer.finishMessage?.trim() || '').slice(0, 200);
+  const missing = answer.problem ? `; ${answer.problem}` : '';
+  return `no image (finishReason ${answer.finishReason ?? 'none'}${missing})${said ? `: ${said}` : ''}`;
+}
+
+/**
+ * Runs one attempt of a row. Returns the row's outcome when it is settled (done, or failed for
+ * good); throws `CallError` of kind rateLimited, transient or fatal for the runner to act on.
+ */
+export async function generateRow(row: BatchRow, context: RowContext, info: AttemptInfo): Promise<RowOutcome> {
+  const { provider, store, ledger, prices } = context;
+  const startedAt = new Date();
+  await store.sweepPartials(row.batch, row.id);
+
+  let answer: ProviderAnswer;
+  try {
+    answer = await provider.generate(row, { sink: store.imageSink(row.batch, row.id), signal: info.signal });
+  } catch (error) {
+    if (error instanceof CallError && error.kind === 'rowFailed') {
+      await writeSidecar(context, row, info, startedAt, { status: 'failed', reason: error.message });
+      return { status: 'failed', reason: error.message, ...(error.status ? { httpStatus: error.status } : {}) };
+    }
+    throw error;
+  }
+
+  // Final images reach the disk before the ledger line, so that its outcome says whether they
+  // are safe: a failed flush is an image that could not be saved, as a failed write is.
+  if (answer.saveError === undefined && answer.images.length > 0) {
+    try {
+      await store.flushImages(answer.images);
+    } catch (error) {
+      await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
+      answer = { ...answer, images: [], saveError: error };
+    }
+  }
+
+  const finishedAt = new Date();
+  const price = prices.priceOf(row.model, finishedAt.toISOString());
+  const cost = price ? costPico(provider.tokenCounts(answer.usageMetadata), price) : undefined;
+  const entry: LedgerEntry = {
+    ts: finishedAt.toISOString(),
+    batch: row.batch,
+    rowId: row.id,
+    model: row.model,
+    attempt: info.attempt,
+    outcome: answer.images.length > 0 && answer.saveError === undefined ? 'done' : 'failed',
+    ...(answer.finishReason ? { finishReason: answer.finishReason } : {}),
+    ...(answer.blockReason ? { blockReason: answer.blockReason } : {}),
+    images: answer.images.length,
+    tags: row.tags,
+    usageMetadata: answer.usageMetadata,
+    host: hostname(),
+    pid: process.pid,
+  };
+  try {
+    await ledger.append(entry);
+  } catch (error) {
+    await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
+    // Retrying would bill again and record nothing again: no row may run without its ledger.
+    throw new CallError('fatal', `cannot write the ledger ${ledger.path}: ${(error as Error).message}`, { cause: error });
+  }
+  // Spend is counted as soon as the answer is billed, even if saving its images fails next.
+  if (cost !== undefined) await context.onBilled?.(row, cost);
+
+  if (answer.saveError !== undefined) {
+    // Billed and in the ledger, but not saved: the row is tried again (and billed again).
+    await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
+    throw answer.saveError;
+  }
+  if (answer.images.length === 0) {
+    const reason = noImageReason(answer);
+    await writeSidecar(context, row, info, startedAt, { status: 'failed', reason, answer, cost });
+    return { status: 'failed', reason, costPico: cost, usage: answer.usageMetadata };
+  }
+  const images = await store.commitImages(row.batch, row.id, answer.images);
+  await writeSidecar(context, row, info, startedAt, { status: 'done', answer, images, cost });
+  return { status: 'done', images, costPico: cost, usage: answer.usageMetadata };
+}
+
+async function writeSidecar(
+  context: RowContext,
+  row: BatchRow,
+  info: AttemptInfo,
+  startedAt: Date,
+  result: { status: 'done' | 'failed'; reason?: string; answer?: ProviderAnswer; images?: SavedImage[]; cost?: bigint },
+): Promise<void> {
+  const finishedAt = new Date();
+  const sidecar: Sidecar = {
+    batch: row.batch,
+    id: row.id,
+    status: result.status,
+    ...(result.reason ? { reason: result.reason } : {}),
+    prompt: row.prompt,
+    parameters: {
+      model: row.model,
+      ...(row.aspectRatio ? { aspectRatio: row.aspectRatio } : {}),
+      ...(row.imageSize ? { imageSize: row.imageSize } : {}),
+      referenceImages: row.referenceImages,
+    },
+    tags: row.tags,
+    metadata: row.metadata,
+    images: result.images ?? [],
+    texts: result.answer?.texts ?? [],
+    ...(result.answer?.finishReason ? { finishReason: result.answer.finishReason } : {}),
+    ...(result.answer?.blockReason ? { blockReason: result.answer.blockReason } : {}),
+    ...(result.answer ? { usageMetadata: result.answer.usageMetadata } : {}),
+    costUsd: result.answer ? (result.cost === undefined ? null : picoToUsd(result.cost)) : 0,
+    attempt: info.attempt,
+    timings: { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() },
+    ...(row.contentHash ? { contentHash: row.contentHash } : {}),
+  };
+  await context.store.writeSidecar(row.batch, row.id, sidecar);
+  // The row is settled: the batch's `.partial/` folder goes when nothing is left in it (a writer
+  // that races this re-creates it).
+  await context.store.tidyPartials(row.batch);
+}

@@ -1,0 +1,125 @@
+/**
+ * The retry policy, one place for both runners: the in-process runner calls `nextStep` in its
+ * loop; the BullMQ worker gives `backoffDelay` to BullMQ as its backoff strategy and
+ * `rateLimitDelay` to `queue.rateLimit`.
+ */
+import { CallError } from '../core/errors.js';
+
+export interface RetryPolicy {
+  /** Calls of one row that may end in a transient error (429s are not counted). @default 5 */
+  attempts: number;
+  /** First backoff ceiling; doubles each attempt. @default 2000 */
+  baseDelayMs: number;
+  /** Largest backoff ceiling. @default 120000 */
+  maxDelayMs: number;
+  /** Wait after a 429 that names no delay. @default 5000 */
+  defaultRateLimitMs: number;
+  /** Wait after a per-day quota is exhausted. @default 3600000 */
+  perDayPauseMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  attempts: 5,
+  baseDelayMs: 2_000,
+  maxDelayMs: 120_000,
+  defaultRateLimitMs: 5_000,
+  perDayPauseMs: 3_600_000,
+};
+
+/**
+ * Exponential backoff with full jitter (AWS architecture blog): a random wait between 0 and
+ * min(max, base * 2^(attempt-1)), so that many rows failing together do not retry together.
+ */
+export function backoffDelay(attemptsMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(random() * ceiling);
+}
+
+/** How long everyone must hold off after a 429. */
+export function rateLimitDelay(error: CallError, policy: RetryPolicy = DEFAULT_RETRY_POLICY): number {
+  const asked = error.retryAfterMs ?? policy.defaultRateLimitMs;
+  return error.perDay ? Math.max(asked, policy.perDayPauseMs) : asked;
+}
+
+export type NextStep =
+  | { action: 'retry'; delayMs: number }
+  | { action: 'waitForQuota'; delayMs: number }
+  | { action: 'fail'; reason: string }
+  | { action: 'stop'; reason: string };
+
+/** What a runner does after a failed call of a row that has used `attemptsMade` attempts. */
+export function nextStep(error: CallError, attemptsMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY): NextStep {
+  switch (error.kind) {
+    case 'rateLimited':
+      return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy) };
+    case 'transient':
+      return attemptsMade >= policy.attempts
+        ? { action: 'fail', reason: `${error.message} (gave up after ${attemptsMade} attempts)` }
+        : { action: 'retry', delayMs: backoffDelay(attemptsMade, policy) };
+    case 'rowFailed':
+      return { action: 'fail', reason: error.message };
+    case 'fatal':
+      return { action: 'stop', reason: error.message };
+  }
+}
+
+/**
+ * Rows that give up because the endpoint cannot be reached at all (a wrong host or port in
+ * TOKENHOT_BASE_URL, no network) are not the rows' fault: after `limit` such rows in a row, with
+ * no answer of any kind between them, the run stops as fatal instead of grinding through every
+ * row's attempts. Any answer (an error status too) resets the count.
+ */
+export class ReachWatch {
+  private streak = 0;
+
+  constructor(private readonly limit = 3) {}
+
+  /** The endpoint answered something. */
+  answered(): void {
+    this.streak = 0;
+  }
+
+  /** A row gave up on `error`; returns the fatal error that ends the run, once it is time. */
+  gaveUp(error: CallError): CallError | undefined {
+    if (!error.unreachable) {
+      this.streak = 0;
+      return undefined;
+    }
+    this.streak += 1;
+    if (this.streak < this.limit) return undefined;
+    return new CallError('fatal', `the endpoint cannot be reached: ${this.streak} rows in a row gave up on ${error.message}; check TOKENHOT_BASE_URL and the network`, {
+      reason: error.reason,
+    });
+  }
+}
+
+/**
+ * A model the endpoint does not know (a 404: a typo, a renamed or retired id) fails every row of
+ * it: after `limit` rows of one model in a row are refused so, with no other answer for that model
+ * between them, its remaining rows are not sent but fail with the reason. Not billed, so a re-run
+ * (after the id is fixed) tries them again.
+ */
+export class ModelWatch {
+  private readonly streaks = new Map<string, number>();
+  private readonly missing = new Map<string, string>();
+
+  constructor(private readonly limit = 3) {}
+
+  /** Why rows of `model` are no longer sent; undefined while they are. */
+  stopped(model: string): string | undefined {
+    return this.missing.get(model);
+  }
+
+  /** A row of `model` settled; a failure with `httpStatus` 404 counts toward the limit. */
+  settled(model: string, outcome: { status: 'done' | 'failed'; reason?: string; httpStatus?: number }): void {
+    if (outcome.status !== 'failed' || outcome.httpStatus !== 404) {
+      this.streaks.delete(model);
+      return;
+    }
+    const streak = (this.streaks.get(model) ?? 0) + 1;
+    this.streaks.set(model, streak);
+    if (streak >= this.limit && !this.missing.has(model)) {
+      this.missing.set(model, `not sent: ${streak} rows of ${model} in a row were refused as unknown to the endpoint (${outcome.reason ?? 'HTTP 404'}); check the model id`);
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The operators' dashboard: Bull Board for the `images` and `catalog` queues (jobs, failures,
+ * retries) at `/queues`, and the batches page (what `status` prints) at `/`.
+ *
+ * One Redis connection serves both. It is opened the producer's way, so a dead Redis at start is
+ * a clear error within seconds; after that it reconnects for as long as Redis is away, while
+ * commands fail at once instead of waiting (no offline queue): a page asked for during an outage
+ * answers 503 instead of hanging, and the dashboard is back when Redis is.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import type { Queue } from 'bullmq';
+import express, { type Request, type Response, type Router } from 'express';
+import { BatchState } from '../../queue/batch-state.js';
+import { CatalogState } from '../../catalog/state.js';
+import { BatchRates, readStatus } from '../../cli/commands/status.js';
+import { UsageError } from '../../core/errors.js';
+import { escapeHtml } from '../gallery-html.js';
+import { connectRedis, imagesQueue, type QueueSettings } from '../../queue/queue.js';
+import { catalogQueue } from '../../catalog/schedule.js';
+import { basicAuth, loopbackHostOnly, sameOriginChanges, type Credentials } from './access.js';
+import { renderBatchesPage } from './batches-page.js';
+
+export const BOARD_PATH = '/queues';
+
+export interface DashboardOptions {
+  settings: QueueSettings;
+  host: string;
+  port: number;
+  /** Basic auth; none only on a loopback host (the command checks). */
+  credentials?: Credentials;
+  /** Reload of the batches page, in seconds; 0 for none. */
+  refreshSeconds: number;
+  /** Failed rows listed per batch. */
+  failedLimit: number;
+  /** Redis trouble while running (reconnects, failed reads), for the operator's terminal. */
+  onWarning?: (message: string) => void;
+}
+
+export interface Dashboard {
+  /** `http://host:port`, with the port actually listened on (`--port 0` picks a free one). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Headers for every answer: no framing (Bull Board has buttons), no MIME sniffing, no referrer. */
+function commonHeaders(_request: Request, response: Response, next: () => void): void {
+  response.setHeader('X-Frame-Options', 'DENY');
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  response.setHeader('Referrer-Policy', 'no-referrer');
+  next();
+}
+
+/** The batches page runs no script and loads nothing: its policy says so. */
+const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'";
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const warn = options.onWarning ?? (() => undefined);
+  const connection = await connectRedis(options.settings.redisUrl, 'producer');
+  // See the header: keep reconnecting after a successful start (the producer's way gives up).
+  connection.options.retryStrategy = (times: number) => Math.min(times * 500, 5_000);
+  let lastWarning = '';
+  const onRedisError = (error: Error): void => {
+    // A Redis away for a minute would otherwise print the same line every reconnect.
+    if (error.message !== lastWarning) warn(`Redis: ${error.message}`);
+    lastWarning = error.message;
+  };
+  connection.on('error', onRedisError);
+  connection.on('ready', () => (lastWarning = ''));
+
+  const images = imagesQueue(options.settings, connection);
+  const catalog = catalogQueue(options.settings, connection);
+  const queues: Queue[] = [images, catalog];
+  // A Queue re-emits its connection's errors; an 'error' event without a listener would end the process.
+  for (const queue of queues) queue.on('error', onRedisError);
+  const state = new BatchState(connection, options.settings.prefix);
+  const catalogState = new CatalogState(connection, options.settings.prefix);
+
+  const board = new ExpressAdapter();
+  board.setBasePath(BOARD_PATH);
+  createBullBoard({
+    queues: [
+      new BullMQAdapter(images, { description: 'one job per row: <batch>/<row id>', allowRetries: true }),
+      new BullMQAdapter(catalog, { description: 'catalog job firings', allowRetries: true }),
+    ],
+    serverAdapter: board,
+    options: { uiConfig: { boardTitle: 'tokenhot-batch', miscLinks: [{ text: 'Batches', url: '/' }] } },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(commonHeaders);
+  if (options.credentials) app.use(basicAuth(options.credentials));
+  else app.use(loopbackHostOnly());
+  app.use(sameOriginChanges());
+
+  const rates = new BatchRates();
+  const batchesPage = async (_request: Request, response: Response): Promise<void> => {
+    response.setHeader('Content-Security-Policy', PAGE_POLICY);
+    response.setHeader('Cache-Control', 'no-store');
+    try {
+      const status = await readStatus(images, state, catalogState, { failedLimit: options.failedLimit });
+      response.type('html').send(renderBatchesPage(status, { boardPath: BOARD_PATH, refreshSeconds: options.refreshSeconds, generatedAt: new Date(), failedLimit: options.failedLimit, rates: rates.observe(status) }));
+    } catch (error) {
+      const message = (error as Error).message;
+      warn(`batches page: ${message}`);
+      const retry = options.refreshSeconds > 0 ? `<meta http-equiv="refresh" content="${options.refreshSeconds}">` : '';
+      response
+        .status(503)
+        .type('html')
+        .send(`<!doctype html><html lang="en"><head><meta charset="utf-8">${retry}<title>Redis unavailable</title></head><body><h1>Redis is not answering</h1><p>${escapeHtml(message)}</p></body></html>\n`);
+    }
+  };
+  app.get('/', batchesPage);
+  app.get('/batches', batchesPage);
+  // getRouter() is typed `any` by Bull Board; it is an Express router.
+  app.use(BOARD_PATH, board.getRouter() as Router);
+
+  const server: Server = app.listen(options.port, options.host);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new UsageError(`port ${options.port} on ${options.host} is in use: choose another with --port`)
+            : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND'
+              ? new UsageError(`--host ${options.host} is not an address of this machine`)
+              : error,
+        );
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+    });
+  } catch (error) {
+    await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));
+    connection.disconnect();
+    throw error;
+  }
+  server.on('error', (error) => warn(`server: ${error.message}`));
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Browsers keep connections open (keep-alive, Bull Board's polling): drop them.
+        server.closeAllConnections();
+        await closed;
+        await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));
+        connection.disconnect();
+      })();
+      return closing;
+    },
+  };
+}

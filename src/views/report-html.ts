@@ -1,0 +1,238 @@
+/**
+ * `report --format html`: one self-contained page (inline CSS and SVG, no script, no external
+ * URL), so it can be mailed, archived or opened offline and shows the same thing everywhere.
+ *
+ * Everything that comes from the ledger (batch names, tags, models, even the days, since a ledger
+ * line is only text) is user data and goes through `escapeHtml`.
+ */
+import { formatUsd } from '../cost/pricing.js';
+import { costText, type GroupKey, type Report, type ReportGroup, type Totals } from '../cost/report.js';
+
+export interface HtmlReportOptions {
+  by: GroupKey[];
+  /** The filters the report was made with, shown under the title. */
+  batch?: string;
+  since?: string;
+  until?: string;
+  /** When the report was made (a parameter so tests get fixed output). */
+  generatedAt?: Date;
+}
+
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text → HTML text or attribute value (quotes included, so it is safe in both). */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => ENTITIES[char]!);
+}
+
+const KEY_TITLES: Record<GroupKey, string> = { model: 'model', day: 'day (UTC)', batch: 'batch', tag: 'tag' };
+
+const number = (value: number): string => value.toLocaleString('en-US');
+
+const CSS = `
+:root { color-scheme: light; --ink: #1d2330; --muted: #5b6475; --line: #d9dde5; --bar: #3b6fd8; --bar-unpriced: #d9822b; --alert: #b3261e; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); margin: 0 auto; padding: 24px; max-width: 1200px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: var(--muted); margin: 0 0 16px; }
+.alerts { margin: 16px 0; }
+.alert { border: 2px solid var(--alert); background: #fdecea; color: var(--alert); padding: 12px 16px; border-radius: 6px; font-size: 16px; font-weight: 600; margin: 0 0 8px; }
+.note { border-left: 4px solid var(--line); color: var(--muted); padding: 4px 12px; margin: 0 0 6px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 150px; }
+.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card.cost .value { font-size: 26px; }
+.card.unpriced { border-color: var(--alert); color: var(--alert); }
+.chart { overflow-x: auto; }
+.chart svg { display: block; }
+.chart .axis { stroke: var(--ink); stroke-width: 1; }
+.chart .grid { stroke: var(--line); stroke-width: 1; }
+.chart text { font-size: 11px; fill: var(--muted); }
+.chart .axis-title { font-size: 12px; fill: var(--ink); }
+.chart .bar rect.fill { fill: var(--bar); }
+.chart .bar.unpriced rect.fill { fill: var(--bar-unpriced); }
+.chart .bar rect.hit { fill: transparent; }
+.chart .bar:hover rect.fill { opacity: .75; }
+.legend { color: var(--muted); font-size: 12px; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
+th.key, td.key { text-align: left; }
+/* A wide breakdown scrolls sideways rather than squeezing its key columns to a letter a line. */
+.scroll { overflow-x: auto; }
+thead th { border-bottom: 2px solid var(--ink); }
+tfoot td { font-weight: 700; border-top: 2px solid var(--ink); border-bottom: none; }
+td.unpriced { color: var(--alert); font-weight: 600; }
+details { margin-top: 20px; }
+summary { cursor: pointer; font-weight: 600; }
+`;
+
+/** The smallest 1, 2, 2.5 or 5 × 10^n at or above `value`: round numbers on the y axis. */
+function niceCeiling(value: number): number {
+  if (!(value > 0)) return 1;
+  const magnitude = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value * (1 - 1e-12)) return step * magnitude;
+  return 10 * magnitude;
+}
+
+const usd = (value: number, decimals: number): string => formatUsd(BigInt(Math.round(value * 1e6)) * 1_000_000n, decimals);
+
+/** Days between the first and the last, with the missing ones as empty bars (a gap is a fact). */
+function continuousDays(daily: ReportGroup[]): { day: string; totals: Totals | undefined }[] {
+  const known = new Map(daily.map((group) => [group.key.day ?? '', group as Totals]));
+  const first = Date.parse(`${daily[0]?.key.day ?? ''}T00:00:00Z`);
+  const last = Date.parse(`${daily[daily.length - 1]?.key.day ?? ''}T00:00:00Z`);
+  const span = (last - first) / 86_400_000;
+  // A stray date in a ledger (year 1970, say) must not make a chart of twenty thousand bars.
+  if (Number.isNaN(span) || span > 3 * 366) return daily.map((group) => ({ day: group.key.day ?? '', totals: group }));
+  const days: { day: string; totals: Totals | undefined }[] = [];
+  for (let time = first; time <= last; time += 86_400_000) {
+    const day = new Date(time).toISOString().slice(0, 10);
+    days.push({ day, totals: known.get(day) });
+  }
+  return days;
+}
+
+/** Spend per day as inline SVG bars; each bar's figures are its tooltip (`<title>`). */
+function renderChart(daily: ReportGroup[]): string {
+  if (daily.length === 0) return '<p class="note">No ledger lines in this report, so no spend per day.</p>';
+  const days = continuousDays(daily);
+  const slot = days.length <= 14 ? 44 : days.length <= 62 ? 20 : days.length <= 200 ? 8 : 4;
+  const left = 84;
+  const right = 16;
+  const top = 12;
+  const plotHeight = 240;
+  const bottom = 78;
+  const plotWidth = days.length * slot;
+  const width = left + plotWidth + right;
+  const height = top + plotHeight + bottom;
+  const max = niceCeiling(Math.max(...days.map(({ totals }) => totals?.costUsd ?? 0)));
+  const decimals = max < 1 ? 4 : max < 100 ? 2 : 0;
+  const y = (value: number): number => top + plotHeight - (value / max) * plotHeight;
+  const parts: string[] = [];
+
+  for (let tick = 0; tick <= 4; tick += 1) {
+    const value = (max * tick) / 4;
+    const at = y(value).toFixed(1);
+    parts.push(`<line class="grid" x1="${left}" x2="${left + plotWidth}" y1="${at}" y2="${at}"/>`);
+    parts.push(`<text x="${left - 6}" y="${at}" text-anchor="end" dominant-baseline="middle">${escapeHtml(usd(value, decimals))}</text>`);
+  }
+
+  // Day labels: as many as fit without overlapping (about one per 16 px, slanted).
+  const labelEvery = Math.max(1, Math.ceil(16 / slot));
+  days.forEach(({ day, totals }, index) => {
+    const x = left + index * slot;
+    const cost = totals?.costUsd ?? 0;
+    const barTop = y(cost);
+    const unpriced = (totals?.unpricedRequests ?? 0) > 0;
+    const tip = totals
+      ? `${day}: ${costText(totals)}, ${number(totals.requests)} requests, ${number(totals.images)} images${unpriced ? ` (${number(totals.unpricedRequests)} requests with NO PRICE not counted)` : ''}`
+      : `${day}: $0, no requests`;
+    parts.push(
+      `<g class="bar${unpriced ? ' unpriced' : ''}"><title>${escapeHtml(tip)}</title>` +
+        `<rect class="hit" x="${x}" y="${top}" width="${slot}" height="${plotHeight}"/>` +
+        `<rect class="fill" x="${(x + slot * 0.15).toFixed(1)}" y="${barTop.toFixed(1)}" width="${(slot * 0.7).toFixed(1)}" height="${(top + plotHeight - barTop).toFixed(1)}"/></g>`,
+    );
+    if (index % labelEvery === 0) {
+      const lx = x + slot / 2;
+      const ly = top + plotHeight + 10;
+      parts.push(`<text x="${lx.toFixed(1)}" y="${ly}" text-anchor="end" transform="rotate(-45 ${lx.toFixed(1)} ${ly})">${escapeHtml(day)}</text>`);
+    }
+  });
+
+  parts.push(`<line class="axis" x1="${left}" x2="${left}" y1="${top}" y2="${top + plotHeight}"/>`);
+  parts.push(`<line class="axis" x1="${left}" x2="${left + plotWidth}" y1="${top + plotHeight}" y2="${top + plotHeight}"/>`);
+  parts.push(`<text class="axis-title" x="14" y="${top + plotHeight / 2}" text-anchor="middle" transform="rotate(-90 14 ${top + plotHeight / 2})">USD per day</text>`);
+  parts.push(`<text class="axis-title" x="${left + plotWidth / 2}" y="${height - 6}" text-anchor="middle">day (UTC)</text>`);
+  const anyUnpriced = days.some(({ totals }) => (totals?.unpricedRequests ?? 0) > 0);
+  return (
+    `<div class="chart"><svg role="img" aria-label="Spend per day in USD" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${parts.join('')}</svg></div>` +
+    `<p class="legend">Hover a bar for its figures.${anyUnpriced ? ' Orange bars: days with requests of a model with no price, whose cost is not in the bar.' : ''}</p>`
+  );
+}
+
+const COLUMNS: { title: string; value: (t: Totals) => string }[] = [
+  { title: 'requests', value: (t) => number(t.requests) },
+  { title: 'images', value: (t) => number(t.images) },
+  { title: 'failed answers', value: (t) => number(t.failedRows) },
+  { title: 'prompt tokens', value: (t) => number(t.promptTokens) },
+  { title: 'image tokens', value: (t) => number(t.imageOutputTokens) },
+  { title: 'text tokens', value: (t) => number(t.textOutputTokens) },
+  { title: 'thought tokens', value: (t) => number(t.thoughtsTokens) },
+  { title: 'total tokens', value: (t) => number(t.totalTokens) },
+  { title: 'cost', value: (t) => costText(t) },
+];
+
+function renderTable(groups: ReportGroup[], by: GroupKey[], totals: Totals): string {
+  const head = [...by.map((key) => `<th class="key" scope="col">${escapeHtml(KEY_TITLES[key])}</th>`), ...COLUMNS.map((column) => `<th scope="col">${column.title}</th>`), '<th scope="col">requests with no price</th>'];
+  const row = (cells: string[], t: Totals): string =>
+    `<tr>${cells.join('')}${COLUMNS.map((column) => `<td>${escapeHtml(column.value(t))}</td>`).join('')}<td${t.unpricedRequests > 0 ? ' class="unpriced"' : ''}>${number(t.unpricedRequests)}</td></tr>`;
+  const body = groups.map((group) => row(by.map((key) => `<td class="key">${escapeHtml(group.key[key] ?? '')}</td>`), group));
+  const foot = row([`<td class="key"${by.length > 1 ? ` colspan="${by.length}"` : ''}>TOTAL</td>`], totals);
+  return `<div class="scroll"><table><thead><tr>${head.join('')}</tr></thead><tbody>${body.join('')}</tbody><tfoot>${foot}</tfoot></table></div>`;
+}
+
+function card(label: string, value: string, className = ''): string {
+  return `<div class="card${className ? ` ${className}` : ''}"><div class="label">${escapeHtml(label)}</div><div class="value">${escapeHtml(value)}</div></div>`;
+}
+
+export function renderHtml(report: Report, options: HtmlReportOptions): string {
+  const { by } = options;
+  const totals = report.totals;
+  const filters = [
+    options.batch !== undefined ? `batch ${options.batch} (and its sub-batches)` : 'all batches',
+    options.since !== undefined ? `since ${options.since}` : '',
+    options.until !== undefined ? `until ${options.until}` : '',
+    by.length > 0 ? `grouped by ${by.join(', ')}` : '',
+  ].filter(Boolean);
+  const generated = (options.generatedAt ?? new Date()).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+
+  // NO PRICE first and loud: a model without a price makes every total below it too low.
+  const noPrice = report.warnings.filter((warning) => warning.startsWith('NO PRICE'));
+  const notes = report.warnings.filter((warning) => !warning.startsWith('NO PRICE'));
+  const alerts =
+    noPrice.length + notes.length > 0
+      ? `<section class="alerts" role="alert">${noPrice.map((warning) => `<p class="alert">⚠ ${escapeHtml(warning)}</p>`).join('')}${notes
+          .map((warning) => `<p class="note">${escapeHtml(warning)}</p>`)
+          .join('')}</section>`
+      : '';
+
+  const cards = [
+    card(totals.unpricedRequests > 0 ? 'total cost (priced requests only)' : 'total cost', costText(totals), 'cost'),
+    card('requests', number(totals.requests)),
+    card('images', number(totals.images)),
+    card('failed answers', number(totals.failedRows)),
+    card('prompt tokens', number(totals.promptTokens)),
+    card('image output tokens', number(totals.imageOutputTokens)),
+    card('text output tokens', number(totals.textOutputTokens)),
+    card('thought tokens', number(totals.thoughtsTokens)),
+    card('total tokens', number(totals.totalTokens)),
+    ...(totals.unpricedRequests > 0 ? [card('requests with NO PRICE', number(totals.unpricedRequests), 'unpriced')] : []),
+  ];
+
+  const sections = [
+    `<h2>Spend per day</h2>${renderChart(report.daily)}`,
+    by.length > 0 ? `<h2>By ${escapeHtml(by.join(', '))}</h2>${renderTable(report.groups, by, totals)}` : '',
+    // The day figures behind the chart, when the tables above do not already hold them.
+    by.length !== 1 || by[0] !== 'day' ? `<details><summary>Figures per day</summary>${renderTable(report.daily, ['day'], totals)}</details>` : '',
+  ];
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>tokenhot-batch cost report</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>Cost report</h1>
+<p class="meta">${escapeHtml(filters.join(' · '))} · made ${escapeHtml(generated)}</p>
+${alerts}
+<section class="cards">${cards.join('')}</section>
+${sections.filter(Boolean).join('\n')}
+</body>
+</html>
+`;
+}

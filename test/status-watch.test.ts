@@ -2,7 +2,7 @@
  * `status --watch` shows how fast each batch goes and when it will be done.
  */
 import { describe, expect, it } from 'vitest';
-import { BatchRates, renderStatus, type BatchStatus, type QueueStatus } from '../src/cli/commands/status.js';
+import { BatchRates, renderStatus, type BatchStatus, type QueueStatus } from '../src/queue/status.js';
 import { runCli } from './helpers/processes.js';
 
 const batch = (done: number, waiting: number): BatchStatus => ({

@@ -2,7 +2,7 @@
  * The dashboard's batches page: what `tokenhot-batch status` prints, as plain server-rendered
  * HTML (no script). Every value from Redis (batch names, reasons, catalog names) is escaped.
  */
-import type { QueueStatus } from '../../cli/commands/status.js';
+import type { QueueStatus } from '../../queue/status.js';
 import { escapeHtml, exactUsd } from '../gallery-html.js';
 import { formatUsd } from '../../cost/pricing.js';
 

@@ -16,7 +16,7 @@ import type { Queue } from 'bullmq';
 import express, { type Request, type Response, type Router } from 'express';
 import { BatchState } from '../../queue/batch-state.js';
 import { CatalogState } from '../../catalog/state.js';
-import { BatchRates, readStatus } from '../../cli/commands/status.js';
+import { BatchRates, readStatus } from '../../queue/status.js';
 import { UsageError } from '../../core/errors.js';
 import { escapeHtml } from '../gallery-html.js';
 import { connectRedis, imagesQueue, type QueueSettings } from '../../queue/queue.js';

@@ -2,14 +2,14 @@
  * `tokenhot-batch status`: per batch rows waiting, active, delayed, done, failed, and spend so far.
  */
 import type { Queue } from 'bullmq';
-import { BatchState } from '../../queue/batch-state.js';
-import { CatalogState, type CatalogRun } from '../../catalog/state.js';
-import type { ConfigFlags } from '../../core/config.js';
-import { formatUsd, picoToUsd } from '../../cost/pricing.js';
-import { formatDuration, rateAndEta } from '../../run/progress.js';
-import type { ImageJobData } from '../../queue/queue.js';
-import { withQueue } from './queue-connection.js';
-import { numberFlag, wholeFlag } from './flag-values.js';
+import { BatchState } from './batch-state.js';
+import { CatalogState, type CatalogRun } from '../catalog/state.js';
+import type { ConfigFlags } from '../core/config.js';
+import { formatUsd, picoToUsd } from '../cost/pricing.js';
+import { formatDuration, rateAndEta } from '../run/progress.js';
+import type { ImageJobData } from './queue.js';
+import { withQueue } from '../cli/commands/queue-connection.js';
+import { numberFlag, wholeFlag } from '../cli/commands/flag-values.js';
 
 export interface StatusFlags extends ConfigFlags {
   batch?: string;

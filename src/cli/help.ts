@@ -78,3 +78,10 @@ export const EXIT = {
 
 /** The queue's variables, for the commands that only talk to Redis. */
 export const QUEUE_ENV: EnvName[] = ['REDIS_URL', 'TOKENHOT_QUEUE_PREFIX'];
+
+/**
+ * The dashboard's defaults, which its `--help` states (operator-commands.ts) and its command
+ * applies (commands/dashboard.ts); here so that neither of those two imports the other.
+ */
+export const DEFAULT_DASHBOARD_PORT = 3100;
+export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';

@@ -178,7 +178,7 @@ export function buildProgram(): Command {
       .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX)'),
     { environment: QUEUE_ENV, exits: [EXIT.ok, EXIT.usage] },
   ).action(async (flags) => {
-    process.exitCode = await (await import('../queue/status.js')).statusCommand(flags);
+    process.exitCode = await (await import('./commands/status.js')).statusCommand(flags);
   });
 
   program

@@ -1,24 +1,13 @@
 /**
- * `tokenhot-batch status`: per batch rows waiting, active, delayed, done, failed, and spend so far.
+ * The queue's status per batch: rows waiting, active, delayed, done, failed, and spend so far, as
+ * `tokenhot-batch status` prints it and the dashboard's batches page shows it.
  */
 import type { Queue } from 'bullmq';
-import { BatchState } from './batch-state.js';
-import { CatalogState, type CatalogRun } from '../catalog/state.js';
-import type { ConfigFlags } from '../core/config.js';
+import type { BatchState } from './batch-state.js';
+import type { CatalogRun, CatalogState } from '../catalog/state.js';
 import { formatUsd, picoToUsd } from '../cost/pricing.js';
 import { formatDuration, rateAndEta } from '../run/progress.js';
 import type { ImageJobData } from './queue.js';
-import { withQueue } from '../cli/commands/queue-connection.js';
-import { numberFlag, wholeFlag } from '../cli/commands/flag-values.js';
-
-export interface StatusFlags extends ConfigFlags {
-  batch?: string;
-  prefix?: string;
-  watch?: boolean;
-  interval?: string;
-  failed?: string;
-  format?: string;
-}
 
 export interface BatchStatus {
   batch: string;
@@ -158,23 +147,4 @@ export function renderStatus(status: QueueStatus, rates?: Map<string, { perMinut
     }
   }
   return `${out.join('\n')}\n`;
-}
-
-export async function statusCommand(flags: StatusFlags): Promise<number> {
-  const failedLimit = wholeFlag('--failed', flags.failed, 10, 0, 10_000);
-  const intervalSeconds = numberFlag('--interval', flags.interval, 0.2) ?? 2;
-  const rates = flags.watch ? new BatchRates() : undefined;
-  return withQueue(flags, async ({ images, batches, connection, settings }) => {
-    for (;;) {
-      const status = await readStatus(images, batches, new CatalogState(connection, settings.prefix), { batch: flags.batch, failedLimit });
-      const text =
-        flags.format === 'json'
-          ? `${JSON.stringify({ ...status, batches: status.batches.map(({ spendPico, budgetPico, ...rest }) => rest) }, null, 2)}\n`
-          : renderStatus(status, rates?.observe(status));
-      if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
-      process.stdout.write(flags.watch ? `${new Date().toISOString()}\n${text}` : text);
-      if (!flags.watch) return 0;
-      await new Promise((resolve) => setTimeout(resolve, intervalSeconds * 1000));
-    }
-  });
 }

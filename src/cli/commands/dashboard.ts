@@ -7,7 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import { credentialsFromEnv, isLoopbackHost } from '../../views/dashboard/access.js';
 import { BOARD_PATH, startDashboard } from '../../views/dashboard/server.js';
 import { queueSettings } from '../../queue/queue.js';
-import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from './operator-commands.js';
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from '../help.js';
 import { wholeFlag } from './flag-values.js';
 
 

@@ -5,12 +5,9 @@
  * (UsageError: exit 2) go to the caller's handler like any other command's.
  */
 import type { Command } from 'commander';
-import { EXIT, helpText, QUEUE_ENV } from '../help.js';
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, EXIT, helpText, QUEUE_ENV } from '../help.js';
 import type { DashboardFlags } from './dashboard.js';
 import type { GalleryFlags } from './gallery.js';
-
-export const DEFAULT_DASHBOARD_PORT = 3100;
-export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
 
 export function registerOperatorCommands(program: Command): void {
   program

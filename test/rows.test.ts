@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readImageMime, sniffImageMime, GEMINI_INPUT_MIME_TYPES, isGeminiInputMime } from '../src/output/image-type.js';
+import { readImageMime, sniffImageMime, GEMINI_INPUT_MIME_TYPES, isGeminiInputMime } from '../src/rows/image-type.js';
 import {
   CsvFileError,
   formatProblem,

@@ -9,7 +9,7 @@ import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
-import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, readImageMime, sniffImageMime } from '../output/image-type.js';
+import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, readImageMime, sniffImageMime } from './image-type.js';
 import { UsageError } from '../core/errors.js';
 import { capabilitiesOf, DEFAULT_MODEL, findModel, normalizeImageSize, unknownModelReason, type ModelCapabilities } from '../providers/models.js';
 import type { PriceTable } from '../cost/pricing.js';

@@ -3,7 +3,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { CallError } from '../../core/errors.js';
-import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, sniffImageMime } from '../../output/image-type.js';
+import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, sniffImageMime } from '../../rows/image-type.js';
 import { capabilitiesOf } from '../models.js';
 import type { Row } from '../../core/types.js';
 

@@ -1,7 +1,7 @@
 /**
  * Writes a realistic ledger for the report benchmark: N lines (default 1,000,000) shaped like the
- * `LedgerEntry` lines `src/run/generate.ts` appends, spread over several files as several workers on
- * several machines would write them.
+ * `LedgerEntry` lines `src/run/generate.ts` appends, spread over several files as several workers
+ * on several machines would write them.
  *
  *   npx tsx bench/make-ledger.ts [lines] [out-dir]     # default 1000000 ./.bench/ledger-1m
  *

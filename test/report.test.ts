@@ -80,8 +80,8 @@ async function report(out: string, options: Partial<ReportOptions> = {}): Promis
 
 const group = (r: Report, key: Partial<Record<GroupKey, string>>) => r.groups.find((g) => JSON.stringify(g.key) === JSON.stringify(key));
 
-// Independent of src/cost/pricing.ts: list prices in micro-USD per million tokens, written out here,
-// and the cost rule applied to the raw usageMetadata of each line.
+// Independent of src/cost/pricing.ts: list prices in micro-USD per million tokens, written out
+// here, and the cost rule applied to the raw usageMetadata of each line.
 const LIST_MICRO: Record<string, { input: bigint; text: bigint; image: bigint }> = {
   [PRO]: { input: 2_000_000n, text: 12_000_000n, image: 120_000_000n },
   [FLASH]: { input: 500_000n, text: 3_000_000n, image: 60_000_000n },

@@ -1,8 +1,8 @@
 /**
  * What a file will cost before anything is sent, by model and image size. Image output tokens
- * per size come from the provider's pricing pages (providers/models.ts); prompt tokens from the prompt's
- * length; thinking and text from typical answers. The real bill comes from usageMetadata; this
- * says how it estimated so nobody mistakes it for a quote.
+ * per size come from the provider's pricing pages (providers/models.ts); prompt tokens from the
+ * prompt's length; thinking and text from typical answers. The real bill comes from
+ * usageMetadata; this says how it estimated so nobody mistakes it for a quote.
  */
 import { capabilitiesOf, effectiveImageSize } from '../providers/models.js';
 import { costPico, type PriceTable } from './pricing.js';

@@ -70,7 +70,7 @@ async function spendOf(out: string): Promise<{ spendUsd: number; maxCallUsd: num
   let total = 0n;
   let max = 0n;
   for (const entry of entries) {
-    const cost = costPico(geminiTokenCounts(entry.usageMetadata), prices.priceOf(entry.model, entry.ts)!);
+    const cost = costPico(geminiTokenCounts(entry.usageMetadata ?? {}), prices.priceOf(entry.model, entry.ts)!);
     total += cost;
     if (cost > max) max = cost;
   }

@@ -120,7 +120,7 @@ describe('gallery', () => {
     expect(summary.file).toBe(join(out, 'spring.gallery.html'));
     expect(galleryPath(out, 'spring/late')).toBe(join(out, 'spring', 'late.gallery.html'));
     expect(summary).toMatchObject({ rows: 5, done: 3, failed: 2, images: 4, thumbnails: 4, problems: 0, unreadableSidecars: 0 });
-    const billed = entries.slice(0, 4).reduce((sum, entry) => sum + priceOf(PRO, entry!.usageMetadata), 0n);
+    const billed = entries.slice(0, 4).reduce((sum, entry) => sum + priceOf(PRO, entry!.usageMetadata ?? {}), 0n);
     expect(summary.ledger.totals).toMatchObject({ requests: 4, images: 4, failedRows: 1 });
     expect(BigInt(Math.round(summary.ledger.totals.costUsd * 1e12))).toBe(billed);
 
@@ -165,8 +165,8 @@ describe('gallery', () => {
     expect(summary.ledger.totals.requests).toBe(2);
     const html = await readFile(summary.file, 'utf8');
     expect(html).toContain('The ledger counts every billed answer');
-    expect(html).toContain(`data-total="cost"><span class="usd" data-usd="${exactUsd(2n * priceOf(PRO, entry!.usageMetadata))}"`);
-    expect(html).toContain(`data-rows="cost"><span class="usd" data-usd="${exactUsd(priceOf(PRO, entry!.usageMetadata))}"`);
+    expect(html).toContain(`data-total="cost"><span class="usd" data-usd="${exactUsd(2n * priceOf(PRO, entry!.usageMetadata ?? {}))}"`);
+    expect(html).toContain(`data-rows="cost"><span class="usd" data-usd="${exactUsd(priceOf(PRO, entry!.usageMetadata ?? {}))}"`);
   });
 
   it('keeps going past missing images, stray JSON files and sidecars of other batches, and says so', async () => {

@@ -73,7 +73,7 @@ describe('reading an answer as it streams', () => {
     expect(await readFile(result.images[0]!.tempPath)).toEqual(final);
     expect(result.texts).toEqual(['Here is your mug.']);
     expect(result.finishReason).toBe('STOP');
-    expect(result.usageMetadata).toEqual(usage);
+    expect(result.usage.value).toEqual(usage);
     // The thought images were written while streaming and removed once known to be thoughts.
     expect(await partialFiles()).toHaveLength(1);
   });
@@ -111,7 +111,7 @@ describe('reading an answer as it streams', () => {
     const result = await scan(body);
     expect(result.images).toEqual([]);
     expect(result.blockReason).toBe('PROHIBITED_CONTENT');
-    expect(result.usageMetadata).toEqual({ promptTokenCount: 9, totalTokenCount: 9 });
+    expect(result.usage.value).toEqual({ promptTokenCount: 9, totalTokenCount: 9 });
   });
 
   it('reads an answer with no image: text and finishReason', async () => {
@@ -168,7 +168,7 @@ describe('reading an answer as it streams', () => {
     await scanner.push(Buffer.from(gemini3));
     const result = await readAnswer(scanner.end());
     expect((result.saveError as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    expect(result.usageMetadata).toEqual(usage);
+    expect(result.usage.value).toEqual(usage);
     expect(result.images).toEqual([]);
     expect(await partialFiles()).toEqual([]);
   });
@@ -184,7 +184,7 @@ describe('answers re-serialized by a gateway', () => {
   const final = bytes(5, 20_000);
   const billed = { promptTokenCount: 12, candidatesTokenCount: 0, thoughtsTokenCount: 173, totalTokenCount: 185, promptTokensDetails: null, candidatesTokensDetails: null };
 
-  it('reads `"parts": null` with usage as a billed answer with no image, naming what was missing', async () => {
+  it('reads `"parts": null` with usage as a billed answer with no image', async () => {
     const body = JSON.stringify({
       candidates: [{ content: { parts: null, role: 'model' }, finishReason: 'IMAGE_SAFETY', finishMessage: 'Unable to show the generated image.' }],
       usageMetadata: billed,
@@ -193,13 +193,15 @@ describe('answers re-serialized by a gateway', () => {
     expect(result.images).toEqual([]);
     expect(result.finishReason).toBe('IMAGE_SAFETY');
     expect(result.finishMessage).toBe('Unable to show the generated image.');
-    expect(result.problem).toBe('candidates[0].content.parts is null');
-    expect(result.usageMetadata).toEqual(billed);
+    // IMAGE_SAFETY says why: the missing parts are no news.
+    expect(result.problem).toBeUndefined();
+    expect(result.usage).toEqual({ field: 'usageMetadata', value: billed });
+    expect(result.billing.tokens).toMatchObject({ inputText: 12, outputImage: 0, outputText: 0, thinking: 173 });
   });
 
   it.each([
     ['null candidates', { candidates: null }, 'candidates is null'],
-    ['no content', { candidates: [{ finishReason: 'NO_IMAGE' }] }, 'no candidates[0].content'],
+    ['no content', { candidates: [{ finishReason: 'STOP' }] }, 'no candidates[0].content'],
     ['null content', { candidates: [{ content: null, finishReason: 'OTHER_NEW_REASON' }] }, 'candidates[0].content is null'],
     ['parts not a list', { candidates: [{ content: { parts: { text: 'x' } } }] }, 'candidates[0].content.parts is not a list (object)'],
     ['candidates not a list', { candidates: 'none' }, 'candidates is not a list (string)'],
@@ -207,7 +209,7 @@ describe('answers re-serialized by a gateway', () => {
     const result = await scan(JSON.stringify({ ...shape, usageMetadata: billed }));
     expect(result.images).toEqual([]);
     expect(result.problem).toBe(problem);
-    expect(result.usageMetadata).toEqual(billed);
+    expect(result.usage.value).toEqual(billed);
   });
 
   it('still calls an unusable body without usage malformed (nothing says it was billed)', async () => {

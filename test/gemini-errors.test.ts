@@ -1,7 +1,10 @@
 /**
  * Error kinds are decided once, from the HTTP answer: what a runner will do depends on it.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { GeminiProvider } from '../src/providers/gemini/client.js';
 import { classifyHttpError, classifyNetworkError, parseRetryAfter, parseRetryDelay } from '../src/providers/gemini/errors.js';
 
 const quota = (quotaId: string, retryDelay?: string) =>
@@ -88,5 +91,28 @@ describe('classifying network failures', () => {
     expect(cut.message).toMatch(/^the answer was cut short \(UND_ERR_SOCKET/);
     // Nothing answered at all: the endpoint cannot be reached (counted towards stopping the run).
     expect(classifyNetworkError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).unreachable).toBe(true);
+  });
+});
+
+describe('an endpoint that echoes the key back', () => {
+  it('never lets the key into the error (and so into a failed row, sidecar or log)', async () => {
+    const key = 'sk-secret-LEAKME-7f3a';
+    // A gateway that repeats the Authorization header in its error message.
+    const server = createServer((request, response) => {
+      response.writeHead(400, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { code: 400, message: `invalid token ${request.headers.authorization}`, status: 'INVALID_ARGUMENT' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const provider = new GeminiProvider({ baseUrl: `http://127.0.0.1:${port}`, apiKey: key, timeoutMs: 5000, responseModalities: ['TEXT', 'IMAGE'], connections: 1 });
+    try {
+      const row = { id: 'r', line: 2, prompt: 'p', model: 'gemini-2.5-flash-image', referenceImages: [], tags: [], metadata: {}, batch: 'b' };
+      const error = (await provider.generate(row, { sink: { open: () => Promise.reject(new Error('no image expected')) } }).catch((e: unknown) => e)) as Error;
+      expect(error.message).toContain('invalid token Bearer [redacted]');
+      expect(error.message).not.toContain(key);
+    } finally {
+      await provider.close();
+      server.close();
+    }
   });
 });

@@ -86,7 +86,7 @@ describe('run in-process against a mock-server process', () => {
     expect(result.stdout).toContain(`${100 - blocked.length - noImage.length} done, ${blocked.length + noImage.length} failed`);
     for (const row of blocked) expect(result.stdout).toMatch(new RegExp(`${row.id} \\(line \\d+\\): prompt blocked \\(PROHIBITED_CONTENT\\)`));
     for (const row of noImage) {
-      const reason = row.prompt.includes('gateway') ? 'no image \\(finishReason IMAGE_SAFETY; candidates\\[0\\]\\.content\\.parts is null\\): Unable to show' : 'no image \\(finishReason IMAGE_SAFETY\\)';
+      const reason = row.prompt.includes('gateway') ? 'no image \\(finishReason IMAGE_SAFETY\\): Unable to show' : 'no image \\(finishReason IMAGE_SAFETY\\)';
       expect(result.stdout).toMatch(new RegExp(`${row.id} \\(line \\d+\\): ${reason}`));
     }
     expect(noImage.filter((row) => row.prompt.includes('gateway'))).toHaveLength(2);

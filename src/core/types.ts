@@ -5,12 +5,14 @@
  * - batch: a named set of rows run together; outputs live in `<out>/<batch>/`.
  * - job: a row of a batch on the BullMQ queue (id `<batch>:<row id>`), or in the in-process runner.
  * - attempt: one call of the endpoint for a row. A 429 answer does not use one up.
- * - billed response: an answer the provider charges for: any HTTP 200 with `usageMetadata`,
+ * - billed response: an answer the provider charges for (the provider says which: for Gemini any HTTP 200 with `usageMetadata`),
  *   including blocked prompts and answers without an image.
  * - ledger: append-only JSON Lines under `<out>/ledger/`, one line per billed response.
  * - price table: USD per million tokens per model, with optional start dates.
  * - sidecar: `<id>.json` beside a row's images: what was asked, what came back, what it cost.
  */
+
+import type { BillingRecord } from '../cost/billing.js';
 
 /** One validated row of a prompt CSV. This is also the data of a queue job (never image bytes). */
 export interface Row {
@@ -88,7 +90,13 @@ export interface LedgerEntry {
   blockReason?: string;
   images: number;
   tags: string[];
-  usageMetadata: UsageMetadata;
+  /** The provider that answered (lines of earlier versions have none: Gemini). */
+  provider?: string;
+  /** What the answer is billed as (lines of earlier versions have none: read from usageMetadata). */
+  billing?: BillingRecord;
+  /** The usage as received: Gemini's `usageMetadata`, the OpenAI-style family's `usage`. */
+  usageMetadata?: UsageMetadata;
+  usage?: Record<string, unknown>;
   /** Which process wrote it, to tell duplicate work after a crash. */
   host: string;
   pid: number;

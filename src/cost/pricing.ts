@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { TokenCounts } from '../core/types.js';
+import { tokenCountsOf, type BillingRecord } from './billing.js';
 
 /** Prices of one model from a date on, in micro-USD per million tokens. */
 export interface ModelPrice {
@@ -78,6 +79,15 @@ export class PriceTable {
     const day = isoTime.slice(0, 10);
     return this.byModel.get(bare(model))?.find((entry) => entry.from === undefined || entry.from <= day);
   }
+}
+
+/**
+ * The cost of one billing record at `price`, in picodollars; undefined when it bills something
+ * the price does not price (never a silent $0).
+ */
+export function billedCostPico(billing: BillingRecord, price: ModelPrice): bigint | undefined {
+  if (billing.images !== undefined && billing.images.count > 0) return undefined;
+  return costPico(tokenCountsOf(billing), price);
 }
 
 /** The cost rule, in picodollars. */

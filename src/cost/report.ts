@@ -9,7 +9,9 @@
  * Σ(tokens × price) = price × Σtokens, so the result is the same to the picodollar.
  */
 import { costPico, formatUsd, picoToUsd, type ModelPrice, type PriceTable } from './pricing.js';
-import type { LedgerEntry, TokenCounts, UsageMetadata } from '../core/types.js';
+import type { LedgerEntry, TokenCounts } from '../core/types.js';
+import { billingOfEntry } from '../output/ledger.js';
+import { tokenCountsOf } from './billing.js';
 
 export const GROUP_KEYS = ['model', 'day', 'batch', 'tag'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
@@ -52,7 +54,6 @@ export interface Report {
 export interface ReportOptions {
   by: GroupKey[];
   prices: PriceTable;
-  tokenCounts: (usage: UsageMetadata) => TokenCounts;
   /** Only this batch and its sub-batches (`name/...`). */
   batch?: string;
   /** From this UTC day (`YYYY-MM-DD`) or ISO time on, inclusive. */
@@ -220,7 +221,7 @@ export class ReportBuilder {
     line.images = typeof entry.images === 'number' ? entry.images : 0;
     line.failed = entry.outcome === 'failed';
     // Copied out, so the provider's object dies at once (see `line`).
-    const counts = options.tokenCounts(entry.usageMetadata ?? {});
+    const counts = tokenCountsOf(billingOfEntry(entry));
     line.counts.promptTokens = counts.promptTokens;
     line.counts.imageOutputTokens = counts.imageOutputTokens;
     line.counts.textOutputTokens = counts.textOutputTokens;

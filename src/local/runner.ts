@@ -189,7 +189,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
       summary.failed.push({ id: row.id, line: row.line, reason: outcome.reason });
     }
     // Priced spend was counted when billed (onBilled); an answer billed without a price is here.
-    if (outcome.costPico === undefined && outcome.usage !== undefined) state.unpriced = (state.unpriced ?? 0) + 1;
+    if (outcome.costPico === undefined && outcome.billing !== undefined) state.unpriced = (state.unpriced ?? 0) + 1;
     progress?.update({ ...state });
     options.onEvent?.({ type: 'settled', row, outcome });
   };

@@ -9,7 +9,9 @@
 import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { BillingRecord } from '../cost/billing.js';
 import type { LedgerEntry } from '../core/types.js';
+import { geminiBilling } from '../providers/gemini/usage.js';
 
 export function ledgerDir(outDir: string): string {
   return join(outDir, 'ledger');
@@ -152,6 +154,19 @@ async function* fileLines(file: string): AsyncGenerator<{ lines: string[]; first
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * What a line is billed as. A line of an earlier version has no billing record: it is a Gemini
+ * line, billed as its usageMetadata says.
+ */
+export function billingOfEntry(entry: LedgerEntry): BillingRecord {
+  return entry.billing ?? geminiBilling(entry.usageMetadata ?? {});
+}
+
+/** The provider of a line (`gemini` for lines of earlier versions, which name none). */
+export function providerOfEntry(entry: LedgerEntry): string {
+  return entry.provider ?? 'gemini';
 }
 
 /** The start of an ISO time: what a report needs to place a line on its day. */

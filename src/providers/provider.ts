@@ -2,7 +2,8 @@
  * The one small interface between the pipeline and an image endpoint. `gemini/` implements
  * it; a second provider (the OpenAI-style `/v1/images/generations`) becomes a sibling folder.
  */
-import type { BatchRow, TokenCounts, UsageMetadata } from '../core/types.js';
+import type { BillingRecord } from '../cost/billing.js';
+import type { BatchRow } from '../core/types.js';
 
 /** An image written to a temporary file while the answer streamed in. */
 export interface TempImage {
@@ -36,7 +37,10 @@ export interface ProviderAnswer {
   finishReason?: string;
   finishMessage?: string;
   blockReason?: string;
-  usageMetadata: UsageMetadata;
+  /** The usage exactly as received, under the provider's own name for it; kept verbatim. */
+  usage: ReceivedUsage;
+  /** What the answer is billed as: what the cost rule prices. */
+  billing: BillingRecord;
   modelVersion?: string;
   responseId?: string;
   /** The answer arrived (and is billed) but its images could not be saved here. */
@@ -48,19 +52,30 @@ export interface ProviderAnswer {
   problem?: string;
 }
 
+/** The providers this version speaks to, by API family. */
+export type ProviderName = 'gemini' | 'openai-images';
+
+/**
+ * Usage as the provider sent it, and the field name it is kept under in the ledger and sidecars:
+ * Gemini's `usageMetadata`, the OpenAI-style `usage` (empty where an answer carries none).
+ */
+export interface ReceivedUsage {
+  field: 'usageMetadata' | 'usage';
+  value: Record<string, unknown>;
+}
+
 export interface GenerateOptions {
   sink: ImageSink;
   signal?: AbortSignal;
 }
 
 export interface Provider {
-  readonly name: string;
+  readonly name: ProviderName;
   /**
-   * One call for one row. Returns every billed answer (an HTTP 200 whose body carries usage),
-   * whatever else its body holds; throws `CallError` for anything else.
+   * One call for one row. Returns every billed answer (which answers are billed is the
+   * provider's to say: for Gemini an HTTP 200 whose body carries usage), whatever else its body
+   * holds; throws `CallError` for anything else.
    */
   generate(row: BatchRow, options: GenerateOptions): Promise<ProviderAnswer>;
-  /** The token counts the cost rule needs, read from this provider's usage record. */
-  tokenCounts(usage: UsageMetadata): TokenCounts;
   close(): Promise<void>;
 }

@@ -25,6 +25,7 @@ import type { Logger } from '../core/log.js';
 import { createPipeline, type Pipeline } from '../run/pipeline.js';
 import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue, type ImageJobData, type QueueSettings } from './queue.js';
 import { serveMetrics, WorkerMetrics } from './metrics.js';
+import { tokenCountsOf } from '../cost/billing.js';
 import { picoToUsd } from '../cost/pricing.js';
 import { QuotaControl } from './quota-control.js';
 import { backoffDelay, ModelWatch, rateLimitDelay, ReachWatch } from '../run/retry-policy.js';
@@ -258,7 +259,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { images: outcome.images.map((image) => image.file) };
     }
-    await failForGood(job, outcome.reason, outcome.usage !== undefined);
+    await failForGood(job, outcome.reason, outcome.billing !== undefined);
     throw new UnrecoverableError(outcome.reason);
   };
 
@@ -291,7 +292,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const httpStatus = outcome.status === 'failed' && outcome.httpStatus ? outcome.httpStatus : 200;
     metrics.answered(httpStatus);
     metrics.settled(outcome.status);
-    const counts = outcome.usage ? pipeline.provider.tokenCounts(outcome.usage) : undefined;
+    const counts = outcome.billing ? tokenCountsOf(outcome.billing) : undefined;
     const costUsd = outcome.costPico === undefined ? undefined : picoToUsd(outcome.costPico);
     if (counts) metrics.billed(counts, outcome.status === 'done' ? outcome.images.length : 0, costUsd);
     const fields = {

@@ -12,10 +12,9 @@
  * killed worker lapse with its job locks.
  */
 import { estimateRowCost } from '../cost/estimate.js';
-import { geminiTokenCounts } from '../providers/gemini/usage.js';
-import { scanLedger } from '../output/ledger.js';
+import { billingOfEntry, scanLedger } from '../output/ledger.js';
 import type { BatchState, BudgetRefusal } from '../queue/batch-state.js';
-import { costPico, formatUsd, usdToPico, type PriceTable } from '../cost/pricing.js';
+import { billedCostPico, formatUsd, usdToPico, type PriceTable } from '../cost/pricing.js';
 import { UsageError } from '../core/errors.js';
 import type { Row } from '../core/types.js';
 
@@ -188,7 +187,7 @@ export async function ledgerSpend(outDir: string, batch: string, prices: PriceTa
     (entry) => {
       if (entry.batch !== batch) return;
       const price = prices.priceOf(entry.model, entry.ts);
-      if (price) total += costPico(geminiTokenCounts(entry.usageMetadata ?? {}), price);
+      if (price) total += billedCostPico(billingOfEntry(entry), price) ?? 0n;
     },
     onWarning ? { onWarning } : {},
   );

@@ -10,8 +10,9 @@
 import { hostname } from 'node:os';
 import { CallError } from '../core/errors.js';
 import type { Ledger } from '../output/ledger.js';
-import { costPico, picoToUsd, type PriceTable } from '../cost/pricing.js';
-import type { Provider, ProviderAnswer } from '../providers/provider.js';
+import type { BillingRecord } from '../cost/billing.js';
+import { billedCostPico, picoToUsd, type PriceTable } from '../cost/pricing.js';
+import type { Provider, ProviderAnswer, ProviderName } from '../providers/provider.js';
 import type { OutputStore, SavedImage } from '../output/storage.js';
 import type { BatchRow, LedgerEntry, UsageMetadata } from '../core/types.js';
 
@@ -30,9 +31,10 @@ export interface AttemptInfo {
   signal?: AbortSignal;
 }
 
+/** How one attempt of a row ended; `billing` is there when its answer was billed. */
 export type RowOutcome =
-  | { status: 'done'; images: SavedImage[]; costPico?: bigint; usage: UsageMetadata }
-  | { status: 'failed'; reason: string; costPico?: bigint; usage?: UsageMetadata; /** HTTP status of a refused call (400, 404). */ httpStatus?: number };
+  | { status: 'done'; images: SavedImage[]; costPico?: bigint; billing: BillingRecord }
+  | { status: 'failed'; reason: string; costPico?: bigint; billing?: BillingRecord; /** HTTP status of a refused call (400, 404). */ httpStatus?: number };
 
 /** What `<id>.json` holds. */
 export interface Sidecar {
@@ -49,7 +51,12 @@ export interface Sidecar {
   texts: string[];
   finishReason?: string;
   blockReason?: string;
+  /** Which provider answered, and what its answer is billed as (rows of earlier versions have neither). */
+  provider?: ProviderName;
+  billing?: BillingRecord;
+  /** The usage as received, under the provider's name for it (`usageMetadata` for Gemini). */
   usageMetadata?: UsageMetadata;
+  usage?: Record<string, unknown>;
   /** Cost of the answer by the price table in force; null when the model has no price. */
   costUsd: number | null;
   attempt: number;
@@ -66,7 +73,7 @@ export interface Sidecar {
  */
 export function settledBy(sidecar: Sidecar | undefined): 'done' | 'failed' | undefined {
   if (sidecar?.status === 'done') return 'done';
-  if (sidecar?.status === 'failed' && sidecar.usageMetadata !== undefined) return 'failed';
+  if (sidecar?.status === 'failed' && (sidecar.billing !== undefined || sidecar.usageMetadata !== undefined)) return 'failed';
   return undefined;
 }
 
@@ -116,11 +123,12 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
 
   const finishedAt = new Date();
   const price = prices.priceOf(row.model, finishedAt.toISOString());
-  const cost = price ? costPico(provider.tokenCounts(answer.usageMetadata), price) : undefined;
+  const cost = price ? billedCostPico(answer.billing, price) : undefined;
   const entry: LedgerEntry = {
     ts: finishedAt.toISOString(),
     batch: row.batch,
     rowId: row.id,
+    provider: provider.name,
     model: row.model,
     attempt: info.attempt,
     outcome: answer.images.length > 0 && answer.saveError === undefined ? 'done' : 'failed',
@@ -128,7 +136,8 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     ...(answer.blockReason ? { blockReason: answer.blockReason } : {}),
     images: answer.images.length,
     tags: row.tags,
-    usageMetadata: answer.usageMetadata,
+    billing: answer.billing,
+    [answer.usage.field]: answer.usage.value,
     host: hostname(),
     pid: process.pid,
   };
@@ -139,22 +148,41 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     // Retrying would bill again and record nothing again: no row may run without its ledger.
     throw new CallError('fatal', `cannot write the ledger ${ledger.path}: ${(error as Error).message}`, { cause: error });
   }
-  // Spend is counted as soon as the answer is billed, even if saving its images fails next.
-  if (cost !== undefined) await context.onBilled?.(row, cost);
+  // Spend is counted as soon as the answer is billed, even if saving its images fails next. It
+  // is not waited for before saving: counting may wait on Redis, which may be gone, and a row
+  // whose images and sidecar are on disk is never asked (and billed) again.
+  const counted = cost === undefined ? undefined : settleLater(context.onBilled?.(row, cost));
 
   if (answer.saveError !== undefined) {
     // Billed and in the ledger, but not saved: the row is tried again (and billed again).
     await Promise.all(answer.images.map((image) => store.discardTemp(image.tempPath)));
+    await counted?.();
     throw answer.saveError;
   }
+  let outcome: RowOutcome;
   if (answer.images.length === 0) {
     const reason = noImageReason(answer);
     await writeSidecar(context, row, info, startedAt, { status: 'failed', reason, answer, cost });
-    return { status: 'failed', reason, costPico: cost, usage: answer.usageMetadata };
+    outcome = { status: 'failed', reason, costPico: cost, billing: answer.billing };
+  } else {
+    const images = await store.commitImages(row.batch, row.id, answer.images);
+    await writeSidecar(context, row, info, startedAt, { status: 'done', answer, images, cost });
+    outcome = { status: 'done', images, costPico: cost, billing: answer.billing };
   }
-  const images = await store.commitImages(row.batch, row.id, answer.images);
-  await writeSidecar(context, row, info, startedAt, { status: 'done', answer, images, cost });
-  return { status: 'done', images, costPico: cost, usage: answer.usageMetadata };
+  await counted?.();
+  return outcome;
+}
+
+/** Lets `work` run on while a promise settles; the returned function waits for it (and throws its error). */
+function settleLater(work: void | Promise<void> | undefined): () => Promise<void> {
+  const settled = Promise.resolve(work).then(
+    () => ({ error: undefined as unknown, failed: false }),
+    (error: unknown) => ({ error, failed: true }),
+  );
+  return async () => {
+    const { error, failed } = await settled;
+    if (failed) throw error;
+  };
 }
 
 async function writeSidecar(
@@ -183,7 +211,7 @@ async function writeSidecar(
     texts: result.answer?.texts ?? [],
     ...(result.answer?.finishReason ? { finishReason: result.answer.finishReason } : {}),
     ...(result.answer?.blockReason ? { blockReason: result.answer.blockReason } : {}),
-    ...(result.answer ? { usageMetadata: result.answer.usageMetadata } : {}),
+    ...(result.answer ? { provider: context.provider.name, billing: result.answer.billing, [result.answer.usage.field]: result.answer.usage.value } : {}),
     costUsd: result.answer ? (result.cost === undefined ? null : picoToUsd(result.cost)) : 0,
     attempt: info.attempt,
     timings: { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() },

@@ -18,7 +18,8 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { renderCard, renderFoot, renderHead, type GalleryRow, type Thumbnail } from './gallery-html.js';
-import { geminiTokenCounts } from '../providers/gemini/usage.js';
+import { tokenCountsOf, type BillingRecord } from '../cost/billing.js';
+import { geminiBilling } from '../providers/gemini/usage.js';
 import { readLedger } from '../output/ledger.js';
 import type { PriceTable } from '../cost/pricing.js';
 import { buildReport, type Report } from '../cost/report.js';
@@ -77,6 +78,7 @@ const sidecarSchema = z.object({
   images: z.array(z.object({ file: z.string(), mimeType: z.string(), bytes: z.number() })).default([]),
   texts: z.array(z.string()).default([]),
   usageMetadata: z.record(z.string(), z.unknown()).optional(),
+  billing: z.looseObject({}).optional(),
   costUsd: z.number().nullable().optional(),
   attempt: z.number().default(1),
   timings: z.object({ finishedAt: z.string() }).partial().optional(),
@@ -119,7 +121,7 @@ async function readSidecar(path: string, name: string, batch: string, unreadable
     unreadable.push(`${name}: belongs to batch "${parsed.batch}", row "${parsed.id}"; left out`);
     return undefined;
   }
-  const usage = parsed.usageMetadata as UsageMetadata | undefined;
+  const billing = (parsed.billing as BillingRecord | undefined) ?? (parsed.usageMetadata ? geminiBilling(parsed.usageMetadata as UsageMetadata) : undefined);
   return {
     id: parsed.id,
     status: parsed.status,
@@ -131,10 +133,10 @@ async function readSidecar(path: string, name: string, batch: string, unreadable
     tags: parsed.tags,
     images: parsed.images,
     texts: parsed.texts,
-    ...(usage ? { tokens: geminiTokenCounts(usage) } : {}),
+    ...(billing ? { tokens: tokenCountsOf(billing) } : {}),
     // costUsd is picoToUsd of an exact amount: back to picodollars exactly (12 decimals fit a double
     // for any cost of one answer). Absent when nothing was billed; null when the model had no price.
-    costPico: usage === undefined ? undefined : typeof parsed.costUsd === 'number' ? BigInt(Math.round(parsed.costUsd * 1e12)) : null,
+    costPico: billing === undefined ? undefined : typeof parsed.costUsd === 'number' ? BigInt(Math.round(parsed.costUsd * 1e12)) : null,
     attempt: parsed.attempt,
     ...(parsed.timings?.finishedAt ? { finishedAt: parsed.timings.finishedAt } : {}),
   };
@@ -205,7 +207,6 @@ export async function buildGallery(options: GalleryOptions): Promise<GallerySumm
       by: [],
       batch: options.batch,
       prices: options.prices,
-      tokenCounts: geminiTokenCounts,
     }),
   ]);
 

@@ -49,7 +49,7 @@ export async function ledgerFigures(out: string, batch: string): Promise<LedgerF
       if (entry.batch !== batch) continue;
       const price = prices.priceOf(entry.model, entry.ts);
       if (!price) throw new Error(`no price for ${entry.model}`);
-      const cost = costPico(geminiTokenCounts(entry.usageMetadata), price);
+      const cost = costPico(geminiTokenCounts(entry.usageMetadata ?? {}), price);
       figures.requests += 1;
       figures.images += entry.images;
       if (entry.outcome === 'failed') figures.failed += 1;

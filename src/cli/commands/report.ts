@@ -5,7 +5,6 @@ import { lstat, rename, rm, writeFile } from 'node:fs/promises';
 import { loadConfig, type ConfigFlags } from '../../core/config.js';
 import { describeBudget } from '../../run/budget.js';
 import { UsageError } from '../../core/errors.js';
-import { geminiTokenCounts } from '../../providers/gemini/usage.js';
 import { ledgerDir, ledgerFiles, scanLedger } from '../../output/ledger.js';
 import { loadPriceTable } from '../../cost/pricing.js';
 import { renderHtml } from '../../views/report-html.js';
@@ -116,7 +115,6 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
     since: flags.since,
     until: flags.until,
     prices: await loadPriceTable(config),
-    tokenCounts: geminiTokenCounts,
   });
   // scanLedger rather than readLedger: no promise per line, no entry kept (see there).
   const files = await ledgerFiles(config.outDir);

@@ -7,7 +7,6 @@ import { UsageError } from '../../core/errors.js';
 import { readLedger } from '../../output/ledger.js';
 import { runLocal, type FailedRow, type RunSummary } from '../../local/runner.js';
 import type { Logger } from '../../core/log.js';
-import { geminiTokenCounts } from '../../providers/gemini/usage.js';
 import { estimateFile, renderEstimate } from './estimate.js';
 import { createPipeline, type Pipeline } from '../../run/pipeline.js';
 import { formatUsd, loadPriceTable, type PriceTable } from '../../cost/pricing.js';
@@ -95,7 +94,7 @@ async function printOutcome(summary: RunSummary, outDir: string, prices: PriceTa
 
 async function printReport(batch: string, outDir: string, prices: PriceTable): Promise<void> {
   try {
-    const report = await buildReport(readLedger(outDir), { by: ['model'], batch, prices, tokenCounts: geminiTokenCounts });
+    const report = await buildReport(readLedger(outDir), { by: ['model'], batch, prices });
     process.stdout.write(`\ncost of batch ${batch} (all runs, from the ledger):\n${renderTable(report, ['model'])}`);
   } catch (error) {
     // The summary above stands; a ledger that cannot be read (the reason the run stopped, say)

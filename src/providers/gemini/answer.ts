@@ -10,6 +10,7 @@
 import type { FinalImage, ProviderAnswer } from '../provider.js';
 import type { UsageMetadata } from '../../core/types.js';
 import { MalformedAnswerError, placeholderIndex, removeTempFile, type ScannedAnswer } from './answer-stream.js';
+import { geminiBilling } from './usage.js';
 
 type Fields = Record<string, unknown>;
 
@@ -19,7 +20,7 @@ const stringOf = (value: unknown): string | undefined => (typeof value === 'stri
 /** What one lenient look at a field found: the value, or words for what was wrong with it. */
 type Found<T> = { value: T; problem?: undefined } | { value?: undefined; problem: string };
 
-/** `path` as a list; `null` and a missing field are an empty list, anything else a problem. */
+/** `path` as a list, or words for what is there instead (`null`, nothing, another type). */
 function listAt(container: Fields, key: string, path: string): Found<unknown[]> {
   const value = container[key];
   if (Array.isArray(value)) return { value };
@@ -85,7 +86,7 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     throw new MalformedAnswerError(`the answer is not a generateContent answer (a JSON ${Array.isArray(body) ? 'list' : typeof body})`);
   }
   const { candidate, parts, problem } = partsOf(body);
-  if (problem !== undefined && usage === undefined && body.promptFeedback === undefined) {
+  if (problem !== undefined && usage === undefined && !isObject(body.promptFeedback)) {
     await discardAll(scanned);
     throw new MalformedAnswerError(`the answer does not look like generateContent's (${problem}, no usageMetadata)`);
   }
@@ -110,13 +111,22 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     finishReason: stringOf(candidate?.finishReason),
     finishMessage: stringOf(candidate?.finishMessage),
     blockReason,
-    usageMetadata: usage ?? {},
+    usage: { field: 'usageMetadata', value: usage ?? {} },
+    billing: geminiBilling(usage ?? {}),
     modelVersion: stringOf(body.modelVersion),
     responseId: stringOf(body.responseId),
-    // A blocked prompt has no candidates by design: nothing is missing there.
-    ...(problem !== undefined && blockReason === undefined && finals.length === 0 ? { problem } : {}),
+    // A blocked prompt has no candidates, a blocked image often no parts, by design: the reason
+    // says all there is. Only a shape nothing explains is named.
+    ...(problem !== undefined && blockReason === undefined && finals.length === 0 && !explainsNoImage(stringOf(candidate?.finishReason)) ? { problem } : {}),
     ...(scanned.saveError === undefined ? {} : { saveError: scanned.saveError }),
   };
+}
+
+/** finishReasons that say why an answer has no image (the design page's list, and Google's). */
+const NO_IMAGE_REASONS = new Set(['IMAGE_SAFETY', 'NO_IMAGE', 'IMAGE_OTHER', 'IMAGE_PROHIBITED_CONTENT', 'IMAGE_RECITATION', 'PROHIBITED_CONTENT', 'SAFETY', 'RECITATION', 'BLOCKLIST', 'SPII']);
+
+function explainsNoImage(finishReason: string | undefined): boolean {
+  return finishReason !== undefined && NO_IMAGE_REASONS.has(finishReason);
 }
 
 async function discardAll(scanned: ScannedAnswer): Promise<void> {

@@ -3,14 +3,13 @@
  * a long timeout (4K images take well over a minute), and the answer streamed to disk.
  */
 import { Agent, request } from 'undici';
-import { CallError } from '../../core/errors.js';
+import { CallError, redact } from '../../core/errors.js';
 import type { GenerateOptions, Provider, ProviderAnswer } from '../provider.js';
-import type { BatchRow, TokenCounts, UsageMetadata } from '../../core/types.js';
+import type { BatchRow } from '../../core/types.js';
 import { readAnswer } from './answer.js';
 import { AnswerScanner, MalformedAnswerError } from './answer-stream.js';
 import { classifyHttpError, classifyNetworkError } from './errors.js';
 import { buildRequestBody, generateContentUrl, type ResponseModalities } from './request.js';
-import { geminiTokenCounts } from './usage.js';
 
 export interface GeminiOptions {
   baseUrl: string;
@@ -39,10 +38,6 @@ export class GeminiProvider implements Provider {
     });
   }
 
-  tokenCounts(usage: UsageMetadata): TokenCounts {
-    return geminiTokenCounts(usage);
-  }
-
   async generate(row: BatchRow, { sink, signal }: GenerateOptions): Promise<ProviderAnswer> {
     const body = JSON.stringify(await buildRequestBody(row, this.options.responseModalities));
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
@@ -67,7 +62,9 @@ export class GeminiProvider implements Provider {
 
     if (response.statusCode !== 200) {
       const text = await readCapped(response.body, MAX_ERROR_BODY).catch(() => '');
-      throw classifyHttpError(response.statusCode, response.headers, text);
+      // An endpoint may echo the Authorization header back ("invalid token Bearer sk-..."):
+      // the key goes before its words reach any message, sidecar or log.
+      throw classifyHttpError(response.statusCode, response.headers, redact(text, this.options.apiKey));
     }
 
     const scanner = new AnswerScanner(sink);

@@ -1,0 +1,430 @@
+/**
+ * Reads a JSON answer as it streams in, without ever holding an image in memory.
+ *
+ * A 4K answer carries ~20 MB of base64 per image (and Gemini up to two interim thought images
+ * before it); parsing the body whole would need several times that per call in flight. Instead
+ * the scanner follows the JSON structure byte by byte, decodes every image string (which strings
+ * hold images is the provider's to say: Gemini's `inlineData.data`, the images endpoint's
+ * `data[i].b64_json`) straight into a temporary file, and keeps the rest of the body (a few KB:
+ * text, finish reasons, usage...) as a "skeleton" in which each image string is replaced by a
+ * placeholder and each skipped string (Gemini's `thoughtSignature`, megabytes on real answers) by
+ * an empty string. The skeleton is then parsed with JSON.parse, so every other field comes out
+ * exact.
+ */
+import { unlink } from 'node:fs/promises';
+import type { ImageFileWriter, ImageSink, TempImage } from './provider.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
+
+const PLACEHOLDER_PREFIX = 'tokenhot:image:';
+
+/** Size of the decoded-bytes buffer of one answer in flight (see `JsonImageScanner.out`). */
+const OUT_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Removes a temporary image file, already gone or not. `unlink` rather than `rm`: `rm` looks at
+ * the path first (an lstat), a thread-pool round trip per thought image for nothing.
+ */
+export async function removeTempFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** The placeholder the skeleton holds instead of image number `index`. */
+export function imagePlaceholder(index: number): string {
+  return `${PLACEHOLDER_PREFIX}${index}`;
+}
+
+/** The image number behind a placeholder, or undefined for any other string. */
+export function placeholderIndex(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !value.startsWith(PLACEHOLDER_PREFIX)) return undefined;
+  return Number(value.slice(PLACEHOLDER_PREFIX.length));
+}
+
+/** Where the scanner stands: one frame per object or list it is inside, innermost last. */
+export interface JsonFrame {
+  readonly isObject: boolean;
+  /** The key whose value is being read (objects only). */
+  readonly key?: string;
+}
+
+interface Frame extends JsonFrame {
+  isObject: boolean;
+  key?: string;
+  expectKey: boolean;
+}
+
+/** Which strings of an answer are images, and which are left out of the skeleton. */
+export interface ImageStrings {
+  /** True when the string about to start, at `frames` (innermost last), holds base64 image data. */
+  isImage(frames: readonly JsonFrame[]): boolean;
+  /** True when the string about to start is of no use and may be megabytes (never held). */
+  isSkipped?(frames: readonly JsonFrame[]): boolean;
+}
+
+/** `skip`: a string left out of the skeleton (a `thoughtSignature`, up to megabytes). */
+type Mode = 'structure' | 'key' | 'string' | 'image' | 'skip';
+
+/** Thrown when the body is not the JSON it should be; the caller decides the error kind. */
+export class MalformedAnswerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedAnswerError';
+  }
+}
+
+export interface ScannedAnswer {
+  /** The body with image strings replaced by placeholders, parsed. */
+  skeleton: unknown;
+  /** Temporary files of every image string, by placeholder number. */
+  images: Map<number, TempImage>;
+  /**
+   * Why an image could not be written locally (disk full, say). The body is still read to the
+   * end, because the answer is billed and its usage must reach the ledger.
+   */
+  saveError?: unknown;
+}
+
+export class JsonImageScanner {
+  private readonly stack: Frame[] = [];
+  private mode: Mode = 'structure';
+  private escapePending = false;
+  private keyBytes: Buffer[] = [];
+  private readonly skeleton: Buffer[] = [];
+  private finished = false;
+  private started = false;
+  private imageCount = 0;
+  private writer?: ImageFileWriter;
+  private decoder?: Base64StreamDecoder;
+  private currentIndex = -1;
+  /**
+   * Decoded image bytes gathered into one write: a network chunk decodes to ~50-100 KB, and a
+   * write (a thread-pool round trip) per chunk costs more than the copy it saves.
+   */
+  private out?: Buffer;
+  private outLength = 0;
+  private readonly images = new Map<number, TempImage>();
+  private saveError?: unknown;
+
+  constructor(
+    private readonly sink: ImageSink,
+    private readonly strings: ImageStrings,
+  ) {}
+
+  /** Feeds the next chunk of the body. */
+  async push(chunk: Buffer): Promise<void> {
+    let copyFrom = 0;
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.finished) {
+        // Anything after the top-level value is ignored (whitespace in practice).
+        copyFrom = n;
+        break;
+      }
+      if (this.mode === 'image') {
+        const quote = chunk.indexOf(QUOTE, i);
+        const end = quote === -1 ? n : quote;
+        await this.writeImageText(chunk.subarray(i, end));
+        if (quote === -1) {
+          i = n;
+          copyFrom = n;
+          break;
+        }
+        await this.closeImage();
+        this.mode = 'structure';
+        // The closing quote was already written with the placeholder.
+        i = quote + 1;
+        copyFrom = i;
+        continue;
+      }
+      if (this.mode === 'string' || this.mode === 'key' || this.mode === 'skip') {
+        const end = this.findStringEnd(chunk, i);
+        if (this.mode === 'key') this.keyBytes.push(Buffer.from(chunk.subarray(i, end === -1 ? n : end)));
+        if (end === -1) {
+          if (this.mode === 'skip') copyFrom = n;
+          i = n;
+          break;
+        }
+        if (this.mode === 'key') this.finishKey();
+        // A skipped string's closing quote is kept: the skeleton holds an empty string for it.
+        if (this.mode === 'skip') copyFrom = end;
+        this.mode = 'structure';
+        i = end + 1;
+        continue;
+      }
+      const byte = chunk[i]!;
+      switch (byte) {
+        case OPEN_OBJECT:
+          this.stack.push({ isObject: true, expectKey: true });
+          this.started = true;
+          break;
+        case OPEN_ARRAY:
+          this.stack.push({ isObject: false, expectKey: false });
+          this.started = true;
+          break;
+        case CLOSE_OBJECT:
+        case CLOSE_ARRAY:
+          if (this.stack.pop() === undefined) throw new MalformedAnswerError('unbalanced JSON in the answer');
+          if (this.stack.length === 0) this.finished = true;
+          break;
+        case COMMA: {
+          const top = this.stack[this.stack.length - 1];
+          if (top?.isObject) top.expectKey = true;
+          break;
+        }
+        case QUOTE: {
+          const top = this.stack[this.stack.length - 1];
+          if (top?.isObject && top.expectKey) {
+            top.expectKey = false;
+            this.mode = 'key';
+            this.keyBytes = [];
+          } else if (this.strings.isImage(this.stack)) {
+            this.appendSkeleton(chunk.subarray(copyFrom, i));
+            const index = this.imageCount++;
+            this.appendSkeleton(Buffer.from(`"${imagePlaceholder(index)}"`));
+            await this.openImage(index);
+            this.mode = 'image';
+            i += 1;
+            copyFrom = i;
+            continue;
+          } else if (this.strings.isSkipped?.(this.stack)) {
+            this.appendSkeleton(chunk.subarray(copyFrom, i + 1));
+            this.mode = 'skip';
+            i += 1;
+            copyFrom = i;
+            continue;
+          } else {
+            this.mode = 'string';
+          }
+          break;
+        }
+        default:
+          break;
+      }
+      i += 1;
+    }
+    if (copyFrom < n) this.appendSkeleton(chunk.subarray(copyFrom, n));
+  }
+
+  /** Ends the body; throws MalformedAnswerError when it was cut short or is not JSON. */
+  end(): ScannedAnswer {
+    if (!this.started || !this.finished) throw new MalformedAnswerError('the answer was cut short');
+    const text = Buffer.concat(this.skeleton).toString('utf8');
+    let skeleton: unknown;
+    try {
+      skeleton = JSON.parse(text);
+    } catch (error) {
+      throw new MalformedAnswerError(`the answer is not valid JSON (${(error as Error).message})`);
+    }
+    return { skeleton, images: this.images, ...(this.saveError === undefined ? {} : { saveError: this.saveError }) };
+  }
+
+  /** Removes every temporary file written so far (a failed or abandoned answer). */
+  async discard(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    if (writer) await writer.discard();
+    await Promise.all([...this.images.values()].map((image) => removeTempFile(image.tempPath)));
+    this.images.clear();
+  }
+
+  /** Index of the closing quote of the current string, or -1 when it goes on past this chunk. */
+  private findStringEnd(chunk: Buffer, from: number): number {
+    for (let i = from; i < chunk.length; i++) {
+      if (this.escapePending) {
+        this.escapePending = false;
+        continue;
+      }
+      const byte = chunk[i];
+      if (byte === BACKSLASH) this.escapePending = true;
+      else if (byte === QUOTE) return i;
+    }
+    return -1;
+  }
+
+  private finishKey(): void {
+    const top = this.stack[this.stack.length - 1];
+    const raw = Buffer.concat(this.keyBytes).toString('utf8');
+    this.keyBytes = [];
+    if (top) top.key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+  }
+
+  private appendSkeleton(bytes: Buffer): void {
+    // Copy: a slice would keep the whole network chunk (mostly image data) alive.
+    if (bytes.length > 0) this.skeleton.push(Buffer.from(bytes));
+  }
+
+  private async openImage(index: number): Promise<void> {
+    this.decoder = new Base64StreamDecoder();
+    this.currentIndex = index;
+    if (this.saveError !== undefined) return;
+    try {
+      this.writer = await this.sink.open();
+    } catch (error) {
+      this.saveError = error;
+    }
+  }
+
+  private async writeImageText(text: Buffer): Promise<void> {
+    if (text.length === 0) return;
+    const decoder = this.decoder!;
+    const needed = decoder.maxDecodedLength(text);
+    if (!this.writer) {
+      // Nothing is saved any more (see `saveError`); the text is still checked and consumed.
+      decoder.decode(text);
+      return;
+    }
+    if (needed > OUT_BUFFER_BYTES) {
+      await this.flushOut();
+      const bytes = decoder.decode(text);
+      if (bytes.length > 0 && this.writer) await this.guard(() => this.writer!.write(bytes));
+      return;
+    }
+    if (this.outLength + needed > OUT_BUFFER_BYTES) await this.flushOut();
+    this.out ??= Buffer.allocUnsafe(OUT_BUFFER_BYTES);
+    this.outLength += decoder.decodeInto(text, this.out, this.outLength);
+  }
+
+  /** Writes the decoded bytes gathered so far; the buffer is free again when this resolves. */
+  private async flushOut(): Promise<void> {
+    const length = this.outLength;
+    this.outLength = 0;
+    if (length === 0 || !this.writer || !this.out) return;
+    const bytes = this.out.subarray(0, length);
+    await this.guard(() => this.writer!.write(bytes));
+  }
+
+  private async closeImage(): Promise<void> {
+    const tail = this.decoder!.end();
+    this.decoder = undefined;
+    if (!this.writer) return;
+    await this.flushOut();
+    if (tail.length > 0 && this.writer) await this.guard(() => this.writer!.write(tail));
+    const writer = this.writer;
+    this.writer = undefined;
+    if (!writer) return;
+    try {
+      this.images.set(this.currentIndex, await writer.close());
+    } catch (error) {
+      this.saveError ??= error;
+      await writer.discard().catch(() => undefined);
+    }
+  }
+
+  /** A failed local write stops saving images, not reading the (billed) answer. */
+  private async guard(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      this.saveError ??= error;
+      const writer = this.writer;
+      this.writer = undefined;
+      await writer?.discard().catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Decodes base64 that arrives in arbitrary pieces: whole 4-character groups are decoded at once,
+ * the rest is carried to the next piece. JSON escapes (`\/`, `\uXXXX`, escaped newlines) are
+ * undone first; encoders differ in what they escape.
+ *
+ * The common piece (no escape in it) is decoded from its bytes straight into the caller's buffer:
+ * the 0-3 characters carried over are completed from the piece's first bytes on their own, so a
+ * 100 KB piece is never glued to them (a copy of the whole piece per network chunk).
+ */
+export class Base64StreamDecoder {
+  private carry = '';
+  private pendingEscape = '';
+
+  /** Most bytes the next `decodeInto(piece)` can write. */
+  maxDecodedLength(piece: Buffer): number {
+    // +1: an escape begun in the previous piece (held back whole) adds one character at most.
+    return Math.ceil((this.carry.length + piece.length + 1) / 4) * 3;
+  }
+
+  decode(piece: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(this.maxDecodedLength(piece));
+    return out.subarray(0, this.decodeInto(piece, out, 0));
+  }
+
+  /**
+   * Decodes `piece` into `target` at `offset`; returns the bytes written. `target` must have
+   * room for `maxDecodedLength(piece)` bytes.
+   */
+  decodeInto(piece: Buffer, target: Buffer, offset: number): number {
+    if (this.pendingEscape || piece.indexOf(BACKSLASH) !== -1) return this.decodeTextInto(this.unescape(piece.toString('latin1')), target, offset);
+    let start = 0;
+    let written = 0;
+    if (this.carry) {
+      const need = 4 - this.carry.length;
+      if (piece.length < need) {
+        this.carry += piece.toString('latin1');
+        return 0;
+      }
+      written += target.write(this.carry + piece.toString('latin1', 0, need), offset, 'base64');
+      this.carry = '';
+      start = need;
+    }
+    const usable = start + ((piece.length - start) & ~3);
+    if (usable < piece.length) this.carry = piece.toString('latin1', usable);
+    if (usable > start) written += target.write(piece.toString('latin1', start, usable), offset + written, 'base64');
+    return written;
+  }
+
+  end(): Buffer {
+    if (this.pendingEscape) throw new MalformedAnswerError('image data ends inside an escape');
+    const rest = this.carry;
+    this.carry = '';
+    return rest ? Buffer.from(rest, 'base64') : EMPTY;
+  }
+
+  /** The slow path, for pieces with escapes: decodes text (carry first) into `target`. */
+  private decodeTextInto(unescaped: string, target: Buffer, offset: number): number {
+    const text = this.carry + unescaped;
+    const usable = text.length - (text.length % 4);
+    this.carry = text.slice(usable);
+    return usable > 0 ? target.write(usable === text.length ? text : text.slice(0, usable), offset, 'base64') : 0;
+  }
+
+  private unescape(text: string): string {
+    const source = this.pendingEscape + text;
+    this.pendingEscape = '';
+    let out = '';
+    let i = 0;
+    while (i < source.length) {
+      const slash = source.indexOf('\\', i);
+      if (slash === -1) {
+        out += source.slice(i);
+        break;
+      }
+      out += source.slice(i, slash);
+      const kind = source[slash + 1];
+      if (kind === undefined || (kind === 'u' && slash + 6 > source.length)) {
+        this.pendingEscape = source.slice(slash);
+        break;
+      }
+      if (kind === 'u') {
+        out += String.fromCharCode(Number.parseInt(source.slice(slash + 2, slash + 6), 16));
+        i = slash + 6;
+      } else {
+        if (kind === '/') out += '/';
+        else if (kind !== 'n' && kind !== 'r' && kind !== 't') throw new MalformedAnswerError(`unexpected escape \\${kind} in image data`);
+        i = slash + 2;
+      }
+    }
+    return /\s/.test(out) ? out.replace(/\s+/g, '') : out;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

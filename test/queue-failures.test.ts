@@ -92,7 +92,7 @@ describe('workers when things fail', () => {
       // Before the fix the worker waited on Redis for ever (still running 150 s after SIGTERM).
       const result = await Promise.race([w.done, sleep(30_000).then(() => undefined)]);
       expect(result, 'the worker did not stop').toBeDefined();
-      expect(result!.stderr).toMatch(/could not close in \d+ s \(is Redis reachable\?\): leaving; its active jobs come back as stalled/);
+      expect(result!.stderr).toMatch(/could not close in \d+ s \(Redis cannot be reached\): leaving; any job still active comes back as stalled/);
       expect(result!.stdout).toContain('work: stopped by SIGTERM');
       // Every answer billed, before or after Redis went, is in the ledger all the same.
       const ledger = (await readdir(join(out, 'ledger'))).filter((file) => file.endsWith('.jsonl'));
@@ -103,6 +103,25 @@ describe('workers when things fail', () => {
     } finally {
       await redis.stop();
     }
+  });
+
+  it('SIGTERM while a job waits for its start slot puts the job back at once instead of leaving it active', async () => {
+    const { env, out, prefix } = await setup('slot-wait', ['--latency-ms', '50']);
+    const rows = Array.from({ length: 6 }, (_, i) => ({ id: `w${i}`, prompt: `slot row ${i}`, model: MODELS[2]! }));
+    await runCli(['enqueue', await writeCsv('slot-wait', rows), '--batch', 'slots'], env);
+    // At 2 calls a minute the second job waits 30 s for its slot.
+    const w = startCli(['work', '--concurrency', '2', '--rpm', '2', '--plain'], env);
+    processes.push(w);
+    await waitFor('the first row done', async () => (await sidecars(out, 'slots')).length === 1);
+    w.child.kill('SIGTERM');
+    const result = await w.done;
+    expect(result.code, result.stderr).toBe(0);
+    // Back in the queue, not left active to come back as stalled (which counts toward failing it).
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue('images', { connection, prefix });
+    expect(await queue.getJobCounts('waiting', 'active', 'delayed')).toMatchObject({ waiting: 5, active: 0, delayed: 0 });
+    await queue.close();
+    connection.disconnect();
   });
 
   it('SIGTERM lets calls in flight finish and takes no new job', async () => {

@@ -59,18 +59,36 @@ describe('the shared gate', () => {
 });
 
 describe('a model the endpoint does not know', () => {
-  it('stops sending its rows after 3 refusals (404) in a row; any other answer of that model resets the count', () => {
+  const notFound = { status: 'failed' as const, reason: 'the endpoint does not know this model (HTTP 404)', modelNotFound: true };
+
+  it('stops sending its rows after 3 refusals as model not found in a row; any other answer of that model resets the count', () => {
     const models = new ModelWatch();
-    const notFound = { status: 'failed' as const, reason: 'the endpoint does not know this model (HTTP 404)', httpStatus: 404 };
-    models.settled('a', notFound);
-    models.settled('a', notFound);
-    models.settled('a', { status: 'done' });
-    models.settled('a', notFound);
-    models.settled('a', notFound);
-    models.settled('b', notFound);
-    expect(models.stopped('a')).toBeUndefined();
-    models.settled('a', notFound);
-    expect(models.stopped('a')).toMatch(/^not sent: 3 rows of a in a row were refused as unknown to the endpoint \(the endpoint does not know this model \(HTTP 404\)\)/);
-    expect(models.stopped('b')).toBeUndefined();
+    models.settled('batch', 'a', notFound);
+    models.settled('batch', 'a', notFound);
+    models.settled('batch', 'a', { status: 'done' });
+    models.settled('batch', 'a', notFound);
+    models.settled('batch', 'a', notFound);
+    models.settled('batch', 'b', notFound);
+    // A 404 of some other path is not the model's fault.
+    models.settled('batch', 'a', { status: 'failed', reason: 'Requested entity was not found. (HTTP 404)' });
+    models.settled('batch', 'a', notFound);
+    models.settled('batch', 'a', notFound);
+    expect(models.stopped('batch', 'a')).toBeUndefined();
+    expect(models.settled('batch', 'a', notFound)).toMatch(/^not sent: 3 rows of a in a row were refused as unknown to the endpoint/);
+    expect(models.stopped('batch', 'a')).toMatch(/^not sent: 3 rows of a in a row were refused as unknown to the endpoint \(the endpoint does not know this model \(HTTP 404\)\)/);
+    expect(models.stopped('batch', 'b')).toBeUndefined();
+    // Another batch (a later firing on the same worker) gets to try.
+    expect(models.stopped('other', 'a')).toBeUndefined();
+  });
+
+  it('lets one row try again after a while, and one more refusal stops the model again', () => {
+    let now = 0;
+    const models = new ModelWatch(3, 60_000, () => now);
+    for (let i = 0; i < 3; i++) models.settled('b', 'm', notFound);
+    expect(models.stopped('b', 'm')).toBeDefined();
+    now = 60_001;
+    expect(models.stopped('b', 'm')).toBeUndefined();
+    models.settled('b', 'm', notFound);
+    expect(models.stopped('b', 'm')).toBeDefined();
   });
 });

@@ -19,6 +19,8 @@ export interface CallErrorDetails {
   reason?: string;
   /** No connection could be made at all (refused, no such host): nothing was sent or billed. */
   unreachable?: boolean;
+  /** The endpoint said it does not know the model (not merely a 404 of some path). */
+  modelNotFound?: boolean;
   cause?: unknown;
 }
 
@@ -29,6 +31,7 @@ export class CallError extends Error {
   readonly perDay: boolean;
   readonly reason?: string;
   readonly unreachable: boolean;
+  readonly modelNotFound: boolean;
 
   constructor(kind: ErrorKind, message: string, details: CallErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -39,6 +42,7 @@ export class CallError extends Error {
     this.perDay = details.perDay ?? false;
     this.reason = details.reason;
     this.unreachable = details.unreachable ?? false;
+    this.modelNotFound = details.modelNotFound ?? false;
   }
 }
 

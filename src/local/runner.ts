@@ -202,7 +202,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         summary.notRun += 1;
         return;
       }
-      const missing = models.stopped(row.model);
+      const missing = models.stopped(row.batch, row.model);
       if (missing) {
         settle(row, { status: 'failed', reason: missing });
         return;
@@ -234,7 +234,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         }
         reach.answered();
         pacer.succeeded();
-        models.settled(row.model, outcome);
+        models.settled(row.batch, row.model, outcome);
         settle(row, outcome);
         return;
       } catch (error) {

@@ -143,6 +143,9 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   // and recorded, even if another worker has taken the job meanwhile.
   const forceAbort = new AbortController();
   const signal = forceAbort.signal;
+  // Aborted when the worker starts to stop: ends the waits for start slots, not calls.
+  const slotWaits = new AbortController();
+  setMaxListeners(options.concurrency + 10, slotWaits.signal);
   // Every call in flight listens to it: as many listeners as the concurrency, not a leak.
   setMaxListeners(options.concurrency + 10, signal);
 
@@ -172,7 +175,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (job.data.catalog && row.contentHash) await catalogs.markFinished(job.data.catalog.name, row.id, row.contentHash);
       return { alreadyDone: true };
     }
-    const missing = models.stopped(row.model);
+    const missing = models.stopped(row.batch, row.model);
     if (missing) {
       await failForGood(job, missing, false);
       settle(row, { status: 'failed', reason: missing });
@@ -193,7 +196,15 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
     // The shared pace: wait for this call's start slot; a long 429 pause sends the job back.
-    if (!(await quota.waitForSlot(signal))) throw new RateLimitError();
+    let slot: boolean;
+    try {
+      slot = await quota.waitForSlot(AbortSignal.any([signal, slotWaits.signal]));
+    } catch (error) {
+      // Stopping: a job that has not started its call goes back to the queue at once.
+      if (slotWaits.signal.aborted && !signal.aborted) throw new RateLimitError();
+      throw error;
+    }
+    if (!slot) throw new RateLimitError();
 
     let outcome: RowOutcome;
     const endCall = callStarted();
@@ -252,7 +263,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     const latencyMs = Date.now() - callStartedAt;
     quota.succeeded();
     record(job, outcome, attempt, latencyMs);
-    models.settled(row.model, outcome);
+    const modelStopped = models.settled(row.batch, row.model, outcome);
+    if (modelStopped) log.warn({ batch: row.batch, model: row.model }, `rows of ${row.model} in batch ${row.batch} stop: ${modelStopped}`);
     settle(row, outcome);
     if (outcome.status === 'done') {
       await batches.markDone(row.batch, row.id);
@@ -365,14 +377,17 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     stopping ??= (async () => {
       const timeout = options.shutdownTimeoutMs ?? 120_000;
       if (force) forceAbort.abort(new Error('worker stopped'));
+      slotWaits.abort(new Error('worker stopping'));
       const closing = worker.close(force).catch(() => undefined);
       const closed = await closeWithin(closing, timeout, () => callsInFlight);
       if (closed !== 'closed') {
         log.warn(
           closed === 'timeout'
             ? `${callsInFlight} call(s) still in flight after ${Math.round(timeout / 1000)} s: leaving them; their jobs come back as stalled`
-            : `no call in flight, but the worker could not close in ${IDLE_CLOSE_MS / 1000} s (is Redis reachable?): leaving; its active jobs come back as stalled`,
+            : `no call in flight, but the worker could not close in ${IDLE_CLOSE_MS / 1000} s${connection.status === 'ready' ? '' : ' (Redis cannot be reached)'}: leaving; any job still active comes back as stalled`,
         );
+        // Calls left now may have been billed without reaching the ledger: not a clean exit.
+        if (closed === 'timeout' && callsInFlight > 0 && exit.code === 0) exit = { code: 1, reason: `left ${callsInFlight} call(s) in flight at the shutdown timeout; their answers, if billed, are not in the ledger` };
         forceAbort.abort(new Error('shutdown timeout'));
         void worker.close(true).catch(() => undefined);
         void worker.disconnect().catch(() => undefined);

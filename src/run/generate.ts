@@ -34,7 +34,16 @@ export interface AttemptInfo {
 /** How one attempt of a row ended; `billing` is there when its answer was billed. */
 export type RowOutcome =
   | { status: 'done'; images: SavedImage[]; costPico?: bigint; billing: BillingRecord }
-  | { status: 'failed'; reason: string; costPico?: bigint; billing?: BillingRecord; /** HTTP status of a refused call (400, 404). */ httpStatus?: number };
+  | {
+      status: 'failed';
+      reason: string;
+      costPico?: bigint;
+      billing?: BillingRecord;
+      /** HTTP status of a refused call (400, 404). */
+      httpStatus?: number;
+      /** The endpoint said it does not know the row's model. */
+      modelNotFound?: boolean;
+    };
 
 /** What `<id>.json` holds. */
 export interface Sidecar {
@@ -105,7 +114,7 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   } catch (error) {
     if (error instanceof CallError && error.kind === 'rowFailed') {
       await writeSidecar(context, row, info, startedAt, { status: 'failed', reason: error.message });
-      return { status: 'failed', reason: error.message, ...(error.status ? { httpStatus: error.status } : {}) };
+      return { status: 'failed', reason: error.message, ...(error.status ? { httpStatus: error.status } : {}), ...(error.modelNotFound ? { modelNotFound: true } : {}) };
     }
     throw error;
   }

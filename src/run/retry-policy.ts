@@ -94,32 +94,51 @@ export class ReachWatch {
 }
 
 /**
- * A model the endpoint does not know (a 404: a typo, a renamed or retired id) fails every row of
- * it: after `limit` rows of one model in a row are refused so, with no other answer for that model
- * between them, its remaining rows are not sent but fail with the reason. Not billed, so a re-run
- * (after the id is fixed) tries them again.
+ * A model the endpoint does not know (a typo, a renamed or retired id) fails every row of it:
+ * after `limit` rows of one model in one batch in a row are refused as "model not found", with no
+ * other answer for it between them, the batch's remaining rows of that model are not sent but
+ * fail with the reason (unbilled, so a re-run with the id fixed tries them). A long-lived worker
+ * lets one row try again after `retryAfterMs`, in case the gateway's model list came back.
  */
 export class ModelWatch {
   private readonly streaks = new Map<string, number>();
-  private readonly missing = new Map<string, string>();
+  private readonly missing = new Map<string, { reason: string; until: number }>();
 
-  constructor(private readonly limit = 3) {}
+  constructor(
+    private readonly limit = 3,
+    private readonly retryAfterMs = 10 * 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  /** Why rows of `model` are no longer sent; undefined while they are. */
-  stopped(model: string): string | undefined {
-    return this.missing.get(model);
+  /** Why rows of `model` in `batch` are no longer sent; undefined while they are. */
+  stopped(batch: string, model: string): string | undefined {
+    const key = keyOf(batch, model);
+    const missing = this.missing.get(key);
+    if (!missing) return undefined;
+    if (this.now() < missing.until) return missing.reason;
+    // Time to look again: one more refusal stops the model again.
+    this.missing.delete(key);
+    this.streaks.set(key, this.limit - 1);
+    return undefined;
   }
 
-  /** A row of `model` settled; a failure with `httpStatus` 404 counts toward the limit. */
-  settled(model: string, outcome: { status: 'done' | 'failed'; reason?: string; httpStatus?: number }): void {
-    if (outcome.status !== 'failed' || outcome.httpStatus !== 404) {
-      this.streaks.delete(model);
-      return;
+  /**
+   * A row of `model` in `batch` settled; a refusal as model not found counts toward the limit.
+   * Returns the reason when this row is the one that stopped the model (for a warning).
+   */
+  settled(batch: string, model: string, outcome: { status: 'done' | 'failed'; reason?: string; modelNotFound?: boolean }): string | undefined {
+    const key = keyOf(batch, model);
+    if (outcome.status !== 'failed' || !outcome.modelNotFound) {
+      this.streaks.delete(key);
+      return undefined;
     }
-    const streak = (this.streaks.get(model) ?? 0) + 1;
-    this.streaks.set(model, streak);
-    if (streak >= this.limit && !this.missing.has(model)) {
-      this.missing.set(model, `not sent: ${streak} rows of ${model} in a row were refused as unknown to the endpoint (${outcome.reason ?? 'HTTP 404'}); check the model id`);
-    }
+    const streak = (this.streaks.get(key) ?? 0) + 1;
+    this.streaks.set(key, streak);
+    if (streak < this.limit || this.missing.has(key)) return undefined;
+    const reason = `not sent: ${streak} rows of ${model} in a row were refused as unknown to the endpoint (${outcome.reason ?? 'HTTP 404'}); check the model id`;
+    this.missing.set(key, { reason, until: this.now() + this.retryAfterMs });
+    return reason;
   }
 }
+
+const keyOf = (batch: string, model: string): string => `${batch}\u0000${model}`;

@@ -72,7 +72,11 @@ export function classifyHttpError(status: number, headers: Record<string, string
   if (status === 408 || status === 409 || status >= 500) {
     return new CallError('transient', describe('the endpoint failed'), { status, reason: word });
   }
-  if (status === 404) return new CallError('rowFailed', describe('the endpoint does not know this model or path'), { status, reason: word });
+  if (status === 404) {
+    // Google's words: "models/X is not found for API version v1beta, or is not supported ...".
+    const modelNotFound = /\bmodels?\b/i.test(providerMessage ?? '') && /not (?:be )?(?:found|supported)/i.test(providerMessage ?? '');
+    return new CallError('rowFailed', describe(modelNotFound ? 'the endpoint does not know this model' : 'the endpoint does not know this model or path'), { status, reason: word, modelNotFound });
+  }
   return new CallError('rowFailed', describe('the request was refused'), { status, reason: word });
 }
 

@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import sharp from 'sharp';
-import { insertionPoint, isPng, padImage, uniqueSegment } from './image-chunks.js';
+import { formatOf, insertionPoint, padImage, uniqueSegment, type ImageFormat } from './image-chunks.js';
 import { pick, seedOf } from './seed.js';
 
 export type PayloadMode = 'small' | 'real';
@@ -14,11 +14,22 @@ export type PayloadMode = 'small' | 'real';
 /** Final image, or one of the interim thought images (1-based). */
 export type ImageRole = 'final' | 'thought-1' | 'thought-2';
 
+export type ImageMimeType = 'image/jpeg' | 'image/png' | 'image/webp';
+
 export interface ImageRequest {
-  mimeType: 'image/jpeg' | 'image/png';
-  /** `imageSize` label in effect (`512`, `1K`, `2K`, `4K`). */
+  mimeType: ImageMimeType;
+  /** `imageSize` label in effect (`512`, `1K`, `2K`, `4K`); unused when `pixels` is given. */
   size: string;
   aspectRatio: string;
+  /**
+   * Exact pixel size, as the images endpoint names sizes (`1536x1024`): real mode draws it,
+   * small mode draws its aspect ratio at the small size.
+   */
+  pixels?: { width: number; height: number };
+  /** A corner mark, as Seedream's default `watermark: true` puts on its images. */
+  watermark?: boolean;
+  /** No background (GPT Image `background: transparent`). */
+  transparent?: boolean;
   /** Prompt with directives removed; colours and caption come from it in small mode. */
   prompt: string;
   role: ImageRole;
@@ -35,7 +46,7 @@ export interface AnswerImage {
 
 interface Template {
   mimeType: string;
-  png: boolean;
+  format: ImageFormat;
   prefixBase64: Buffer;
   prefixLength: number;
   prefixHash: Hash;
@@ -72,6 +83,21 @@ function ratioOf(aspectRatio: string): [number, number] {
   return w && h ? [w, h] : [1, 1];
 }
 
+/** The size label whose real payload fits a picture of this many pixels. */
+function labelOfArea(pixels: number): string {
+  if (pixels <= 512 * 512 * 1.5) return '512';
+  if (pixels <= 1024 * 1024 * 2) return '1K';
+  if (pixels <= 2048 * 2048 * 1.5) return '2K';
+  return '4K';
+}
+
+/** An exact pixel size: as asked in real mode; in small mode its ratio with the small long side. */
+function pixelDimensions(mode: PayloadMode, width: number, height: number): [number, number] {
+  if (mode === 'real') return [width, height];
+  const scale = SMALL_LONG_SIDE / Math.max(width, height);
+  return [Math.max(8, Math.round(width * scale)), Math.max(8, Math.round(height * scale))];
+}
+
 /** Pixel size: small mode fixes the long side, real mode the area (as the real sizes do). */
 export function dimensions(mode: PayloadMode, size: string, aspectRatio: string, role: ImageRole): [number, number] {
   const [rw, rh] = ratioOf(aspectRatio);
@@ -98,8 +124,13 @@ function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+interface Look {
+  watermark?: boolean;
+  transparent?: boolean;
+}
+
 /** A gradient, a 5x5 symmetric block pattern and a caption, all picked by `seed`. */
-function svgFor(width: number, height: number, seed: number, role: ImageRole, caption: string): string {
+function svgFor(width: number, height: number, seed: number, role: ImageRole, caption: string, look: Look = {}): string {
   const hue = pick(seed, 1, 0, 359);
   // Thought images are washed out drafts, so they differ visibly from the final one.
   const sat = role === 'final' ? 70 : 15;
@@ -119,14 +150,20 @@ function svgFor(width: number, height: number, seed: number, role: ImageRole, ca
     }
   }
   const fontSize = Math.max(6, Math.round(Math.min(width / 16, height / 6)));
+  const markSize = Math.max(5, Math.round(fontSize * 0.6));
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
     `<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">` +
     `<stop offset="0" stop-color="${from}"/><stop offset="1" stop-color="${to}"/></linearGradient></defs>` +
-    `<rect width="100%" height="100%" fill="url(#g)"/>` +
+    (look.transparent ? '' : `<rect width="100%" height="100%" fill="url(#g)"/>`) +
     `<g fill="hsl(${(hue + 200) % 360},60%,92%)" fill-opacity="0.85">${blocks.join('')}</g>` +
     `<text x="50%" y="${height - fontSize * 0.6}" font-family="DejaVu Sans, sans-serif" font-size="${fontSize}" ` +
-    `text-anchor="middle" fill="#fff">${escapeXml(caption)}</text></svg>`
+    `text-anchor="middle" fill="#fff">${escapeXml(caption)}</text>` +
+    (look.watermark
+      ? `<text x="${width - markSize * 0.5}" y="${markSize * 1.2}" font-family="DejaVu Sans, sans-serif" font-size="${markSize}" ` +
+        `text-anchor="end" fill="#fff" fill-opacity="0.7">AI generated</text>`
+      : '') +
+    `</svg>`
   );
 }
 
@@ -138,19 +175,20 @@ function captionOf(prompt: string): string {
 
 async function render(
   mode: PayloadMode,
-  mimeType: ImageRequest['mimeType'],
+  mimeType: ImageMimeType,
   width: number,
   height: number,
   seed: number,
   role: ImageRole,
   caption: string,
+  look: Look,
 ): Promise<Buffer> {
-  const image = sharp(Buffer.from(svgFor(width, height, seed, role, caption)));
+  const image = sharp(Buffer.from(svgFor(width, height, seed, role, caption, look)));
   // Real mode pads the file anyway and a 4K render should not take seconds: fast level 1.
   // Small mode wants a few KB: level 9 costs nothing at 256 px.
-  return mimeType === 'image/png'
-    ? image.png({ compressionLevel: mode === 'real' ? 1 : 9 }).toBuffer()
-    : image.jpeg({ quality: 85 }).toBuffer();
+  if (mimeType === 'image/png') return image.png({ compressionLevel: mode === 'real' ? 1 : 9 }).toBuffer();
+  if (mimeType === 'image/webp') return image.webp({ quality: 85, effort: mode === 'real' ? 0 : 4 }).toBuffer();
+  return image.jpeg({ quality: 85 }).toBuffer();
 }
 
 function toTemplate(mimeType: string, image: Buffer): Template {
@@ -158,7 +196,7 @@ function toTemplate(mimeType: string, image: Buffer): Template {
   const prefix = image.subarray(0, at);
   return {
     mimeType,
-    png: isPng(image),
+    format: formatOf(image),
     prefixBase64: Buffer.from(prefix.toString('base64'), 'latin1'),
     prefixLength: prefix.length,
     prefixHash: createHash('sha256').update(prefix),
@@ -178,7 +216,7 @@ export class ImageFactory {
    */
   async image(request: ImageRequest, stamp: string, hash: boolean): Promise<AnswerImage> {
     const template = await this.template(request);
-    const tail = Buffer.concat([uniqueSegment(template.png, stamp), template.suffix]);
+    const tail = Buffer.concat([uniqueSegment(template.format, stamp), template.suffix]);
     return {
       mimeType: template.mimeType,
       data: [template.prefixBase64, Buffer.from(tail.toString('base64'), 'latin1')],
@@ -188,14 +226,18 @@ export class ImageFactory {
   }
 
   private template(request: ImageRequest): Promise<Template> {
-    const { mimeType, size, aspectRatio, role } = request;
-    const [width, height] = dimensions(this.mode, size, aspectRatio, role);
+    const { mimeType, aspectRatio, role, pixels } = request;
+    const size = pixels ? labelOfArea(pixels.width * pixels.height) : request.size;
+    const [width, height] = pixels
+      ? pixelDimensions(this.mode, pixels.width, pixels.height)
+      : dimensions(this.mode, size, aspectRatio, role);
+    const look: Look = { watermark: request.watermark, transparent: request.transparent };
     // Real mode renders one picture per size (prompt-independent) so a benchmark never waits
     // on sharp. Small mode draws each prompt's final image (cheap at 256 px) but only a dozen
     // draft variants for thought images, so unique prompts cost one render, not three.
     const variant =
       this.mode === 'real' ? `real ${size}` : role === 'final' ? request.prompt : `draft ${seedOf(request.prompt) % 12}`;
-    const key = `${mimeType}|${width}x${height}|${role}|${size}|${variant}`;
+    const key = `${mimeType}|${width}x${height}|${role}|${size}|${look.watermark ? 'w' : ''}${look.transparent ? 't' : ''}|${variant}`;
     const cached = this.templates.get(key);
     if (cached) {
       // Map order is insertion order: re-inserting marks the entry as recently used.
@@ -203,9 +245,9 @@ export class ImageFactory {
       this.templates.set(key, cached);
       return cached;
     }
-    const caption =
-      this.mode === 'real' ? `tokenhot mock ${size} ${aspectRatio}` : role === 'final' ? captionOf(request.prompt) : 'draft';
-    const made = render(this.mode, mimeType, width, height, seedOf(variant), role, caption).then((image) =>
+    const named = pixels ? `${pixels.width}x${pixels.height}` : `${size} ${aspectRatio}`;
+    const caption = this.mode === 'real' ? `tokenhot mock ${named}` : role === 'final' ? captionOf(request.prompt) : 'draft';
+    const made = render(this.mode, mimeType, width, height, seedOf(variant), role, caption, look).then((image) =>
       toTemplate(mimeType, padImage(image, this.mode === 'real' ? realTargetBytes(size, role) : 0, filler())),
     );
     made.catch(() => this.templates.delete(key));

@@ -12,38 +12,7 @@ import { stripDirectives } from './directives.js';
 import type { AnswerImage, ImageFactory, ImageRole } from './images.js';
 import type { GenerateRequest } from './request.js';
 import { answerUsage, blockedUsage } from './usage.js';
-
-/** A body under construction: JSON text around raw base64 buffers. */
-class BodyWriter {
-  readonly pieces: Buffer[] = [];
-  length = 0;
-  private pending = '';
-
-  text(json: string): void {
-    this.pending += json;
-  }
-
-  raw(buffers: Buffer[]): void {
-    this.flush();
-    for (const buffer of buffers) {
-      this.pieces.push(buffer);
-      this.length += buffer.length;
-    }
-  }
-
-  /** Byte offset of what is written so far. */
-  offset(): number {
-    return this.length + Buffer.byteLength(this.pending);
-  }
-
-  flush(): void {
-    if (this.pending === '') return;
-    const buffer = Buffer.from(this.pending, 'utf8');
-    this.pieces.push(buffer);
-    this.length += buffer.length;
-    this.pending = '';
-  }
-}
+import { BodyWriter } from './body-writer.js';
 
 export interface BuiltAnswer {
   kind: 'image' | 'blocked' | 'no-image';

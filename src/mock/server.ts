@@ -1,7 +1,9 @@
 /**
- * A local Gemini-compatible `generateContent` endpoint for dry runs, tests and benchmarks.
- * It answers with valid images and realistic `usageMetadata`, and fails on request through
- * `[mock:...]` directives in the prompt, a quota (`rps`) and a random 5xx rate.
+ * A local endpoint of both API families for dry runs, tests and benchmarks: Gemini's
+ * `generateContent` (handled here) and the OpenAI-style images endpoint (openai-images/), with
+ * the links its `url` answers point at. It answers with valid images and realistic usage, and
+ * fails on request through `[mock:...]` directives in the prompt, a quota (`rps`) and a random
+ * 5xx rate.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,48 +19,19 @@ import {
   type ErrorAnswer,
 } from './errors.js';
 import { ImageFactory } from './images.js';
+import { handleImagesRequest } from './openai-images/handler.js';
+import { findImagesModel } from './openai-images/models.js';
+import { LinkStore, type MockDownloadRecord } from './openai-images/links.js';
+import { checkOptions, type MockOptions } from './options.js';
 import { TokenBucket } from './quota.js';
 import { RequestLog, type MockRequestRecord } from './records.js';
 import { parseGenerateRequest, promptOf } from './request.js';
 import { buildAnswer, type BuiltAnswer } from './response.js';
+import type { Incoming, MockRuntime, RecordFields, Sendable } from './runtime.js';
 
 export type { MockRequestRecord } from './records.js';
-
-export interface MockOptions {
-  /** Default 0: a free port. */
-  port?: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
-  apiKey?: string;
-  /**
-   * Delay before a generated answer (HTTP 200, including blocked and cut ones), default 0.
-   * Errors answer at once, as quota and validation errors do on the real endpoint.
-   */
-  latencyMs?: number;
-  /** Adds a uniform random 0..latencyJitterMs to latencyMs. */
-  latencyJitterMs?: number;
-  /**
-   * `small` (default): images about 256 px, a few KB, drawn from the prompt. `real`: real pixel
-   * sizes, base64 padded to the endpoint's sizes (512 ~1 MB, 1K ~2 MB, 2K ~5 MB, 4K ~20 MB).
-   */
-  payload?: 'small' | 'real';
-  /** Token-bucket quota in requests per second; over it the answer is 429. Unset: no quota. */
-  rps?: number;
-  /** Bucket size, default max(1, rps). */
-  burst?: number;
-  /** Probability 0..1 of a random 503. */
-  failRate5xx?: number;
-  /** Default true: Gemini 3 models send two interim thought images before the final one. */
-  thoughtImages?: boolean;
-  /** Append one JSON line per request (a MockRequestRecord) to this file. */
-  requestLog?: string;
-  /**
-   * Model ids served beside the known ones, as a model newer than this version would be (PNG,
-   * 1,120 image tokens a picture): for trying what happens with a model that has no price.
-   */
-  extraModels?: string[];
-}
+export type { MockOptions } from './options.js';
+export type { MockDownloadRecord } from './openai-images/links.js';
 
 export interface MockServer {
   /** Base URL without a path, e.g. http://127.0.0.1:PORT. */
@@ -66,6 +39,8 @@ export interface MockServer {
   port: number;
   /** In arrival order. */
   requests: MockRequestRecord[];
+  /** Every GET/HEAD of an image link (`/__mock/files/...`), in order; also `GET /__mock/downloads`. */
+  downloads: MockDownloadRecord[];
   /** Holds generated answers back until `release` (also `POST /__mock/hold` and `/__mock/release`). */
   hold(): void;
   release(): void;
@@ -78,14 +53,12 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const GENERATE_PATH = /^\/v1beta\/models\/([^/]+):generateContent\/?$/;
 
-const JSON_TYPE = 'application/json; charset=UTF-8';
+/** Tokenhot's pages show the images path with and without a trailing slash. */
+const IMAGES_PATH = /^\/v1\/images\/(generations|edits)\/?$/;
 
-interface Incoming {
-  seq: number;
-  receivedAt: number;
-  model: string;
-  prompt: string;
-}
+const FILE_PATH = /^\/__mock\/files\/[0-9a-f]+\.[a-z]+$/;
+
+const JSON_TYPE = 'application/json; charset=UTF-8';
 
 /** A model this version does not know, held to the common subset of the known ones. */
 function extraModel(id: string): ModelCapabilities {
@@ -115,29 +88,11 @@ function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boole
   });
 }
 
-/** Nonsense options fail at start, not as odd behaviour in the middle of a benchmark. */
-function checkOptions(options: MockOptions): void {
-  const nonNegative = ['latencyMs', 'latencyJitterMs', 'rps', 'burst'] as const;
-  for (const name of nonNegative) {
-    const value = options[name];
-    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
-      throw new RangeError(`mock option ${name} must be a number >= 0, got ${value}`);
-    }
-  }
-  const rate = options.failRate5xx;
-  if (rate !== undefined && !(rate >= 0 && rate <= 1)) {
-    throw new RangeError(`mock option failRate5xx must be between 0 and 1, got ${rate}`);
-  }
-  if (options.burst !== undefined && options.burst < 1) throw new RangeError('mock option burst must be at least 1');
-  if (options.payload !== undefined && options.payload !== 'small' && options.payload !== 'real') {
-    throw new RangeError(`mock option payload must be 'small' or 'real', got ${String(options.payload)}`);
-  }
-}
-
 export async function startMockServer(options: MockOptions = {}): Promise<MockServer> {
   checkOptions(options);
   const log = new RequestLog(options.requestLog);
   const images = new ImageFactory(options.payload === 'real' ? 'real' : 'small');
+  const links = new LinkStore();
   const bucket =
     options.rps !== undefined && options.rps > 0
       ? new TokenBucket(options.rps, options.burst ?? Math.max(1, options.rps))
@@ -174,11 +129,10 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     });
   }
 
-  type RecordFields = Pick<MockRequestRecord, 'status' | 'kind'> & Partial<MockRequestRecord>;
-
   function record(incoming: Incoming, fields: RecordFields): void {
     log.add({
       seq: incoming.seq,
+      family: incoming.family,
       receivedAt: incoming.receivedAt,
       answeredAt: Date.now(),
       model: incoming.model,
@@ -213,17 +167,13 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     res.end();
   }
 
-  function sendAnswer(res: ServerResponse, incoming: Incoming, answer: BuiltAnswer, cut: boolean, trickleMs?: number): void {
-    res.writeHead(200, {
-      'content-type': JSON_TYPE,
-      'content-length': answer.length,
-      'x-mock-seq': String(incoming.seq),
-    });
+  function sendBody(res: ServerResponse, seq: number, body: Sendable, how: { cut: boolean; trickleMs?: number }): void {
+    res.writeHead(200, { 'content-type': JSON_TYPE, 'content-length': body.length, 'x-mock-seq': String(seq) });
     // One corked batch: the socket gets a single writev of the cached buffers, no copies.
     res.cork();
-    if (cut) {
-      let left = answer.cutAt;
-      for (const piece of answer.pieces) {
+    if (how.cut) {
+      let left = body.cutAt;
+      for (const piece of body.pieces) {
         if (left <= 0) break;
         const part = piece.length <= left ? piece : piece.subarray(0, left);
         left -= part.length;
@@ -231,16 +181,21 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
         res.write(part, left <= 0 ? () => res.destroy() : undefined);
       }
       res.uncork();
-      record(incoming, { status: 200, kind: 'cut', thoughtImages: answer.thoughtImages });
-      return;
-    }
-    if (trickleMs !== undefined && trickleMs > 0) {
+    } else if (how.trickleMs !== undefined && how.trickleMs > 0) {
       res.uncork();
-      void trickle(res, answer.pieces, trickleMs);
+      void trickle(res, body.pieces, how.trickleMs);
     } else {
-      for (const piece of answer.pieces) res.write(piece);
+      for (const piece of body.pieces) res.write(piece);
       res.uncork();
       res.end();
+    }
+  }
+
+  function sendAnswer(res: ServerResponse, incoming: Incoming, answer: BuiltAnswer, cut: boolean, trickleMs?: number): void {
+    sendBody(res, incoming.seq, answer, { cut, trickleMs });
+    if (cut) {
+      record(incoming, { status: 200, kind: 'cut', thoughtImages: answer.thoughtImages });
+      return;
     }
     // Billed when the answer is generated and sent, as the real endpoint bills, whether or not
     // the client lives to read it all.
@@ -298,8 +253,10 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       if (!auth) return refuse(unauthenticated());
       if (auth[1] !== options.apiKey) return refuse(apiKeyInvalid());
     }
-    const model = findModel(incoming.model) ?? (options.extraModels?.includes(incoming.model) ? extraModel(incoming.model) : undefined);
-    if (!model) return refuse(modelNotFound(incoming.model));
+    // The product's registry knows both families; generateContent serves only Gemini's models.
+    const known = findImagesModel(incoming.model) ? undefined : findModel(incoming.model);
+    const model = known ?? (options.extraModels?.includes(incoming.model) ? extraModel(incoming.model) : undefined);
+    if (!model || options.retiredModels?.includes(incoming.model)) return refuse(modelNotFound(incoming.model));
 
     const parsed = parseGenerateRequest(body, model);
     incoming.prompt = parsed.ok ? parsed.request.prompt : parsed.prompt;
@@ -355,17 +312,44 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     sendAnswer(res, incoming, answer, failed === 'cut', directives.trickleMs);
   }
 
+  const runtime: MockRuntime = {
+    options,
+    images,
+    links,
+    takeQuota: () => bucket?.take() ?? 0,
+    attempt(key) {
+      const attempt = (attempts.get(key) ?? 0) + 1;
+      attempts.set(key, attempt);
+      return attempt;
+    },
+    sleep,
+    released: () => held?.promise ?? Promise.resolve(),
+    closing: () => closing,
+    record,
+    sendJson,
+    sendBody,
+  };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://mock').pathname;
     if (path === '/__mock/requests' && req.method === 'GET') {
       req.resume();
       return sendJson(res, 200, log.records);
     }
+    if (path === '/__mock/downloads' && req.method === 'GET') {
+      req.resume();
+      return sendJson(res, 200, links.downloads);
+    }
     if (path === '/__mock/reset' && req.method === 'POST') {
       req.resume();
       log.clear();
       attempts.clear();
+      links.clear();
       return sendJson(res, 200, { ok: true });
+    }
+    if (FILE_PATH.test(path) && (req.method === 'GET' || req.method === 'HEAD')) {
+      req.resume();
+      return links.serve(req, res, path);
     }
 
     if ((path === '/__mock/hold' || path === '/__mock/release') && req.method === 'POST') {
@@ -380,15 +364,26 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       return sendJson(res, 404, googleError(404, `Path ${req.method ?? ''} ${path} was not found.`).body);
     }
 
+    const imagesMatch = req.method === 'POST' ? IMAGES_PATH.exec(path) : null;
     const match = req.method === 'POST' ? GENERATE_PATH.exec(path) : null;
     const incoming: Incoming = {
       seq: ++seq,
       receivedAt: Date.now(),
+      family: imagesMatch || path.startsWith('/v1/') ? 'openai-images' : 'gemini',
       model: match ? safeDecode(match[1] ?? '') : '',
       prompt: '',
     };
     // Read the whole body even for errors, so keep-alive connections stay in step.
     const { body, tooLarge } = await readBody(req);
+    if (incoming.family === 'openai-images') {
+      const refuse = (status: number, message: string): void => {
+        sendJson(res, status, { error: { message, type: 'invalid_request_error', param: null, code: null } });
+        record(incoming, { status, kind: 'error' });
+      };
+      if (!imagesMatch) return refuse(404, `Invalid URL (${req.method ?? ''} ${path})`);
+      if (tooLarge) return refuse(413, `Request payload size exceeds the limit: ${MAX_BODY_BYTES} bytes.`);
+      return handleImagesRequest(runtime, req, res, incoming, body, imagesMatch[1] as 'generations' | 'edits');
+    }
     if (!match) return sendError(res, incoming, googleError(404, `Path ${req.method ?? ''} ${path} was not found.`));
     if (tooLarge) {
       return sendError(res, incoming, invalidArgument(`Request payload size exceeds the limit: ${MAX_BODY_BYTES} bytes.`));
@@ -424,6 +419,7 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
     url: `http://${urlHost}:${port}`,
     port,
     requests: log.records,
+    downloads: links.downloads,
     hold,
     release,
     close() {

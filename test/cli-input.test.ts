@@ -161,6 +161,29 @@ describe('a run\'s summary', () => {
     expect((await sidecar(out, 'redo', 'edited')).prompt).toBe('a blue teapot');
   });
 
+  it('--redo-changed also makes again an edited row whose billed answer was refused, and --dry-run counts what the run does', async () => {
+    const csv = join(dir, 'redo-failed.csv');
+    const out = join(dir, 'redo-failed-out');
+    await writeFile(csv, `id,prompt,model
+fine,a mug,${FLASH25}
+blocked,a poster [mock:blocked],${FLASH25}
+edited,a teapot,${FLASH25}
+`);
+    expect((await runInProcess(['run', csv, '--out', out, '--plain'], env)).code).toBe(1);
+    // The user rewrites the blocked prompt and edits another finished row.
+    await writeFile(csv, `id,prompt,model
+fine,a mug,${FLASH25}
+blocked,a calm poster,${FLASH25}
+edited,a blue teapot,${FLASH25}
+`);
+    const dry = await runInProcess(['run', csv, '--out', out, '--redo-changed', '--dry-run'], env);
+    const before = mock.requests.length;
+    const redo = await runInProcess(['run', csv, '--out', out, '--redo-changed', '--plain'], env);
+    expect(redo.code, redo.stdout + redo.stderr).toBe(0);
+    expect(mock.requests.slice(before).map((request) => request.prompt).sort()).toEqual(['a blue teapot', 'a calm poster']);
+    expect(dry.stdout).toMatch(/^TOTAL\s+2\s/m);
+  });
+
   it('says a bad key\'s message once', async () => {
     const rows = await file('keyed.csv', `id,prompt,model\nk1,one,${FLASH25}\nk2,two,${FLASH25}\n`);
     const wrong = await runInProcess(['run', rows, '--out', join(dir, 'keyed-out'), '--plain'], { ...env, TOKENHOT_API_KEY: 'sk-wrong-key-0123' });

@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { asCallError } from '../core/errors.js';
 import { LocalBudget, reservationFor, type Reservation } from '../run/budget.js';
-import { generateRow, settledBy, wouldRun, type RowContext, type RowOutcome, type Sidecar } from '../run/generate.js';
+import { generateRow, planRow, type RowContext, type RowOutcome, type Sidecar } from '../run/generate.js';
 import type { Progress, ProgressState } from '../run/progress.js';
 import { LocalPacer, sleep } from '../run/rate-gate.js';
 import { ModelWatch, nextStep, ReachWatch, type RetryPolicy } from '../run/retry-policy.js';
@@ -80,18 +80,6 @@ export interface RunSummary {
   elapsedMs: number;
 }
 
-/** Whether a finished row's sidecar was made from the request the file's row asks for now. */
-function sameRequest(sidecar: Sidecar, row: BatchRow): boolean {
-  const made = sidecar.parameters;
-  return (
-    sidecar.prompt === row.prompt &&
-    made.model === row.model &&
-    made.aspectRatio === row.aspectRatio &&
-    made.imageSize === row.imageSize &&
-    JSON.stringify(made.referenceImages) === JSON.stringify(row.referenceImages)
-  );
-}
-
 /** Reads the whole file first: bad rows are known before the first request. */
 async function collectRows(options: LocalRunOptions, prices: PriceTable): Promise<{ rows: BatchRow[]; rejected: RowProblem[] }> {
   const rows: BatchRow[] = [];
@@ -148,15 +136,13 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
   const states = await Promise.all(rows.map((row) => checkLimit(() => context.store.readSidecar<Sidecar>(row.batch, row.id))));
   rows.forEach((row, index) => {
     const sidecar = states[index];
-    const settled = settledBy(sidecar);
-    const changed = settled === 'done' && sidecar !== undefined && !sameRequest(sidecar, row);
-    // A row made again replaces its images and sidecar, as any re-run of a row does.
-    if (wouldRun(settled, options.retryFailed) || (changed && options.redoChanged)) todo.push(row);
-    else if (settled === 'done') {
+    const plan = planRow(row, sidecar, options);
+    if (plan === 'run') todo.push(row);
+    else if (plan === 'failed') summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
+    else {
       summary.alreadyDone += 1;
-      if (changed) summary.changedSinceDone.push({ id: row.id, line: row.line, reason: 'prompt or parameters changed since it was made' });
+      if (plan === 'doneChanged') summary.changedSinceDone.push({ id: row.id, line: row.line, reason: 'prompt or parameters changed since it was made' });
     }
-    else summary.alreadyFailed.push({ id: row.id, line: row.line, reason: sidecar?.reason ?? 'failed' });
   });
 
   const progress = options.progress?.(todo.length);

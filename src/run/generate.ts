@@ -14,7 +14,7 @@ import type { BillingRecord } from '../cost/billing.js';
 import { billedCostPico, picoToUsd, type PriceTable } from '../cost/pricing.js';
 import type { Provider, ProviderAnswer, ProviderName } from '../providers/provider.js';
 import type { OutputStore, SavedImage } from '../output/storage.js';
-import type { BatchRow, LedgerEntry, UsageMetadata } from '../core/types.js';
+import type { BatchRow, LedgerEntry, Row, UsageMetadata } from '../core/types.js';
 
 export interface RowContext {
   provider: Provider;
@@ -86,9 +86,36 @@ export function settledBy(sidecar: Sidecar | undefined): 'done' | 'failed' | und
   return undefined;
 }
 
-/** Whether a run does a row that is `settled` so: not when done; when it failed, only if asked to. */
-export function wouldRun(settled: 'done' | 'failed' | undefined, retryFailed = false): boolean {
-  return settled === undefined || (settled === 'failed' && retryFailed);
+/** What a run does with a row: the one rule of `run`, `run --dry-run` and `estimate --batch`. */
+export type RowPlan =
+  | 'run'
+  /** Finished, as the file asks it now. */
+  | 'done'
+  /** Finished, but the file's prompt or parameters changed since (made again with --redo-changed). */
+  | 'doneChanged'
+  /** Failed on a billed answer (tried again with --retry-failed, or --redo-changed once edited). */
+  | 'failed';
+
+export function planRow(row: Row, sidecar: Sidecar | undefined, options: { retryFailed?: boolean; redoChanged?: boolean }): RowPlan {
+  const settled = settledBy(sidecar);
+  if (settled === undefined || sidecar === undefined) return 'run';
+  const changed = !sameRequest(sidecar, row);
+  // A row made again replaces its images and sidecar, as any re-run of a row does.
+  if (changed && options.redoChanged) return 'run';
+  if (settled === 'failed') return options.retryFailed ? 'run' : 'failed';
+  return changed ? 'doneChanged' : 'done';
+}
+
+/** Whether a row's sidecar was made from the request the file's row asks for now. */
+function sameRequest(sidecar: Sidecar, row: Row): boolean {
+  const made = sidecar.parameters;
+  return (
+    sidecar.prompt === row.prompt &&
+    made.model === row.model &&
+    made.aspectRatio === row.aspectRatio &&
+    made.imageSize === row.imageSize &&
+    JSON.stringify(made.referenceImages) === JSON.stringify(row.referenceImages)
+  );
 }
 
 /** The reason a billed answer without an image gives, in words. */

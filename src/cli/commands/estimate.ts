@@ -6,7 +6,7 @@ import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate } from '../../cost/es
 import { formatUsd, loadPriceTable } from '../../cost/pricing.js';
 import { formatProblem, readRows, rejectedRowCount, type CsvReading, type RowProblem } from '../../rows/csv.js';
 import { OutputStore } from '../../output/storage.js';
-import { settledBy, wouldRun, type Sidecar } from '../../run/generate.js';
+import { planRow, type Sidecar } from '../../run/generate.js';
 import type { Row } from '../../core/types.js';
 import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
 
@@ -16,6 +16,8 @@ export interface EstimateFlags extends ConfigFlags, CsvInputFlags {
   batch?: string;
   /** With `batch`: count rows that failed on a billed answer too, as `run --retry-failed` runs them. */
   retryFailed?: boolean;
+  /** With `batch`: count finished rows changed in the file since, as `run --redo-changed` runs them. */
+  redoChanged?: boolean;
 }
 
 export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipped: number): string {
@@ -65,7 +67,7 @@ export async function estimateFile(
   const store = flags.batch ? new OutputStore(config.outDir) : undefined;
   for await (const read of readRows(csvPath, { ...reading, defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
     if ('problem' in read) rejected.push(read.problem);
-    else if (store && !wouldRun(settledBy(await store.readSidecar<Sidecar>(flags.batch!, read.row.id)), flags.retryFailed)) skipped += 1;
+    else if (store && planRow(read.row, await store.readSidecar<Sidecar>(flags.batch!, read.row.id), flags) !== 'run') skipped += 1;
     else rows.push(read.row);
   }
   const estimate = estimateRows(rows, await loadPriceTable(config), (config.responseModalities as readonly string[]).includes('TEXT'));

@@ -163,7 +163,7 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   if (flags.dryRun) {
     const batch = batchNameFor(csvPath, flags.batch);
     const { reading } = csvInput(flags, config, warnOnStderr);
-    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed }, config, reading);
+    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed, redoChanged: flags.redoChanged }, config, reading);
     process.stdout.write(`dry run of batch ${batch}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
     const budgetPico = parseBudget(flags.budgetUsd);
     if (budgetPico !== undefined) {

@@ -246,19 +246,21 @@ export function buildProgram(): Command {
 
   program
     .command('mock-server')
-    .description('a local Gemini-compatible endpoint for dry runs and tests')
+    .description('a local endpoint of both API families (Gemini generateContent, OpenAI-style images) for dry runs and tests')
     .option('--port <port>', 'port (default 8787; 0 for any free port)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--api-key <key>', 'key the mock requires (default: TOKENHOT_API_KEY when set, else any)')
     .option('--latency-ms <ms>', 'delay before each answer')
     .option('--latency-jitter-ms <ms>', 'extra random delay, up to this much')
     .option('--payload <kind>', 'small (default) or real: image data as large as the real endpoint sends')
-    .option('--rps <n>', 'quota in requests per second; over it the mock answers 429 with RetryInfo')
+    .option('--rps <n>', "quota in requests per second; over it the mock answers 429 (Gemini's with RetryInfo, the images gateway's in Chinese)")
     .option('--burst <n>', 'requests allowed at once under the quota (default: rps)')
     .option('--fail-rate <p>', 'share of requests answered 503 at random, 0 to 1')
     .option('--request-log <file>', 'append one JSON line per request (what was billed, image hashes)')
     .option('--no-thought-images', 'leave out the interim thought images of Gemini 3 models')
     .option('--extra-model <id...>', 'also serve these model ids, as models newer than this version (no price in its table)')
+    .option('--retire-model <id...>', 'answer these model ids 404 (model_not_found), as retired models are (e.g. dall-e-3)')
+    .option('--link-ttl-ms <ms>', 'lifetime of image links of url answers (default: Seedream 24 h, GPT Image and DALL-E 1 h)')
     .addHelpText('after', `\nDirectives in a prompt ask for a behaviour:\n  ${DIRECTIVE_HELP.join('\n  ')}\n`)
     .addHelpText('after', helpText({ environment: [['TOKENHOT_API_KEY', 'the key the mock requires, unless --api-key (unset: any)']], exits: [[0, 'stopped by Ctrl-C or SIGTERM'], [2, 'bad usage, or the port is taken']] }))
     .action(async (flags) => {

@@ -1,5 +1,6 @@
 /**
- * `tokenhot-batch mock-server`: a local Gemini-compatible endpoint for dry runs and tests.
+ * `tokenhot-batch mock-server`: a local endpoint of both API families (Gemini's generateContent,
+ * the OpenAI-style /v1/images) for dry runs and tests.
  */
 import { UsageError } from '../../core/errors.js';
 import { startMockServer, type MockOptions } from '../../mock/index.js';
@@ -18,6 +19,8 @@ export interface MockServerFlags {
   requestLog?: string;
   thoughtImages?: boolean;
   extraModel?: string[];
+  retireModel?: string[];
+  linkTtlMs?: string;
 }
 
 export function mockOptionsFrom(flags: MockServerFlags): MockOptions {
@@ -35,6 +38,8 @@ export function mockOptionsFrom(flags: MockServerFlags): MockOptions {
     requestLog: flags.requestLog,
     thoughtImages: flags.thoughtImages,
     extraModels: flags.extraModel,
+    retiredModels: flags.retireModel,
+    linkTtlMs: numberFlag('--link-ttl-ms', flags.linkTtlMs, 0),
   };
 }
 
@@ -44,6 +49,7 @@ export async function mockServerCommand(flags: MockServerFlags): Promise<number>
   process.stderr.write(
     `mock endpoint on ${server.url} (key ${options.apiKey ? 'required' : 'not checked'}` +
       `${options.rps ? `, quota ${options.rps} requests/s` : ''}, payload ${options.payload ?? 'small'})\n` +
+      `  generateContent at ${server.url}/v1beta/models/MODEL:generateContent, images at ${server.url}/v1/images/generations\n` +
       `  use it with: TOKENHOT_BASE_URL=${server.url} tokenhot-batch run prompts.csv\n`,
   );
   await new Promise<void>((resolve) => {

@@ -76,6 +76,15 @@ describe('sizes and flags as people write them', () => {
     expect(estimate.stderr).toBe('error: --image-size: "5K" is not an image size (512, 1K, 2K, 4K; 512 on 3.1 flash only)\n');
     expect(mock.requests.length).toBe(before);
   });
+
+  it('a flag value the model of rows that name none cannot take is one error, not one per row', async () => {
+    const csv = await file('no-model-flags.csv', `prompt\none\ntwo\nthree\n`);
+    const result = await runInProcess(['run', csv, '--out', join(dir, 'no-model-out'), '--image-size', '512', '--dry-run'], env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`error: --image-size: "512" is not an image size of ${PRO}, the model of rows that name none (give --model for another): 1K, 2K, 4K\n`);
+    const flash = await runInProcess(['run', csv, '--out', join(dir, 'no-model-out'), '--image-size', '512', '--model', FLASH31, '--dry-run'], env);
+    expect(flash.code, flash.stderr).toBe(0);
+  });
 });
 
 describe('model ids this version does not know', () => {
@@ -91,6 +100,12 @@ describe('model ids this version does not know', () => {
     expect(flag.code).toBe(1);
     expect(flag.stderr).toBe(`warning: --model: "gemini-3.1-flash-imag" is not a model this version knows (did you mean ${FLASH31}?); rows that name no model are sent with it as written\n`);
     expect((JSON.parse(flag.stdout) as { unknownModels: string[] }).unknownModels).toEqual(['gemini-3.1-flash-imag']);
+
+    // The same id as --model and in rows: said once; and run --dry-run exits as estimate does.
+    const both = await file('both.csv', 'prompt,model\none,gemini-3.1-flash-imag\ntwo,\n');
+    const dry = await runInProcess(['run', both, '--model', 'gemini-3.1-flash-imag', '--dry-run', '--out', join(dir, 'both-out')]);
+    expect(dry.code).toBe(1);
+    expect(count(dry.stderr, 'warning:')).toBe(1);
   });
 
   it('run warns once at validation and tries the rows; --strict refuses them before any request', async () => {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 import type { ResponseModalities } from '../providers/gemini/request.js';
-import { ALL_ASPECT_RATIOS, ALL_IMAGE_SIZES, DEFAULT_MODEL, normalizeImageSize } from '../providers/models.js';
+import { ALL_ASPECT_RATIOS, ALL_IMAGE_SIZES, DEFAULT_MODEL, findModel, normalizeImageSize } from '../providers/models.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../run/retry-policy.js';
 
 export const DEFAULT_BASE_URL = 'https://tokenhot.ai';
@@ -94,6 +94,16 @@ function checkRowDefaultFlags(flags: ConfigFlags, model: { id: string; source: s
   const size = nonEmpty(flags.imageSize);
   if (size !== undefined && !ALL_IMAGE_SIZES.includes(normalizeImageSize(size))) {
     throw new UsageError(`--image-size: "${size}" is not an image size (${ALL_IMAGE_SIZES.join(', ')}; 512 on 3.1 flash only)`);
+  }
+  // Rows that name no model take this one with the flags' values: a value it cannot take would
+  // refuse every such row, one line each. Said once here instead.
+  const known = findModel(model.id);
+  const whose = `${model.id}${model.source === 'default' ? ', the model of rows that name none (give --model for another)' : ''}`;
+  if (known && ratio !== undefined && !known.aspectRatios.includes(ratio)) {
+    throw new UsageError(`--aspect-ratio: "${ratio}" is not an aspect ratio of ${whose}: ${known.aspectRatios.join(', ')}`);
+  }
+  if (known && size !== undefined && !known.imageSizes.includes(normalizeImageSize(size))) {
+    throw new UsageError(`--image-size: "${size}" is not an image size of ${whose}: ${known.imageSizes.length > 0 ? known.imageSizes.join(', ') : 'it takes none'}`);
   }
 }
 

@@ -58,6 +58,8 @@ export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'm
     unknownModel: flags.strict
       ? 'refuse'
       : (model, where) => {
+          // Already said of the default model: once is enough.
+          if (unknownModels.includes(model)) return;
           unknownModels.push(model);
           warn(`${where.file}:${where.line}: model: ${unknownModelReason(model)}; its rows are sent as written (said once per model; --strict refuses them)`);
         },

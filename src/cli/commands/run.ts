@@ -162,7 +162,7 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   const config = loadConfig(flags);
   if (flags.dryRun) {
     const batch = batchNameFor(csvPath, flags.batch);
-    const { reading } = csvInput(flags, config, warnOnStderr);
+    const { reading, unknownModels } = csvInput(flags, config, warnOnStderr);
     const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed, redoChanged: flags.redoChanged }, config, reading);
     process.stdout.write(`dry run of batch ${batch}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
     const budgetPico = parseBudget(flags.budgetUsd);
@@ -174,7 +174,8 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
           (spent >= budgetPico ? ': the cap is reached, a run would start no row\n' : after > budgetPico ? ': over the cap, a run would stop at it and leave the rest waiting\n' : ': within the cap\n'),
       );
     }
-    return rejected.length > 0 ? 1 : 0;
+    // As `estimate`: a model this version does not know cannot be estimated.
+    return rejected.length > 0 || unknownModels.length > 0 ? 1 : 0;
   }
   if (config.redisUrl) {
     // A queued row's job id is taken once it is done; making it again is a new batch's work.

@@ -11,9 +11,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
+import { geminiBilling } from '../src/providers/gemini/usage.js';
 import type { MockRequestRecord } from '../src/mock/records.js';
-import { costPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
+import { billedCostPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
 import { checkRedis, envNumber, main, MOCK_KEY, REDIS_URL, redisPrefix, runCli, startMock, tempDir } from './lib/harness.js';
 
 const MODEL = 'gemini-3-pro-image-preview';
@@ -30,7 +30,7 @@ async function billedBy(url: string): Promise<{ usd: number; calls: number }> {
   for (const record of records) {
     if (!record.usageMetadata) continue;
     calls += 1;
-    total += costPico(geminiTokenCounts(record.usageMetadata), prices.priceOf(record.model, new Date().toISOString())!);
+    total += billedCostPico(geminiBilling(record.usageMetadata), prices.priceOf(record.model, new Date().toISOString())!)!;
   }
   return { usd: picoToUsd(total), calls };
 }

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
-import { costPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
+import { geminiBilling } from '../src/providers/gemini/usage.js';
+import { billedCostPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
 import type { LedgerEntry } from '../src/core/types.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
@@ -48,7 +48,7 @@ async function writeCsv(name: string): Promise<string> {
 async function billedByMock(name: string): Promise<number> {
   let total = 0n;
   for (const record of await mock.requests()) {
-    if (record.usageMetadata && record.prompt.includes(`for ${name}`)) total += costPico(geminiTokenCounts(record.usageMetadata), prices.priceOf(record.model, new Date().toISOString())!);
+    if (record.usageMetadata && record.prompt.includes(`for ${name}`)) total += billedCostPico(geminiBilling(record.usageMetadata), prices.priceOf(record.model, new Date().toISOString())!)!;
   }
   return picoToUsd(total);
 }
@@ -70,7 +70,7 @@ async function spendOf(out: string): Promise<{ spendUsd: number; maxCallUsd: num
   let total = 0n;
   let max = 0n;
   for (const entry of entries) {
-    const cost = costPico(geminiTokenCounts(entry.usageMetadata ?? {}), prices.priceOf(entry.model, entry.ts)!);
+    const cost = billedCostPico(geminiBilling(entry.usageMetadata ?? {}), prices.priceOf(entry.model, entry.ts)!)!;
     total += cost;
     if (cost > max) max = cost;
   }

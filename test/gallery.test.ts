@@ -13,8 +13,8 @@ import { buildGallery, galleryPath } from '../src/views/gallery.js';
 import { escapeHtml, exactUsd } from '../src/views/gallery-html.js';
 import { galleryCommand } from '../src/cli/commands/gallery.js';
 import type { Sidecar } from '../src/run/generate.js';
-import { costPico, PriceTable, picoToUsd } from '../src/cost/pricing.js';
-import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
+import { billedCostPico, PriceTable, picoToUsd } from '../src/cost/pricing.js';
+import { geminiBilling } from '../src/providers/gemini/usage.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
 import { runCli } from './helpers/processes.js';
 
@@ -46,7 +46,7 @@ function usage(imageTokens: number, prompt = 10): UsageMetadata {
 }
 
 function priceOf(model: string, metadata: UsageMetadata): bigint {
-  return costPico(geminiTokenCounts(metadata), prices.priceOf(model, TS)!);
+  return billedCostPico(geminiBilling(metadata), prices.priceOf(model, TS)!)!;
 }
 
 interface Made {
@@ -86,7 +86,7 @@ async function makeRow(out: string, row: Made): Promise<LedgerEntry | undefined>
     images,
     texts: [],
     ...(row.usage ? { usageMetadata: row.usage } : {}),
-    costUsd: row.usage && price ? picoToUsd(costPico(geminiTokenCounts(row.usage), price)) : null,
+    costUsd: row.usage && price ? picoToUsd(billedCostPico(geminiBilling(row.usage), price)!) : null,
     attempt: 1,
     timings: { startedAt: TS, finishedAt: TS, durationMs: 1000 },
   };

@@ -1,6 +1,7 @@
 /**
  * Cost reports over real ledger files in a temp folder: grouping, filters, price dates, the
  * NO PRICE warning, every format (with hostile ledger text), damaged and several ledger files,
+ * every provider's lines (Gemini's old and new, the images endpoint's by tokens and by the image),
  * and costs checked against an independent computation.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +10,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderReport } from '../src/cli/commands/report.js';
 import { ledgerDir, readLedger, scanLedger } from '../src/output/ledger.js';
-import { PriceTable, parseUsdPerMillion } from '../src/cost/pricing.js';
+import { geminiBilling } from '../src/providers/gemini/usage.js';
+import { PriceTable, geminiRates, parseUsdPerMillion } from '../src/cost/pricing.js';
+import type { BillingRecord } from '../src/cost/billing.js';
 import { escapeHtml, renderHtml } from '../src/views/report-html.js';
 import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/cost/report.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
@@ -207,7 +210,7 @@ describe('prices', () => {
   it('history is priced at the price of its own day (a price file with `from`)', async () => {
     const out = await outFolder();
     const prices = new PriceTable().withOverrides([
-      { model: PRO, from: '2026-12-01', input: parseUsdPerMillion('1.80', 't'), textOutput: parseUsdPerMillion('10.80', 't'), imageOutput: parseUsdPerMillion('108', 't') },
+      { model: PRO, from: '2026-12-01', ...geminiRates(parseUsdPerMillion('1.80', 't'), parseUsdPerMillion('10.80', 't'), parseUsdPerMillion('108', 't')) },
     ]);
     const before = entry({ ts: '2026-11-30T23:59:59.999Z' });
     const after = entry({ ts: '2026-12-01T00:00:00.000Z' });
@@ -242,7 +245,7 @@ describe('prices', () => {
 
   it('a price that starts later leaves the earlier days unpriced, said loudly', async () => {
     const out = await outFolder();
-    const prices = new PriceTable().withOverrides([{ model: 'new-model', from: '2026-11-15', input: 1_000_000n, textOutput: 4_000_000n, imageOutput: 40_000_000n }]);
+    const prices = new PriceTable().withOverrides([{ model: 'new-model', from: '2026-11-15', ...geminiRates(1_000_000n, 4_000_000n, 40_000_000n) }]);
     await writeLedger(out, 'a.jsonl', [entry({ model: 'new-model', ts: '2026-11-14T10:00:00.000Z' }), entry({ model: 'new-model', ts: '2026-11-15T10:00:00.000Z' })]);
     const r = await report(out, { prices });
     expect(r.totals.unpricedRequests).toBe(1);
@@ -278,6 +281,220 @@ describe('prices', () => {
       expect(g.requests).toBe(members.length);
       expect(Math.abs(g.costUsd - usd(members.reduce((sum, e) => sum + expectedPico(e), 0n)))).toBeLessThan(1e-9);
     }
+  });
+});
+
+// The images endpoint's list prices (design.md section 2), written out here apart from
+// src/cost/pricing.ts: token rates in micro-USD per million tokens, image prices in micro-USD.
+const TOKEN_MICRO: Record<string, { inputText: bigint; inputImage: bigint; outputText: bigint; outputImage: bigint }> = {
+  'gpt-image-1.5': { inputText: 5_000_000n, inputImage: 8_000_000n, outputText: 10_000_000n, outputImage: 32_000_000n },
+  'gpt-image-2': { inputText: 5_000_000n, inputImage: 8_000_000n, outputText: 10_000_000n, outputImage: 30_000_000n },
+};
+const IMAGE_MICRO: Record<string, Record<string, bigint>> = {
+  'doubao-seedream-4-0-250828': { image: 30_000n },
+  'doubao-seedream-4-5-251128': { image: 40_000n },
+  'doubao-seedream-5-0-260128': { image: 35_000n },
+  'dall-e-3': { '1024x1024/standard': 40_000n, '1792x1024/standard': 80_000n, '1024x1792/standard': 80_000n, '1024x1024/hd': 80_000n, '1792x1024/hd': 120_000n, '1024x1792/hd': 120_000n },
+  'dall-e-2': { '256x256/standard': 16_000n, '512x512/standard': 18_000n, '1024x1024/standard': 20_000n },
+};
+
+/** A ledger line of the OpenAI-style family, as the design says the provider writes it. */
+function imagesEntry(model: string, billing: BillingRecord, usageReceived: Record<string, unknown>, fields: Partial<LedgerEntry> = {}): LedgerEntry {
+  const { usageMetadata: _none, ...rest } = entry({ model, provider: 'openai-images', billing, usage: usageReceived, finishReason: undefined, ...fields });
+  return rest;
+}
+const gptImage = (model: string, inputText: number, inputImage: number, outputImage: number, fields: Partial<LedgerEntry> = {}): LedgerEntry =>
+  imagesEntry(
+    model,
+    { tokens: { inputText, inputImage, outputText: 0, outputImage, thinking: 0, total: inputText + inputImage + outputImage } },
+    { input_tokens: inputText + inputImage, output_tokens: outputImage, total_tokens: inputText + inputImage + outputImage, input_tokens_details: { text_tokens: inputText, image_tokens: inputImage } },
+    fields,
+  );
+const perImage = (model: string, unit: string, count = 1, fields: Partial<LedgerEntry> = {}): LedgerEntry =>
+  imagesEntry(model, { images: { count, unit } }, model.startsWith('doubao') ? { generated_images: count, output_tokens: 16_384 * count, total_tokens: 16_384 * count } : {}, { images: count, ...fields });
+
+/** Any line's bill at list price, in picodollars, from its billing record (or, for old lines, its usageMetadata). */
+function listPico(e: LedgerEntry): bigint {
+  if (e.provider !== 'openai-images') return expectedPico(e);
+  const { tokens, images } = e.billing!;
+  let pico = 0n;
+  if (tokens) {
+    const rates = TOKEN_MICRO[e.model]!;
+    pico += BigInt(tokens.inputText) * rates.inputText + BigInt(tokens.inputImage) * rates.inputImage + BigInt(tokens.outputText) * rates.outputText + BigInt(tokens.outputImage) * rates.outputImage;
+  }
+  if (images) pico += BigInt(images.count) * IMAGE_MICRO[e.model]![images.unit]! * 1_000_000n;
+  return pico;
+}
+
+describe('providers: every model, billed by tokens or by the image', () => {
+  const geminiNew = (fields: Partial<LedgerEntry> = {}): LedgerEntry => {
+    const line = entry(fields);
+    return { ...line, provider: 'gemini', billing: geminiBilling(line.usageMetadata!) };
+  };
+  const lines = [
+    entry(), // a line of an earlier version: no provider, no billing
+    geminiNew(),
+    geminiNew({ model: FLASH, usageMetadata: usage(12, 1680, 0, 300) }),
+    gptImage('gpt-image-1.5', 40, 0, 4160),
+    gptImage('gpt-image-2', 35, 1290, 6240),
+    gptImage('gpt-image-2', 20, 0, 272, { outcome: 'failed', images: 0 }),
+    perImage('doubao-seedream-4-0-250828', 'image'),
+    perImage('doubao-seedream-4-5-251128', 'image', 4),
+    perImage('doubao-seedream-5-0-260128', 'image', 2),
+    perImage('dall-e-3', '1024x1024/standard'),
+    perImage('dall-e-3', '1792x1024/hd'),
+    perImage('dall-e-3', '1024x1792/standard'),
+    perImage('dall-e-2', '512x512/standard', 3),
+  ];
+  let out = '';
+  const ready = (async () => {
+    out = await outFolder();
+    await writeLedger(out, 'a.jsonl', lines);
+  })();
+
+  it('--by provider,model: one group per model under its provider, each at its list price to 1e-9 USD', async () => {
+    await ready;
+    const r = await report(out, { by: ['provider', 'model'] });
+    expect(r.warnings).toEqual([]);
+    expect(r.groups.map((g) => [g.key.provider, g.key.model, g.requests])).toEqual([
+      ['gemini', PRO, 2],
+      ['gemini', FLASH, 1],
+      ['openai-images', 'dall-e-2', 1],
+      ['openai-images', 'dall-e-3', 3],
+      ['openai-images', 'doubao-seedream-4-0-250828', 1],
+      ['openai-images', 'doubao-seedream-4-5-251128', 1],
+      ['openai-images', 'doubao-seedream-5-0-260128', 1],
+      ['openai-images', 'gpt-image-1.5', 1],
+      ['openai-images', 'gpt-image-2', 2],
+    ]);
+    for (const g of r.groups) {
+      const members = lines.filter((e) => e.model === g.key.model);
+      expect(Math.abs(g.costUsd - usd(members.reduce((sum, e) => sum + listPico(e), 0n))), g.key.model).toBeLessThan(1e-9);
+    }
+    expect(Math.abs(r.totals.costUsd - usd(lines.reduce((sum, e) => sum + listPico(e), 0n)))).toBeLessThan(1e-9);
+    // Spot checks by hand: 4 Seedream 4.5 images at $0.04; DALL·E 3 $0.04 + $0.12 + $0.08.
+    expect(group(r, { provider: 'openai-images', model: 'doubao-seedream-4-5-251128' })!.costUsd).toBeCloseTo(0.16, 12);
+    expect(group(r, { provider: 'openai-images', model: 'dall-e-3' })!.costUsd).toBeCloseTo(0.24, 12);
+    const byProvider = await report(out, { by: ['provider'] });
+    expect(byProvider.groups.map((g) => [g.key.provider, g.requests])).toEqual([
+      ['gemini', 3],
+      ['openai-images', 10],
+    ]);
+  });
+
+  it('cost per image: the cost over the images made (failed answers cost included); null without images', async () => {
+    await ready;
+    const r = await report(out, { by: ['model'] });
+    const dalle3 = group(r, { model: 'dall-e-3' })!;
+    expect(dalle3.costPerImageUsd).toBeCloseTo(0.08, 12);
+    expect(group(r, { model: 'dall-e-2' })!.costPerImageUsd).toBeCloseTo(0.018, 12);
+    // gpt-image-2: two answers, one without an image; both bills over the one image.
+    const gpt2 = group(r, { model: 'gpt-image-2' })!;
+    expect(gpt2.images).toBe(1);
+    expect(gpt2.costPerImageUsd).toBeCloseTo(gpt2.costUsd, 12);
+    expect(r.totals.costPerImageUsd).toBeCloseTo(r.totals.costUsd / r.totals.images, 12);
+    const failedOnly = await outFolder();
+    await writeLedger(failedOnly, 'a.jsonl', [entry({ outcome: 'failed', images: 0 })]);
+    expect((await report(failedOnly)).totals.costPerImageUsd).toBeNull();
+    expect(renderTable(await report(failedOnly), [])).toMatch(/^TOTAL\s+\$[\d.]+\s+-\s+1\s+0\s+1\s/m);
+  });
+
+  it('token fields: GPT Image as billed (prompt = text + image input); a model billed by the image adds 0', async () => {
+    await ready;
+    const r = await report(out, { by: ['model'] });
+    expect(group(r, { model: 'gpt-image-2' })).toMatchObject({ promptTokens: 35 + 1290 + 20, imageOutputTokens: 6240 + 272, textOutputTokens: 0, thoughtsTokens: 0, totalTokens: 35 + 1290 + 6240 + 20 + 272 });
+    for (const model of ['dall-e-3', 'dall-e-2', 'doubao-seedream-4-5-251128']) {
+      expect(group(r, { model }), model).toMatchObject({ promptTokens: 0, imageOutputTokens: 0, textOutputTokens: 0, thoughtsTokens: 0, totalTokens: 0 });
+    }
+  });
+
+  it('lines of earlier versions (no provider, no billing) read as Gemini, billed by their usageMetadata', async () => {
+    const dir = await outFolder();
+    const old = entry();
+    await writeLedger(dir, 'a.jsonl', [old, { ...old, provider: 'gemini', billing: geminiBilling(old.usageMetadata!) }]);
+    const r = await report(dir, { by: ['provider'] });
+    expect(r.groups).toHaveLength(1);
+    expect(r.groups[0]).toMatchObject({ key: { provider: 'gemini' }, requests: 2, imageOutputTokens: 2240, thoughtsTokens: 400 });
+    expect(Math.abs(r.groups[0]!.costUsd - usd(2n * expectedPico(old)))).toBeLessThan(1e-12);
+  });
+
+  it('a unit with no price: NO PRICE naming model and unit, its lines not counted, cost per image over the priced ones', async () => {
+    const dir = await outFolder();
+    await writeLedger(dir, 'a.jsonl', [perImage('dall-e-3', '1024x1024/hd'), perImage('dall-e-3', '2048x2048/hd'), perImage('dall-e-3', '2048x2048/hd')]);
+    const r = await report(dir, { by: ['model'] });
+    expect(r.warnings).toEqual(['NO PRICE for model "dall-e-3": images of unit "2048x2048/hd" (2 requests): their cost is NOT counted; add it to a price file (--prices)']);
+    expect(r.unpricedModels).toEqual(['dall-e-3']);
+    expect(r.totals).toMatchObject({ requests: 3, images: 3, unpricedRequests: 2 });
+    expect(r.totals.costUsd).toBeCloseTo(0.08, 12);
+    expect(r.totals.costPerImageUsd).toBeCloseTo(0.08, 12);
+    expect(renderTable(r, ['model'])).toMatch(/^dall-e-3\s+\$0\.0800 \+ \?\s+\$0\.0800\s+3\s+3/m);
+    // A price file that adds the unit prices them.
+    const priced = await report(dir, { by: ['model'], prices: new PriceTable().withOverrides([{ model: 'dall-e-3', perImage: { '1024x1024/hd': 80_000_000_000n, '2048x2048/hd': 160_000_000_000n } }]) });
+    expect(priced.warnings).toEqual([]);
+    expect(priced.totals.costUsd).toBeCloseTo(0.4, 12);
+  });
+
+  it('a billing record that is not one (a hand-edited ledger) is unpriced and said, never a crash or $0 in silence', async () => {
+    const dir = await outFolder();
+    const odd = [
+      imagesEntry('dall-e-3', { images: { count: 'two' as unknown as number, unit: '1024x1024/hd' } }, {}),
+      imagesEntry('gpt-image-2', { tokens: null as unknown as undefined }, {}),
+      imagesEntry('gpt-image-2', { tokens: { inputText: 1.5, inputImage: 0, outputText: 0, outputImage: 10, thinking: 0 } }, {}),
+    ];
+    await writeLedger(dir, 'a.jsonl', odd);
+    const r = await report(dir, { by: ['model'] });
+    expect(r.totals.requests).toBe(3);
+    expect(r.totals.unpricedRequests).toBe(2);
+    expect(r.warnings.join('\n')).toMatch(/NO PRICE for model "dall-e-3": an image count of "two", not a whole number/);
+    expect(r.warnings.join('\n')).toMatch(/NO PRICE for model "gpt-image-2": inputText tokens of 1\.5, not a whole number/);
+  });
+
+  it('per-image counts are bucketed by unit and price: 3,000 varied lines of all ten models, exact per group and in total', async () => {
+    const dir = await outFolder();
+    let seed = 11;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const units = Object.entries(IMAGE_MICRO).flatMap(([model, prices]) => Object.keys(prices).map((unit) => [model, unit] as const));
+    const made = Array.from({ length: 3000 }, (_, i) => {
+      const fields: Partial<LedgerEntry> = { tags: [['t1'], ['t2'], []][next(3)]!, ts: `2026-11-${String(1 + next(28)).padStart(2, '0')}T10:00:00.000Z`, rowId: `r${i}` };
+      switch (next(3)) {
+        case 0: {
+          const [model, unit] = units[next(units.length)]!;
+          return perImage(model, unit, 1 + next(4), fields);
+        }
+        case 1:
+          return gptImage(['gpt-image-1.5', 'gpt-image-2'][next(2)]!, 1 + next(300), next(3) * 560, [272, 1056, 4160, 408, 1584, 6240][next(6)]!, fields);
+        default:
+          return next(2) === 0 ? entry({ model: [PRO, FLASH, OLD][next(3)]!, ...fields }) : geminiNew({ model: [PRO, FLASH, OLD][next(3)]!, usageMetadata: usage(1 + next(900), 1120, next(40), next(500)), ...fields });
+      }
+    });
+    await writeLedger(dir, 'w1.jsonl', made.slice(0, 1300));
+    await writeLedger(dir, 'w2.jsonl', made.slice(1300));
+    const r = await report(dir, { by: ['provider', 'model', 'tag'] });
+    expect(r.warnings).toEqual([]);
+    expect(Math.abs(r.totals.costUsd - usd(made.reduce((sum, e) => sum + listPico(e), 0n)))).toBeLessThan(1e-9);
+    expect(r.groups.length).toBeGreaterThan(25);
+    for (const g of r.groups) {
+      const members = made.filter((e) => e.model === g.key.model && (g.key.tag === '(none)' ? e.tags.length === 0 : e.tags.includes(g.key.tag!)));
+      expect(g.requests).toBe(members.length);
+      expect(Math.abs(g.costUsd - usd(members.reduce((sum, e) => sum + listPico(e), 0n)))).toBeLessThan(1e-9);
+    }
+  });
+
+  it('the CLI: --by provider,model, money first in the table; a bad key names provider among the keys', async () => {
+    await ready;
+    const table = await runCli(['report', '--out', out, '--by', 'provider,model']);
+    expect(table.code, table.stderr).toBe(0);
+    const rows = table.stdout.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^provider\s+model\s+cost\s+per image\s+requests\s+images\s+failed\s+prompt tok\s+image tok/);
+    expect(rows.find((row) => row.includes('dall-e-3'))).toMatch(/^openai-images\s+dall-e-3\s+\$0\.2400\s+\$0\.0800\s+3\s+3\s+0\s+0\s+0\s+0\s+0$/);
+    const json = JSON.parse((await runCli(['report', '--out', out, '--by', 'provider', '--format', 'json'])).stdout) as { groups: { key: { provider: string }; costPerImageUsd: number }[] };
+    expect(json.groups.map((g) => g.key.provider)).toEqual(['gemini', 'openai-images']);
+    const bad = await runCli(['report', '--out', out, '--by', 'vendor']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--by: "vendor" is not one of provider, model, day, batch, tag');
   });
 });
 
@@ -379,7 +596,8 @@ describe('formats', () => {
   it('json: the contract shape, {totals: T, groups: [{key, ...T}], warnings}', async () => {
     await ready;
     const json = JSON.parse(renderReport(r, 'json', by)) as Record<string, unknown>;
-    const fields = ['requests', 'images', 'failedRows', 'promptTokens', 'imageOutputTokens', 'textOutputTokens', 'thoughtsTokens', 'totalTokens', 'costUsd', 'unpricedRequests'];
+    // Money first, then the contract's counts.
+    const fields = ['costUsd', 'costPerImageUsd', 'requests', 'images', 'failedRows', 'promptTokens', 'imageOutputTokens', 'textOutputTokens', 'thoughtsTokens', 'totalTokens', 'unpricedRequests'];
     expect(Object.keys(json)).toEqual(['totals', 'groups', 'unpricedModels', 'warnings']);
     expect(Object.keys(json.totals as object)).toEqual(fields);
     const groups = json.groups as Record<string, unknown>[];
@@ -394,8 +612,9 @@ describe('formats', () => {
     await writeLedger(out, 'a.jsonl', [entry({ batch: 'a' }), entry({ batch: 'long-batch-name\u001b[2J' }), entry({ batch: 'a', model: FLASH })]);
     const t = renderTable(await report(out, { by: ['batch'] }), ['batch']);
     const rows = t.trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^batch\s+requests\s+images/);
-    expect(rows.at(-1)).toMatch(/^TOTAL\s+3\s+3\s/);
+    // Money first: cost and cost per image right after the key.
+    expect(rows[0]).toMatch(/^batch\s+cost\s+per image\s+requests\s+images\s+failed\s+prompt tok/);
+    expect(rows.at(-1)).toMatch(/^TOTAL\s+\$[\d.]+\s+\$[\d.]+\s+3\s+3\s/);
     expect(t).not.toContain('\u001b');
     expect(t).toContain('long-batch-name\\x1b[2J');
     // Right-aligned figures: every row (header, groups, total) ends at the same column.
@@ -420,8 +639,8 @@ describe('formats', () => {
     const cells = csv.match(/(?:^|,)("(?:[^"]|"")*"|[^,\n]*)/g)!.map((cell) => cell.replace(/^,/, '').replace(/^"/, ''));
     expect(cells.filter((cell) => /^[=+\-@\t\r]/.test(cell))).toEqual([]);
     const lines = csv.trimEnd().split('\n');
-    expect(lines[0]).toBe('model,batch,tag,requests,images,failedRows,promptTokens,imageOutputTokens,textOutputTokens,thoughtsTokens,totalTokens,costUsd,unpricedRequests');
-    expect(lines.at(-1)).toMatch(/^TOTAL,,,3,3,/);
+    expect(lines[0]).toBe('model,batch,tag,costUsd,costPerImageUsd,requests,images,failedRows,promptTokens,imageOutputTokens,textOutputTokens,thoughtsTokens,totalTokens,unpricedRequests');
+    expect(lines.at(-1)).toMatch(/^TOTAL,,,[\d.]+,[\d.]+,3,3,/);
   });
 
   it('html: one self-contained page, ledger text escaped, NO PRICE on top, a chart of spend per day', async () => {
@@ -435,7 +654,9 @@ describe('formats', () => {
     // No tag of theirs survives: their `<` is always `&lt;`.
     expect(html).not.toMatch(/<script|<img|<b[ >]/i);
     // Self-contained: no script, no external URL of any kind (links, images, fonts, imports).
-    expect(html).not.toMatch(/<[^>]*\b(?:src|href)=|url\(|@import|https?:\/\/(?!evil)/i);
+    // Attribute values are blanked first: a cut key's tooltip holds the (escaped) text itself.
+    expect(html.replace(/"[^"]*"/g, '""')).not.toMatch(/<[^>]*\b(?:src|href)=/i);
+    expect(html).not.toMatch(/url\(|@import|https?:\/\/(?!evil)/i);
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<style>');
     // NO PRICE (the hostile model has none) comes before the figures, in the alert box.
@@ -455,7 +676,9 @@ describe('formats', () => {
     expect(tips[2]).toMatch(/^2026-11-03: \$[\d.,]+ \+ \?, 2 requests, 2 images \(1 requests with NO PRICE not counted\)/);
     // The breakdown table with its totals row.
     expect(html).toContain('<h2>By model, batch, tag</h2>');
-    expect(html).toMatch(/<tfoot><tr><td class="key" colspan="3">TOTAL<\/td><td>3<\/td>/);
+    // Money first: after the keys come cost and cost per image, then the counts.
+    expect(html).toMatch(/<thead><tr>(<th class="key" scope="col">[a-z]+<\/th>){3}<th scope="col" class="money">cost<\/th><th scope="col" class="money">cost per image<\/th><th scope="col">requests<\/th>/);
+    expect(html).toMatch(/<tfoot><tr><td class="key" colspan="3">TOTAL<\/td><td class="money">\$[\d.]+ \+ \?<\/td><td class="money">\$[\d.]+<\/td><td>3<\/td>/);
   });
 
   it('html with an empty ledger says so instead of drawing an empty chart', async () => {

@@ -1,11 +1,16 @@
 /**
- * What a file will cost before anything is sent, by model and image size. Image output tokens
- * per size come from the provider's pricing pages (providers/models.ts); prompt tokens from the
- * prompt's length; thinking and text from typical answers. The real bill comes from
- * usageMetadata; this says how it estimated so nobody mistakes it for a quote.
+ * What a file will cost before anything is sent, by model and image size. Each row becomes the
+ * billing record its answer is expected to be billed as, priced by the one cost rule
+ * (pricing.ts): Gemini's image output tokens per size come from the provider's pricing pages
+ * (providers/models.ts), prompt tokens from the prompt's length, thinking and text from typical
+ * answers; the images endpoint's models as images-endpoint-estimate.ts says (one image a row).
+ * The real bill comes from the answer's usage; this says how it estimated so nobody mistakes it
+ * for a quote.
  */
 import { capabilitiesOf, effectiveImageSize } from '../providers/models.js';
-import { costPico, type PriceTable } from './pricing.js';
+import { billedCostPico, type PriceTable } from './pricing.js';
+import { tokenCountsOf, type BillingRecord } from './billing.js';
+import { estimateImagesRow, imagesFamilyOf, type ImageOptions } from './images-endpoint-estimate.js';
 import type { Row, TokenCounts } from '../core/types.js';
 
 /** Assumptions, shown with every estimate. */
@@ -27,31 +32,53 @@ export function promptTokens(prompt: string): number {
   return Math.ceil((prompt.length - cjk) / ESTIMATE_ASSUMPTIONS.charsPerToken) + cjk;
 }
 
-/** Expected token counts of one row's answer. */
-export function estimateRow(row: Pick<Row, 'prompt' | 'model' | 'imageSize' | 'referenceImages'>, withText: boolean): TokenCounts {
+/** What the estimate reads of a row (`size` and `quality` are the images endpoint's columns). */
+export type EstimateRow = Pick<Row, 'prompt' | 'model' | 'imageSize' | 'referenceImages'> & ImageOptions;
+
+/** The billing record one row's answer is expected to have, and the size it is shown under. */
+export function estimateBilling(row: EstimateRow, withText: boolean): { billing: BillingRecord; size: string } {
+  const input = { text: promptTokens(row.prompt), image: row.referenceImages.length * ESTIMATE_ASSUMPTIONS.tokensPerReferenceImage };
+  const family = imagesFamilyOf(row.model);
+  if (family) return estimateImagesRow(family, row.model, row, input);
   const model = capabilitiesOf(row.model);
   const size = effectiveImageSize(row.model, row.imageSize);
-  const imageOutputTokens = model.imageTokens[size] ?? model.imageTokens[model.defaultImageSize] ?? 0;
-  const prompt = promptTokens(row.prompt) + row.referenceImages.length * ESTIMATE_ASSUMPTIONS.tokensPerReferenceImage;
-  const thoughts = model.thoughtImages ? ESTIMATE_ASSUMPTIONS.thinkingTokens : 0;
-  const text = withText ? ESTIMATE_ASSUMPTIONS.textTokens : 0;
-  return { promptTokens: prompt, imageOutputTokens, textOutputTokens: text, thoughtsTokens: thoughts, totalTokens: prompt + imageOutputTokens + text + thoughts };
+  const outputImage = model.imageTokens[size] ?? model.imageTokens[model.defaultImageSize] ?? 0;
+  return {
+    billing: {
+      tokens: {
+        inputText: input.text,
+        inputImage: input.image,
+        outputImage,
+        outputText: withText ? ESTIMATE_ASSUMPTIONS.textTokens : 0,
+        thinking: model.thoughtImages ? ESTIMATE_ASSUMPTIONS.thinkingTokens : 0,
+      },
+    },
+    size: model.imageSizes.length === 0 ? '-' : size,
+  };
+}
+
+/** Expected token counts of one row's answer (zeros for a model billed by the image). */
+export function estimateRow(row: EstimateRow, withText: boolean): TokenCounts {
+  return tokenCountsOf(estimateBilling(row, withText).billing);
 }
 
 /** What one row's call is expected to cost (budgets reserve it before the call); undefined without a price. */
-export function estimateRowCost(row: Pick<Row, 'prompt' | 'model' | 'imageSize' | 'referenceImages'>, prices: PriceTable, withText: boolean, now = new Date().toISOString()): bigint | undefined {
+export function estimateRowCost(row: EstimateRow, prices: PriceTable, withText: boolean, now = new Date().toISOString()): bigint | undefined {
   const price = prices.priceOf(row.model, now);
-  return price ? costPico(estimateRow(row, withText), price) : undefined;
+  return price ? billedCostPico(estimateBilling(row, withText).billing, price) : undefined;
 }
 
 export interface EstimateLine {
   model: string;
+  /** The image size; for the images endpoint the native size and quality (`1024x1024/hd`). */
   imageSize: string;
   rows: number;
+  /** Images billed by the piece (the images endpoint's Seedream and DALL·E); 0 for token-billed models. */
+  billedImages: number;
   promptTokens: number;
   imageOutputTokens: number;
   otherOutputTokens: number;
-  /** undefined when the model has no price. */
+  /** undefined when the model (or the unit) has no price. */
   costPico?: bigint;
 }
 
@@ -62,23 +89,25 @@ export interface Estimate {
   unpricedModels: string[];
 }
 
-export function estimateRows(rows: Iterable<Row>, prices: PriceTable, withText: boolean, now = new Date().toISOString()): Estimate {
+export function estimateRows(rows: Iterable<EstimateRow>, prices: PriceTable, withText: boolean, now = new Date().toISOString()): Estimate {
   const byKey = new Map<string, EstimateLine>();
   const unpriced = new Set<string>();
   let count = 0;
   for (const row of rows) {
     count += 1;
-    const size = capabilitiesOf(row.model).imageSizes.length === 0 ? '-' : effectiveImageSize(row.model, row.imageSize);
+    const { billing, size } = estimateBilling(row, withText);
     const key = `${row.model}\u0000${size}`;
-    const line = byKey.get(key) ?? { model: row.model, imageSize: size, rows: 0, promptTokens: 0, imageOutputTokens: 0, otherOutputTokens: 0, costPico: 0n };
-    const counts = estimateRow(row, withText);
+    const line = byKey.get(key) ?? { model: row.model, imageSize: size, rows: 0, billedImages: 0, promptTokens: 0, imageOutputTokens: 0, otherOutputTokens: 0, costPico: 0n };
+    const counts = tokenCountsOf(billing);
     const price = prices.priceOf(row.model, now);
+    const cost = price ? billedCostPico(billing, price) : undefined;
     line.rows += 1;
+    line.billedImages += billing.images?.count ?? 0;
     line.promptTokens += counts.promptTokens;
     line.imageOutputTokens += counts.imageOutputTokens;
     line.otherOutputTokens += counts.textOutputTokens + counts.thoughtsTokens;
-    if (price && line.costPico !== undefined) line.costPico += costPico(counts, price);
-    else {
+    if (cost !== undefined && line.costPico !== undefined) line.costPico += cost;
+    else if (cost === undefined) {
       line.costPico = undefined;
       unpriced.add(row.model);
     }

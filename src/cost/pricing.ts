@@ -1,51 +1,125 @@
 /**
  * Price tables and the cost rule, the only place either is defined.
  *
- * Cost of one response, prices in USD per million tokens:
- *   prompt × input + imageOut × imageOutput + (candidates − imageOut + thoughts) × textOutput
+ * A billed answer comes as a billing record (billing.ts): tokens by kind, and/or a count of images
+ * of a unit (`image` for Seedream, `1024x1024/hd` for DALL·E). Its cost is
+ *   Σ tokens of each kind × that kind's rate  +  images × the price of their unit
+ * and a kind that was billed but has no rate, or a unit with no price, makes it unpriced: never a
+ * silent $0.
  *
- * Money is counted in whole picodollars (1e-12 USD) as bigint. Prices are kept in micro-USD per
- * million tokens (0.30 → 300,000), and tokens × that price is exactly the cost in picodollars:
- * no rounding anywhere, and sums over millions of responses never drift.
+ * Money is counted in whole picodollars (1e-12 USD) as bigint. Token rates are kept in micro-USD
+ * per million tokens (0.30 → 300,000), so tokens × rate is exactly the cost in picodollars; image
+ * prices are kept in picodollars. No rounding anywhere, and sums over millions of answers never
+ * drift.
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { TokenCounts } from '../core/types.js';
-import { tokenCountsOf, type BillingRecord } from './billing.js';
+import type { BillingRecord } from './billing.js';
 
-/** Prices of one model from a date on, in micro-USD per million tokens. */
-export interface ModelPrice {
+/** The token kinds of a billing record that carry a rate. */
+export const TOKEN_KINDS = ['inputText', 'inputImage', 'outputText', 'outputImage', 'thinking'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+/** Rates in micro-USD per million tokens; a kind without one is not priced. */
+export type TokenRates = Partial<Record<TokenKind, bigint>>;
+
+/** Prices of one model from a date on. */
+export interface ModelPrice extends TokenRates {
   model: string;
   /** First day (UTC, `YYYY-MM-DD`) the price applies; undefined = always. */
   from?: string;
-  input: bigint;
-  textOutput: bigint;
-  imageOutput: bigint;
+  /** Where and when the price was read (a page and its date, a price file's entry). */
+  source?: string;
+  /** Picodollars per image, by the unit images are billed in (`image`, `1024x1024/standard`). */
+  perImage?: Readonly<Record<string, bigint>>;
 }
 
 const PICO_PER_USD = 1_000_000_000_000n;
 
-/** "2.00" or 2 → 2,000,000 micro-USD. Up to six decimals; anything finer is refused, not rounded. */
-export function parseUsdPerMillion(value: string | number, where: string): bigint {
-  const text = typeof value === 'number' ? String(value) : value.trim();
-  const match = text.match(/^(\d+)(?:\.(\d{1,6}))?$/);
-  if (!match) throw new Error(`${where}: "${text}" is not a price in USD per million tokens (e.g. 2.50, at most 6 decimals)`);
-  return BigInt(match[1]!) * 1_000_000n + BigInt((match[2] ?? '').padEnd(6, '0'));
+/**
+ * A number from a JSON or YAML file as the decimal its shortest form says: `1e-12` is
+ * `0.000000000001` (String() would give the exponent form, which no price pattern reads).
+ */
+function plainDecimal(value: number): string {
+  const match = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(String(value));
+  if (!match) return String(value);
+  const digits = match[1]! + (match[2] ?? '');
+  const point = 1 + Number(match[3]);
+  if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`;
+  return point >= digits.length ? digits + '0'.repeat(point - digits.length) : `${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
-const price = (input: string, textOutput: string, imageOutput: string, model: string): ModelPrice => ({
-  model,
-  input: parseUsdPerMillion(input, model),
-  textOutput: parseUsdPerMillion(textOutput, model),
-  imageOutput: parseUsdPerMillion(imageOutput, model),
-});
+/** `text` as a whole number of 10^-decimals, or undefined when it is not a plain decimal with at most that many places. */
+function parseFixed(value: string | number, decimals: number): bigint | undefined {
+  const text = typeof value === 'number' ? plainDecimal(value) : value.trim();
+  const match = text.match(new RegExp(`^(\\d+)(?:\\.(\\d{1,${decimals}}))?$`));
+  if (!match) return undefined;
+  return BigInt(match[1]!) * 10n ** BigInt(decimals) + BigInt((match[2] ?? '').padEnd(decimals, '0'));
+}
 
-/** Public list prices (design page, section 2). */
+/** "2.00" or 2 → 2,000,000 micro-USD. Up to six decimals; anything finer is refused, not rounded. */
+export function parseUsdPerMillion(value: string | number, where: string): bigint {
+  const micro = parseFixed(value, 6);
+  if (micro === undefined) throw new Error(`${where}: "${typeof value === 'number' ? plainDecimal(value) : value.trim()}" is not a price in USD per million tokens (e.g. 2.50, at most 6 decimals)`);
+  return micro;
+}
+
+/** "0.035" → 35,000,000,000 picodollars. Up to twelve decimals; anything finer is refused, not rounded. */
+export function parseUsdPerImage(value: string | number, where: string): bigint {
+  const pico = parseFixed(value, 12);
+  if (pico === undefined) throw new Error(`${where}: "${typeof value === 'number' ? plainDecimal(value) : value.trim()}" is not a price in USD per image (e.g. 0.04, at most 12 decimals)`);
+  return pico;
+}
+
+/**
+ * Gemini's three prices as token rates: input covers text and image input, the text price covers
+ * text output and thinking (design.md section 2).
+ */
+export function geminiRates(input: bigint, textOutput: bigint, imageOutput: bigint): TokenRates {
+  return { inputText: input, inputImage: input, outputText: textOutput, thinking: textOutput, outputImage: imageOutput };
+}
+
+const LIST_PRICES = 'design.md section 2, list prices 2026';
+
+const perMillion = (usd: string): bigint => parseUsdPerMillion(usd, 'built-in price');
+const perImage = (prices: Record<string, string>): Record<string, bigint> =>
+  Object.fromEntries(Object.entries(prices).map(([unit, usd]) => [unit, parseUsdPerImage(usd, 'built-in price')]));
+const gemini = (model: string, input: string, textOutput: string, imageOutput: string): ModelPrice => ({
+  model,
+  source: LIST_PRICES,
+  ...geminiRates(perMillion(input), perMillion(textOutput), perMillion(imageOutput)),
+});
+const gptImage = (model: string, rates: { inputText: string; inputImage: string; outputImage: string; outputText: string }): ModelPrice => ({
+  model,
+  source: LIST_PRICES,
+  inputText: perMillion(rates.inputText),
+  inputImage: perMillion(rates.inputImage),
+  outputImage: perMillion(rates.outputImage),
+  outputText: perMillion(rates.outputText),
+});
+const byImage = (model: string, prices: Record<string, string>): ModelPrice => ({ model, source: LIST_PRICES, perImage: perImage(prices) });
+
+/** Public list prices of the ten models (design.md section 2). */
 export const BUILTIN_PRICES: readonly ModelPrice[] = [
-  price('2.00', '12.00', '120.00', 'gemini-3-pro-image-preview'),
-  price('0.50', '3.00', '60.00', 'gemini-3.1-flash-image-preview'),
-  price('0.30', '2.50', '30.00', 'gemini-2.5-flash-image'),
+  gemini('gemini-3-pro-image-preview', '2.00', '12.00', '120.00'),
+  gemini('gemini-3.1-flash-image-preview', '0.50', '3.00', '60.00'),
+  gemini('gemini-2.5-flash-image', '0.30', '2.50', '30.00'),
+  // GPT Image bills no thinking; text output is listed though an image answer has none.
+  gptImage('gpt-image-1.5', { inputText: '5', inputImage: '8', outputImage: '32', outputText: '10' }),
+  gptImage('gpt-image-2', { inputText: '5', inputImage: '8', outputImage: '30', outputText: '10' }),
+  byImage('doubao-seedream-4-0-250828', { image: '0.03' }),
+  byImage('doubao-seedream-4-5-251128', { image: '0.04' }),
+  byImage('doubao-seedream-5-0-260128', { image: '0.035' }),
+  byImage('dall-e-3', {
+    '1024x1024/standard': '0.04',
+    '1792x1024/standard': '0.08',
+    '1024x1792/standard': '0.08',
+    '1024x1024/hd': '0.08',
+    '1792x1024/hd': '0.12',
+    '1024x1792/hd': '0.12',
+  }),
+  byImage('dall-e-2', { '256x256/standard': '0.016', '512x512/standard': '0.018', '1024x1024/standard': '0.02' }),
 ];
 
 const bare = (model: string): string => model.replace(/-preview$/, '');
@@ -57,7 +131,7 @@ export class PriceTable {
    */
   private readonly byModel = new Map<string, ModelPrice[]>();
 
-  /** Later entries override earlier ones for the same model and date. */
+  /** Later entries replace earlier ones for the same model and date (a whole price, not a field). */
   constructor(prices: readonly ModelPrice[] = BUILTIN_PRICES) {
     for (const entry of prices) {
       const key = bare(entry.model);
@@ -81,22 +155,51 @@ export class PriceTable {
   }
 }
 
-/**
- * The cost of one billing record at `price`, in picodollars; undefined when it bills something
- * the price does not price (never a silent $0).
- */
-export function billedCostPico(billing: BillingRecord, price: ModelPrice): bigint | undefined {
-  if (billing.images !== undefined && billing.images.count > 0) return undefined;
-  return costPico(tokenCountsOf(billing), price);
+/** The price of one image of `unit`; an own property only (a unit named `constructor` has none). */
+export function imagePrice(price: ModelPrice, unit: string): bigint | undefined {
+  return price.perImage !== undefined && Object.hasOwn(price.perImage, unit) ? price.perImage[unit] : undefined;
 }
 
-/** The cost rule, in picodollars. */
-export function costPico(counts: TokenCounts, price: ModelPrice): bigint {
-  return (
-    BigInt(counts.promptTokens) * price.input +
-    BigInt(counts.imageOutputTokens) * price.imageOutput +
-    BigInt(counts.textOutputTokens + counts.thoughtsTokens) * price.textOutput
-  );
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/**
+ * What `price` leaves unpriced in `billing` (`thinking tokens`, `images of unit "2048x2048/hd"`),
+ * or undefined when it prices all of it. A count that is not a whole number is not priced either.
+ */
+export function unpricedPart(billing: BillingRecord, price: ModelPrice): string | undefined {
+  // A ledger line's record is whatever JSON the file holds: nulls are no record.
+  const tokens = billing.tokens;
+  if (tokens != null) {
+    for (const kind of TOKEN_KINDS) {
+      const count: unknown = tokens[kind];
+      if (count === 0 || count === undefined) continue;
+      if (!isCount(count)) return `${kind} tokens of ${JSON.stringify(count)}, not a whole number`;
+      if (price[kind] === undefined) return `${kind} tokens`;
+    }
+  }
+  const images = billing.images;
+  if (images != null && images.count !== 0) {
+    if (!isCount(images.count)) return `an image count of ${JSON.stringify(images.count)}, not a whole number`;
+    if (imagePrice(price, images.unit) === undefined) return `images of unit ${JSON.stringify(images.unit)}`;
+  }
+  return undefined;
+}
+
+/**
+ * The cost rule: the cost of one billing record at `price`, in picodollars; undefined when it
+ * bills something the price does not price (never a silent $0). Linear in the counts, so the
+ * cost of a sum of records is the sum of their costs (the report relies on it).
+ */
+export function billedCostPico(billing: BillingRecord, price: ModelPrice): bigint | undefined {
+  if (unpricedPart(billing, price) !== undefined) return undefined;
+  let total = 0n;
+  const tokens = billing.tokens;
+  if (tokens != null) {
+    for (const kind of TOKEN_KINDS) if (tokens[kind]) total += BigInt(tokens[kind]) * price[kind]!;
+  }
+  const images = billing.images;
+  if (images != null && images.count !== 0) total += BigInt(images.count) * imagePrice(price, images.unit)!;
+  return total;
 }
 
 /** Picodollars → USD as a number (exact to 1e-12 for any realistic sum). */
@@ -123,26 +226,68 @@ export function formatUsd(pico: bigint, decimals = 4): string {
   return `${negative ? '-' : ''}$${whole}${fraction}`;
 }
 
-const priceFileSchema = z.object({
+const amount = z.union([z.string(), z.number()]);
+
+/** Gemini's three prices, kept as before; each sets the rates of the kinds it covers (`geminiRates`). */
+const GEMINI_FIELDS = { input: ['inputText', 'inputImage'], textOutput: ['outputText', 'thinking'], imageOutput: ['outputImage'] } as const;
+
+const priceFileSchema = z.strictObject({
   prices: z.array(
-    z.object({
+    // Strict: a misspelt field (`imageOuput`) would otherwise leave a kind unpriced in silence.
+    z.strictObject({
       model: z.string().min(1),
       from: z
         .string()
         .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD')
         .optional(),
-      input: z.union([z.string(), z.number()]),
-      textOutput: z.union([z.string(), z.number()]),
-      imageOutput: z.union([z.string(), z.number()]),
+      source: z.string().optional(),
+      input: amount.optional(),
+      textOutput: amount.optional(),
+      imageOutput: amount.optional(),
+      inputText: amount.optional(),
+      inputImage: amount.optional(),
+      outputText: amount.optional(),
+      outputImage: amount.optional(),
+      thinking: amount.optional(),
+      perImage: z.record(z.string().min(1), amount).optional(),
     }),
   ),
 });
 
+type PriceFileEntry = z.infer<typeof priceFileSchema>['prices'][number];
+
+function priceOfEntry(entry: PriceFileEntry, where: string): ModelPrice {
+  const price: ModelPrice = { model: entry.model, source: entry.source ?? where };
+  if (entry.from !== undefined) price.from = entry.from;
+  for (const [field, kinds] of Object.entries(GEMINI_FIELDS) as [keyof typeof GEMINI_FIELDS, readonly TokenKind[]][]) {
+    const value = entry[field];
+    if (value === undefined) continue;
+    const clash = kinds.find((kind) => entry[kind] !== undefined);
+    if (clash) throw new Error(`${where}.${clash}: given with ${field}, which sets it too; give one of them`);
+    const rate = parseUsdPerMillion(value, `${where}.${field}`);
+    for (const kind of kinds) price[kind] = rate;
+  }
+  for (const kind of TOKEN_KINDS) {
+    const value = entry[kind];
+    if (value !== undefined) price[kind] = parseUsdPerMillion(value, `${where}.${kind}`);
+  }
+  if (entry.perImage !== undefined) {
+    price.perImage = Object.fromEntries(Object.entries(entry.perImage).map(([unit, usd]) => [unit, parseUsdPerImage(usd, `${where}.perImage.${unit}`)]));
+  }
+  if (!TOKEN_KINDS.some((kind) => price[kind] !== undefined) && Object.keys(price.perImage ?? {}).length === 0) {
+    throw new Error(`${where}: no price: give token rates (input, textOutput, imageOutput, or inputText, inputImage, outputText, outputImage, thinking) or perImage`);
+  }
+  return price;
+}
+
 /**
- * Reads a user's price file (JSON or YAML):
+ * Reads a user's price file (JSON or YAML). Token rates are USD per million tokens, image prices
+ * USD per image of a unit:
  *   prices:
  *     - { model: gemini-3-pro-image-preview, input: 1.60, textOutput: 9.60, imageOutput: 96.00 }
  *     - { model: gemini-3-pro-image-preview, from: 2026-12-01, input: 1.80, ... }
+ *     - { model: gpt-image-2, inputText: 5, inputImage: 8, outputImage: 30, outputText: 10 }
+ *     - { model: dall-e-3, perImage: { 1024x1024/standard: 0.04, 1024x1024/hd: 0.08 } }
  */
 export async function loadPriceFile(path: string): Promise<ModelPrice[]> {
   const text = await readFile(path, 'utf8');
@@ -157,16 +302,7 @@ export async function loadPriceFile(path: string): Promise<ModelPrice[]> {
     const issue = parsed.error.issues[0]!;
     throw new Error(`${path}: ${issue.path.join('.') || '(top)'}: ${issue.message}`);
   }
-  return parsed.data.prices.map((entry, index) => {
-    const where = `${path}: prices.${index}`;
-    return {
-      model: entry.model,
-      from: entry.from,
-      input: parseUsdPerMillion(entry.input, `${where}.input`),
-      textOutput: parseUsdPerMillion(entry.textOutput, `${where}.textOutput`),
-      imageOutput: parseUsdPerMillion(entry.imageOutput, `${where}.imageOutput`),
-    };
-  });
+  return parsed.data.prices.map((entry, index) => priceOfEntry(entry, `${path}: prices.${index}`));
 }
 
 /** The built-in table with the user's price file (`TOKENHOT_PRICES`), if any, laid over it. */

@@ -1,19 +1,21 @@
 /**
  * Cost reports: the ledger, streamed, summed per group with the cost rule and the price table of
- * each line's day. Sums are exact (tokens as integers, money in picodollars).
+ * each line's day. Sums are exact (tokens and images as integers, money in picodollars).
  *
  * Speed: a report reads every line of the ledger once, so the work per line is kept small. The
- * cost is not computed per line (three BigInt products per line and group were a large part of
- * a report's time): each group sums the tokens of the lines that share one price, and the cost
- * rule is applied once per (group, price) at the end. Under the linear cost rule
- * Σ(tokens × price) = price × Σtokens, so the result is the same to the picodollar.
+ * cost is not computed per line (several BigInt products per line and group were a large part
+ * of a report's time): each group sums, per price, the tokens of each kind and the images of
+ * each unit of its lines, and the cost rule is applied once per (group, price, unit) at the end.
+ * The rule is linear (Σ(count × rate) = rate × Σcount), so the result is the same to the
+ * picodollar. Whether a line is priced at all (a rate for each kind it bills, a price for its
+ * unit) is decided per line, so a bucket holds only what its price prices.
  */
-import { costPico, formatUsd, picoToUsd, type ModelPrice, type PriceTable } from './pricing.js';
-import type { LedgerEntry, TokenCounts } from '../core/types.js';
-import { billingOfEntry } from '../output/ledger.js';
-import { tokenCountsOf } from './billing.js';
+import { billedCostPico, formatUsd, picoToUsd, unpricedPart, type ModelPrice, type PriceTable } from './pricing.js';
+import type { LedgerEntry } from '../core/types.js';
+import { billingOfEntry, providerOfEntry } from '../output/ledger.js';
+import type { BillingRecord } from './billing.js';
 
-export const GROUP_KEYS = ['model', 'day', 'batch', 'tag'] as const;
+export const GROUP_KEYS = ['provider', 'model', 'day', 'batch', 'tag'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
 
 /** The group of lines without a tag, when grouping by tag. */
@@ -21,16 +23,25 @@ export const NO_TAG = '(none)';
 
 /** The totals of the contract (`report --format json`). */
 export interface Totals {
+  /** Cost of the priced lines; lines with no price are counted in `unpricedRequests`. */
+  costUsd: number;
+  /**
+   * The priced lines' cost over the images they made (failed answers' cost included, so it is
+   * what a delivered image cost); null when they made none.
+   */
+  costPerImageUsd: number | null;
   requests: number;
   images: number;
   failedRows: number;
+  /**
+   * Token fields as providers bill them (prompt = text and image input); a provider that bills
+   * by the image adds 0 to them.
+   */
   promptTokens: number;
   imageOutputTokens: number;
   textOutputTokens: number;
   thoughtsTokens: number;
   totalTokens: number;
-  /** Cost of the priced lines; lines of a model with no price are counted in `unpricedRequests`. */
-  costUsd: number;
   unpricedRequests: number;
 }
 
@@ -46,7 +57,7 @@ export interface Report {
    * from the same pass over the ledger. Not part of the JSON contract.
    */
   daily: ReportGroup[];
-  /** Models with no price: their tokens are shown, their cost is not counted. Said loudly. */
+  /** Models with lines that have no price: their tokens are shown, their cost is not counted. Said loudly. */
   unpricedModels: string[];
   warnings: string[];
 }
@@ -62,17 +73,36 @@ export interface ReportOptions {
   until?: string;
 }
 
-/** Token sums of the lines of one group that share one price (see the header). */
+/** Images of one unit in a bucket. */
+interface UnitCount {
+  unit: string;
+  count: number;
+}
+
+/** Sums of the lines of one group that share one price (see the header). */
 interface PriceBucket {
   price: ModelPrice;
-  counts: TokenCounts;
+  inputText: number;
+  inputImage: number;
+  outputText: number;
+  outputImage: number;
+  thinking: number;
+  units: UnitCount[];
 }
 
 /** One ledger line, read once and added to the totals, its day and each of its groups. */
 interface Line {
   images: number;
   failed: boolean;
-  counts: TokenCounts;
+  inputText: number;
+  inputImage: number;
+  outputText: number;
+  outputImage: number;
+  thinking: number;
+  totalTokens: number;
+  imageCount: number;
+  imageUnit: string;
+  /** undefined when the line is not (wholly) priced. */
   price: ModelPrice | undefined;
 }
 
@@ -90,6 +120,8 @@ interface GroupNode {
 class Accumulator {
   requests = 0;
   images = 0;
+  /** Images of the priced lines: what cost per image divides by. */
+  pricedImages = 0;
   failedRows = 0;
   promptTokens = 0;
   imageOutputTokens = 0;
@@ -103,44 +135,65 @@ class Accumulator {
   private last: PriceBucket | undefined;
 
   add(line: Line): void {
-    const counts = line.counts;
     this.requests += 1;
     this.images += line.images;
     if (line.failed) this.failedRows += 1;
     // Token sums are whole numbers far below 2^53 (that is 9e15 tokens), so they stay exact.
-    this.promptTokens += counts.promptTokens;
-    this.imageOutputTokens += counts.imageOutputTokens;
-    this.textOutputTokens += counts.textOutputTokens;
-    this.thoughtsTokens += counts.thoughtsTokens;
-    this.totalTokens += counts.totalTokens;
-    if (line.price === undefined) {
+    this.promptTokens += line.inputText + line.inputImage;
+    this.imageOutputTokens += line.outputImage;
+    this.textOutputTokens += line.outputText;
+    this.thoughtsTokens += line.thinking;
+    this.totalTokens += line.totalTokens;
+    const price = line.price;
+    if (price === undefined) {
       this.unpricedRequests += 1;
       return;
     }
+    this.pricedImages += line.images;
     let bucket = this.last;
-    if (bucket?.price !== line.price) {
-      bucket = this.buckets.find((candidate) => candidate.price === line.price);
+    if (bucket?.price !== price) {
+      bucket = this.buckets.find((candidate) => candidate.price === price);
       if (!bucket) {
-        bucket = { price: line.price, counts: { promptTokens: 0, imageOutputTokens: 0, textOutputTokens: 0, thoughtsTokens: 0, totalTokens: 0 } };
+        bucket = { price, inputText: 0, inputImage: 0, outputText: 0, outputImage: 0, thinking: 0, units: [] };
         this.buckets.push(bucket);
       }
       this.last = bucket;
     }
-    bucket.counts.promptTokens += counts.promptTokens;
-    bucket.counts.imageOutputTokens += counts.imageOutputTokens;
-    bucket.counts.textOutputTokens += counts.textOutputTokens;
-    bucket.counts.thoughtsTokens += counts.thoughtsTokens;
+    bucket.inputText += line.inputText;
+    bucket.inputImage += line.inputImage;
+    bucket.outputText += line.outputText;
+    bucket.outputImage += line.outputImage;
+    bucket.thinking += line.thinking;
+    if (line.imageCount > 0) {
+      // A price has a handful of units (DALL·E 3: six): a short list.
+      const units = bucket.units;
+      let unit = units.find((candidate) => candidate.unit === line.imageUnit);
+      if (!unit) {
+        unit = { unit: line.imageUnit, count: 0 };
+        units.push(unit);
+      }
+      unit.count += line.imageCount;
+    }
   }
 
-  /** The cost rule of pricing.ts applied to each price's token sums: exact, in picodollars. */
+  /** The cost rule of pricing.ts applied to each price's sums: exact, in picodollars. */
   costPico(): bigint {
     let total = 0n;
-    for (const bucket of this.buckets) total += costPico(bucket.counts, bucket.price);
+    for (const bucket of this.buckets) {
+      const { price, units, ...tokens } = bucket;
+      // Every line in a bucket was priced by its price, so the sums are too (never undefined here).
+      total += billedCostPico({ tokens }, price)!;
+      for (const { unit, count } of units) total += billedCostPico({ images: { count, unit } }, price)!;
+    }
     return total;
   }
 
   totals(): Totals {
+    const cost = this.costPico();
+    const perImage = this.pricedImages > 0 ? (cost + BigInt(this.pricedImages) / 2n) / BigInt(this.pricedImages) : undefined;
     return {
+      costUsd: picoToUsd(cost),
+      costPerImageUsd: perImage === undefined ? null : picoToUsd(perImage),
       requests: this.requests,
       images: this.images,
       failedRows: this.failedRows,
@@ -149,10 +202,21 @@ class Accumulator {
       textOutputTokens: this.textOutputTokens,
       thoughtsTokens: this.thoughtsTokens,
       totalTokens: this.totalTokens,
-      costUsd: picoToUsd(this.costPico()),
       unpricedRequests: this.unpricedRequests,
     };
   }
+}
+
+/** A count from a ledger line's billing record (any JSON at all): a whole number, else 0. */
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
+}
+
+/** Lines with no price, by model and what is not priced (`''`: the model has no price at all). */
+interface Unpriced {
+  model: string;
+  part: string;
+  requests: number;
 }
 
 const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
@@ -180,8 +244,8 @@ export class ReportBuilder {
   private readonly days = new Map<string, Accumulator>();
   private readonly groupTree: GroupNode = { children: new Map() };
   private readonly groups: Group[] = [];
-  /** Requests per model with no price on their day. */
-  private readonly unpriced = new Map<string, number>();
+  /** Lines with no price, keyed by model and the part not priced. */
+  private readonly unpriced = new Map<string, Unpriced>();
   /** Some line counted in more than one tag group. */
   private multiTagged = false;
   /** Price of each (model, day): the table's lookup per line would cost more than the line's sums. */
@@ -189,13 +253,24 @@ export class ReportBuilder {
   private readonly tagIndex: number;
   /**
    * Scratch space for the line being added, reused for every line (`add` is synchronous and
-   * nothing keeps it). Measured over a million lines: while the counts object that
-   * `tokenCounts` returns was held in a per-line object, V8's allocation-site pretenuring sent
-   * that garbage to the old heap in about half the runs (peak RSS ~205 MB instead of ~130 MB;
-   * gone with --no-allocation-site-pretenuring). Copying the counts in here and dropping the
-   * returned object at once keeps the peak steady.
+   * nothing keeps it). Measured over a million lines: while an object made per line was held
+   * in a per-line object, V8's allocation-site pretenuring sent that garbage to the old heap in
+   * about half the runs (peak RSS ~205 MB instead of ~130 MB; gone with
+   * --no-allocation-site-pretenuring). Copying the counts in here keeps the peak steady.
    */
-  private readonly line: Line = { images: 0, failed: false, counts: { promptTokens: 0, imageOutputTokens: 0, textOutputTokens: 0, thoughtsTokens: 0, totalTokens: 0 }, price: undefined };
+  private readonly line: Line = {
+    images: 0,
+    failed: false,
+    inputText: 0,
+    inputImage: 0,
+    outputText: 0,
+    outputImage: 0,
+    thinking: 0,
+    totalTokens: 0,
+    imageCount: 0,
+    imageUnit: '',
+    price: undefined,
+  };
   private readonly values: string[];
 
   constructor(private readonly options: ReportOptions) {
@@ -215,19 +290,15 @@ export class ReportBuilder {
     if (this.since !== undefined && ts < this.since) return;
     if (this.until !== undefined && ts >= this.until) return;
     const day = ts.slice(0, 10);
-    const price = this.priceOf(entry.model, day);
-    if (!price) this.unpriced.set(entry.model, (this.unpriced.get(entry.model) ?? 0) + 1);
     const line = this.line;
     line.images = typeof entry.images === 'number' ? entry.images : 0;
     line.failed = entry.outcome === 'failed';
-    // Copied out, so the provider's object dies at once (see `line`).
-    const counts = tokenCountsOf(billingOfEntry(entry));
-    line.counts.promptTokens = counts.promptTokens;
-    line.counts.imageOutputTokens = counts.imageOutputTokens;
-    line.counts.textOutputTokens = counts.textOutputTokens;
-    line.counts.thoughtsTokens = counts.thoughtsTokens;
-    line.counts.totalTokens = counts.totalTokens;
-    line.price = price;
+    const billing = billingOfEntry(entry);
+    this.readBilling(billing, line);
+    const price = this.priceOf(entry.model, day);
+    const missing = price === undefined ? '' : unpricedPart(billing, price);
+    if (missing !== undefined) this.countUnpriced(entry.model, missing);
+    line.price = missing === undefined ? price : undefined;
     this.total.add(line);
     let dayAcc = this.days.get(day);
     if (!dayAcc) {
@@ -238,11 +309,40 @@ export class ReportBuilder {
     if (options.by.length > 0) this.addToGroups(entry, day, line);
   }
 
+  /** A line's billing record (from a file: any JSON) into `line`, as whole numbers. */
+  private readBilling(billing: BillingRecord, line: Line): void {
+    const tokens = billing.tokens;
+    if (typeof tokens === 'object' && tokens !== null) {
+      line.inputText = count(tokens.inputText);
+      line.inputImage = count(tokens.inputImage);
+      line.outputText = count(tokens.outputText);
+      line.outputImage = count(tokens.outputImage);
+      line.thinking = count(tokens.thinking);
+      line.totalTokens = count(tokens.total) || line.inputText + line.inputImage + line.outputText + line.outputImage + line.thinking;
+    } else {
+      line.inputText = line.inputImage = line.outputText = line.outputImage = line.thinking = line.totalTokens = 0;
+    }
+    const images = billing.images;
+    const unit: unknown = typeof images === 'object' && images !== null ? images.unit : undefined;
+    line.imageCount = typeof unit === 'string' ? count(images!.count) : 0;
+    line.imageUnit = typeof unit === 'string' ? unit : '';
+  }
+
+  private countUnpriced(model: string, part: string): void {
+    const id = `${model}\u0000${part}`;
+    const known = this.unpriced.get(id);
+    if (known) known.requests += 1;
+    else this.unpriced.set(id, { model, part, requests: 1 });
+  }
+
   private addToGroups(entry: LedgerEntry, day: string, line: Line): void {
     const by = this.options.by;
     // The values of every key but tag, in `by` order; a line has one of each.
     const values = this.values;
-    by.forEach((key, index) => (values[index] = key === 'model' ? entry.model : key === 'day' ? day : key === 'batch' ? entry.batch : ''));
+    for (let index = 0; index < by.length; index += 1) {
+      const key = by[index];
+      values[index] = key === 'model' ? entry.model : key === 'day' ? day : key === 'batch' ? entry.batch : key === 'provider' ? providerOfEntry(entry) : '';
+    }
     if (this.tagIndex < 0) {
       this.addToGroup(values, line);
       return;
@@ -307,17 +407,18 @@ export class ReportBuilder {
 
   finish(): Report {
     const by = this.options.by;
-    const unpricedModels = [...this.unpriced.keys()].sort(compareText);
-    const warnings = unpricedModels.map(
-      (model) =>
-        `NO PRICE for model "${model}" (${this.unpriced.get(model)!.toLocaleString('en-US')} requests): its tokens are shown but its cost is NOT counted; add it to a price file (--prices)`,
+    const unpriced = [...this.unpriced.values()].sort((a, b) => compareText(a.model, b.model) || compareText(a.part, b.part));
+    const warnings = unpriced.map(({ model, part, requests }) =>
+      part === ''
+        ? `NO PRICE for model "${model}" (${requests.toLocaleString('en-US')} requests): its tokens are shown but its cost is NOT counted; add it to a price file (--prices)`
+        : `NO PRICE for model "${model}": ${part} (${requests.toLocaleString('en-US')} requests): their cost is NOT counted; add it to a price file (--prices)`,
     );
     if (this.multiTagged) warnings.push('a line with several tags counts in each of its tag groups, so tag groups may add up to more than the totals');
     return {
       totals: this.total.totals(),
       groups: this.groups.map(({ key, acc }) => ({ key, ...acc.totals() })).sort((a, b) => compareKeys(a.key, b.key, by)),
       daily: [...this.days.entries()].sort(([a], [b]) => compareText(a, b)).map(([day, acc]) => ({ key: { day }, ...acc.totals() })),
-      unpricedModels,
+      unpricedModels: [...new Set(unpriced.map(({ model }) => model))],
       warnings,
     };
   }
@@ -350,8 +451,10 @@ function compareKeys(a: Partial<Record<GroupKey, string>>, b: Partial<Record<Gro
 
 // ---------------------------------------------------------------- renderers
 
-/** The fields of T, in contract order. */
+/** The fields of T, money first: the order of the JSON, the CSV and the tables. */
 export const TOTAL_FIELDS: readonly (keyof Totals)[] = [
+  'costUsd',
+  'costPerImageUsd',
   'requests',
   'images',
   'failedRows',
@@ -360,24 +463,12 @@ export const TOTAL_FIELDS: readonly (keyof Totals)[] = [
   'textOutputTokens',
   'thoughtsTokens',
   'totalTokens',
-  'costUsd',
   'unpricedRequests',
 ];
 
-/** Only the fields of T, in contract order (a group's `key` is added by the caller). */
+/** Only the fields of T, in `TOTAL_FIELDS` order (a group's `key` is added by the caller). */
 function totalsOnly(t: Totals): Totals {
-  return {
-    requests: t.requests,
-    images: t.images,
-    failedRows: t.failedRows,
-    promptTokens: t.promptTokens,
-    imageOutputTokens: t.imageOutputTokens,
-    textOutputTokens: t.textOutputTokens,
-    thoughtsTokens: t.thoughtsTokens,
-    totalTokens: t.totalTokens,
-    costUsd: t.costUsd,
-    unpricedRequests: t.unpricedRequests,
-  };
+  return Object.fromEntries(TOTAL_FIELDS.map((field) => [field, t[field]])) as unknown as Totals;
 }
 
 /** `{"totals": T, "groups": [{"key": {...}, ...T}], "warnings": [...]}`: the contract, and only it. */
@@ -394,12 +485,21 @@ export function renderJson(report: Report): string {
   )}\n`;
 }
 
+const usdPico = (usd: number): bigint => BigInt(Math.round(usd * 1e6)) * 1_000_000n;
+
 /** A USD amount as `$1,234.5678`, with `+ ?` when some requests had no price. */
 export function costText(totals: Totals, decimals = 4): string {
-  return `${formatUsd(BigInt(Math.round(totals.costUsd * 1e6)) * 1_000_000n, decimals)}${totals.unpricedRequests > 0 ? ' + ?' : ''}`;
+  return `${formatUsd(usdPico(totals.costUsd), decimals)}${totals.unpricedRequests > 0 ? ' + ?' : ''}`;
+}
+
+/** Cost per image as `$0.0400`, `-` when no priced answer made an image. */
+export function costPerImageText(totals: Totals): string {
+  return totals.costPerImageUsd === null ? '-' : formatUsd(usdPico(totals.costPerImageUsd), 4);
 }
 
 const COLUMNS: { title: string; value: (t: Totals) => string }[] = [
+  { title: 'cost', value: (t) => costText(t) },
+  { title: 'per image', value: (t) => costPerImageText(t) },
   { title: 'requests', value: (t) => t.requests.toLocaleString('en-US') },
   { title: 'images', value: (t) => t.images.toLocaleString('en-US') },
   { title: 'failed', value: (t) => t.failedRows.toLocaleString('en-US') },
@@ -407,7 +507,6 @@ const COLUMNS: { title: string; value: (t: Totals) => string }[] = [
   { title: 'image tok', value: (t) => t.imageOutputTokens.toLocaleString('en-US') },
   { title: 'text tok', value: (t) => t.textOutputTokens.toLocaleString('en-US') },
   { title: 'thought tok', value: (t) => t.thoughtsTokens.toLocaleString('en-US') },
-  { title: 'cost', value: (t) => costText(t) },
 ];
 
 /**
@@ -451,15 +550,19 @@ export function csvCell(value: string): string {
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-/** Plain decimals (a tiny cost would otherwise print as `3e-7`, which not every sheet reads). */
-function usdDecimal(usd: number): string {
-  return usd.toFixed(12).replace(/\.?0+$/, '');
+/**
+ * Plain decimals (a tiny cost would otherwise print as `3e-7`, which not every sheet reads);
+ * an empty cell for no figure (cost per image without images).
+ */
+function csvNumber(value: number | null): string {
+  if (value === null) return '';
+  return Number.isInteger(value) ? String(value) : value.toFixed(12).replace(/\.?0+$/, '');
 }
 
 export function renderCsv(report: Report, by: GroupKey[]): string {
   const lines = [[...by, ...TOTAL_FIELDS].map(csvCell).join(',')];
   const row = (key: Partial<Record<GroupKey, string>>, totals: Totals): string =>
-    [...by.map((k) => csvCell(key[k] ?? '')), ...TOTAL_FIELDS.map((field) => (field === 'costUsd' ? usdDecimal(totals.costUsd) : String(totals[field])))].join(',');
+    [...by.map((k) => csvCell(key[k] ?? '')), ...TOTAL_FIELDS.map((field) => csvNumber(totals[field]))].join(',');
   for (const group of report.groups) lines.push(row(group.key, group));
   lines.push(row(Object.fromEntries(by.map((k, i) => [k, i === 0 ? 'TOTAL' : ''])), report.totals));
   return `${lines.join('\n')}\n`;

@@ -6,7 +6,7 @@
  * line is only text) is user data and goes through `escapeHtml`.
  */
 import { formatUsd } from '../cost/pricing.js';
-import { costText, type GroupKey, type Report, type ReportGroup, type Totals } from '../cost/report.js';
+import { costPerImageText, costText, type GroupKey, type Report, type ReportGroup, type Totals } from '../cost/report.js';
 
 export interface HtmlReportOptions {
   by: GroupKey[];
@@ -25,7 +25,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => ENTITIES[char]!);
 }
 
-const KEY_TITLES: Record<GroupKey, string> = { model: 'model', day: 'day (UTC)', batch: 'batch', tag: 'tag' };
+const KEY_TITLES: Record<GroupKey, string> = { provider: 'provider', model: 'model', day: 'day (UTC)', batch: 'batch', tag: 'tag' };
 
 const number = (value: number): string => value.toLocaleString('en-US');
 
@@ -59,7 +59,15 @@ h2 { font-size: 17px; margin: 28px 0 8px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
 th.key, td.key { text-align: left; }
-/* A wide breakdown scrolls sideways rather than squeezing its key columns to a letter a line. */
+/*
+ * Money first: cost and cost per image come right after the keys, so they must not be pushed out
+ * of a 1280 px window by a long batch name or tag. A key longer than its column's width is cut
+ * with an ellipsis (the whole text is its tooltip); a model id or a day fits whole.
+ */
+td.key .cut { display: inline-block; max-width: 13em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; }
+td.key-model .cut { max-width: 17em; }
+th.money, td.money { font-weight: 600; }
+/* A wide breakdown scrolls sideways (the token columns, last) rather than squeezing its key columns to a letter a line. */
 .scroll { overflow-x: auto; }
 thead th { border-bottom: 2px solid var(--ink); }
 tfoot td { font-weight: 700; border-top: 2px solid var(--ink); border-bottom: none; }
@@ -152,7 +160,9 @@ function renderChart(daily: ReportGroup[]): string {
   );
 }
 
-const COLUMNS: { title: string; value: (t: Totals) => string }[] = [
+const COLUMNS: { title: string; value: (t: Totals) => string; money?: boolean }[] = [
+  { title: 'cost', value: (t) => costText(t), money: true },
+  { title: 'cost per image', value: (t) => costPerImageText(t), money: true },
   { title: 'requests', value: (t) => number(t.requests) },
   { title: 'images', value: (t) => number(t.images) },
   { title: 'failed answers', value: (t) => number(t.failedRows) },
@@ -161,14 +171,25 @@ const COLUMNS: { title: string; value: (t: Totals) => string }[] = [
   { title: 'text tokens', value: (t) => number(t.textOutputTokens) },
   { title: 'thought tokens', value: (t) => number(t.thoughtsTokens) },
   { title: 'total tokens', value: (t) => number(t.totalTokens) },
-  { title: 'cost', value: (t) => costText(t) },
 ];
 
+const moneyClass = (column: { money?: boolean }): string => (column.money ? ' class="money"' : '');
+
+/** A key cell: one line, cut to its column's width, the whole text as its tooltip. */
+function keyCell(key: GroupKey, value: string): string {
+  const text = escapeHtml(value);
+  return `<td class="key key-${key}"><span class="cut" title="${text}">${text}</span></td>`;
+}
+
 function renderTable(groups: ReportGroup[], by: GroupKey[], totals: Totals): string {
-  const head = [...by.map((key) => `<th class="key" scope="col">${escapeHtml(KEY_TITLES[key])}</th>`), ...COLUMNS.map((column) => `<th scope="col">${column.title}</th>`), '<th scope="col">requests with no price</th>'];
+  const head = [
+    ...by.map((key) => `<th class="key" scope="col">${escapeHtml(KEY_TITLES[key])}</th>`),
+    ...COLUMNS.map((column) => `<th scope="col"${moneyClass(column)}>${column.title}</th>`),
+    '<th scope="col">requests with no price</th>',
+  ];
   const row = (cells: string[], t: Totals): string =>
-    `<tr>${cells.join('')}${COLUMNS.map((column) => `<td>${escapeHtml(column.value(t))}</td>`).join('')}<td${t.unpricedRequests > 0 ? ' class="unpriced"' : ''}>${number(t.unpricedRequests)}</td></tr>`;
-  const body = groups.map((group) => row(by.map((key) => `<td class="key">${escapeHtml(group.key[key] ?? '')}</td>`), group));
+    `<tr>${cells.join('')}${COLUMNS.map((column) => `<td${moneyClass(column)}>${escapeHtml(column.value(t))}</td>`).join('')}<td${t.unpricedRequests > 0 ? ' class="unpriced"' : ''}>${number(t.unpricedRequests)}</td></tr>`;
+  const body = groups.map((group) => row(by.map((key) => keyCell(key, group.key[key] ?? '')), group));
   const foot = row([`<td class="key"${by.length > 1 ? ` colspan="${by.length}"` : ''}>TOTAL</td>`], totals);
   return `<div class="scroll"><table><thead><tr>${head.join('')}</tr></thead><tbody>${body.join('')}</tbody><tfoot>${foot}</tfoot></table></div>`;
 }
@@ -200,6 +221,7 @@ export function renderHtml(report: Report, options: HtmlReportOptions): string {
 
   const cards = [
     card(totals.unpricedRequests > 0 ? 'total cost (priced requests only)' : 'total cost', costText(totals), 'cost'),
+    card('cost per image', costPerImageText(totals), 'cost'),
     card('requests', number(totals.requests)),
     card('images', number(totals.images)),
     card('failed answers', number(totals.failedRows)),

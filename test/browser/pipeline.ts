@@ -5,8 +5,8 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { geminiTokenCounts } from '../../src/providers/gemini/usage.js';
-import { costPico, PriceTable } from '../../src/cost/pricing.js';
+import { geminiBilling } from '../../src/providers/gemini/usage.js';
+import { billedCostPico, PriceTable } from '../../src/cost/pricing.js';
 import type { LedgerEntry } from '../../src/core/types.js';
 
 export const KEY = 'browser-test-key-42';
@@ -49,7 +49,7 @@ export async function ledgerFigures(out: string, batch: string): Promise<LedgerF
       if (entry.batch !== batch) continue;
       const price = prices.priceOf(entry.model, entry.ts);
       if (!price) throw new Error(`no price for ${entry.model}`);
-      const cost = costPico(geminiTokenCounts(entry.usageMetadata ?? {}), price);
+      const cost = billedCostPico(geminiBilling(entry.usageMetadata ?? {}), price)!;
       figures.requests += 1;
       figures.images += entry.images;
       if (entry.outcome === 'failed') figures.failed += 1;

@@ -2,7 +2,7 @@
  * `tokenhot-batch estimate <csv>` and `run --dry-run`: what a file will cost, sending nothing.
  */
 import { loadConfig, type Config, type ConfigFlags } from '../../core/config.js';
-import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate } from '../../cost/estimate.js';
+import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate, type EstimateLine } from '../../cost/estimate.js';
 import { formatUsd, loadPriceTable } from '../../cost/pricing.js';
 import { formatProblem, readRows, rejectedRowCount, type CsvReading, type RowProblem } from '../../rows/csv.js';
 import { OutputStore } from '../../output/storage.js';
@@ -21,18 +21,20 @@ export interface EstimateFlags extends ConfigFlags, CsvInputFlags {
 }
 
 export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipped: number): string {
-  const header = ['model', 'size', 'rows', 'prompt tok', 'image tok', 'text+thinking tok', 'est. cost'];
+  // Money first, as in the report; a model billed by the image has no tokens to show.
+  const header = ['model', 'size', 'rows', 'est. cost', 'prompt tok', 'image tok', 'text+thinking tok'];
   const fmt = (n: number): string => n.toLocaleString('en-US');
+  const tokens = (line: EstimateLine, n: number): string => (line.billedImages > 0 ? '-' : fmt(n));
   const rows = estimate.lines.map((line) => [
     line.model,
     line.imageSize,
     fmt(line.rows),
-    fmt(line.promptTokens),
-    fmt(line.imageOutputTokens),
-    fmt(line.otherOutputTokens),
     line.costPico === undefined ? 'NO PRICE' : formatUsd(line.costPico, 4),
+    tokens(line, line.promptTokens),
+    tokens(line, line.imageOutputTokens),
+    tokens(line, line.otherOutputTokens),
   ]);
-  const total = ['TOTAL', '', fmt(estimate.rows), '', '', '', `${formatUsd(estimate.costPico, 4)}${estimate.unpricedModels.length > 0 ? ' + ?' : ''}`];
+  const total = ['TOTAL', '', fmt(estimate.rows), `${formatUsd(estimate.costPico, 4)}${estimate.unpricedModels.length > 0 ? ' + ?' : ''}`, '', '', ''];
   const all = [header, ...rows, total];
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
   const line = (row: string[]): string => row.map((cell, col) => (col < 2 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ').trimEnd();
@@ -47,9 +49,11 @@ export function renderEstimate(estimate: Estimate, rejected: RowProblem[], skipp
   const a = ESTIMATE_ASSUMPTIONS;
   out.push(
     '',
-    'How this was estimated (nothing was sent): image output tokens per model and size from the provider\'s price pages; ' +
+    'How this was estimated (nothing was sent): Gemini image output tokens per model and size from the provider\'s price pages; ' +
       `prompt tokens from the prompt's length (about ${a.charsPerToken} characters a token, one per CJK character) plus ${a.tokensPerReferenceImage} per reference image; ` +
       `${a.thinkingTokens} thinking tokens for Gemini 3 models and ${a.textTokens} text tokens per answer. ` +
+      'Seedream and DALL-E: one image a row at the price of its size and quality (shown under size); ' +
+      'GPT Image: the output tokens OpenAI publishes for the size and quality (auto counted as high) plus the prompt. ' +
       'Retries of blocked or failed rows and price changes are not included.',
   );
   return `${out.join('\n')}\n`;

@@ -1,15 +1,17 @@
 /**
  * The gallery page in real headless Chromium, made from a real run: `run` against a
  * `mock-server` process (one prompt blocked), then `gallery`, then the page opened from disk
- * and checked for what a person sees.
+ * and checked for what a person sees. The HTML cost report too: of that run, and of a ledger of
+ * both providers with every key, seen in a 1280 px window.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exactUsd } from '../../src/views/gallery-html.js';
 import { formatUsd } from '../../src/cost/pricing.js';
+import type { LedgerEntry } from '../../src/core/types.js';
 import { runCli, startMockProcess, type MockProcess } from '../helpers/processes.js';
 import { launchChromium, RESULTS, type Browser } from './chromium.js';
 import { KEY, ledgerFigures, writeCsv, type LedgerFigures } from './pipeline.js';
@@ -154,6 +156,59 @@ describe('gallery page in Chromium', () => {
     const oneLine = Math.min(...keys.map((key) => key.height));
     for (const key of keys) expect(key.height, key.text).toBeLessThan(oneLine * 1.5);
     await reportPage.screenshot({ path: join(RESULTS, 'report.png'), fullPage: true });
+    await reportPage.close();
+  });
+
+  it('the HTML cost report leads with money: cost and cost per image right after the keys, in view in a 1280 px window', async () => {
+    // Every key at once, with long batch names and tags, and lines of both providers.
+    const reportOut = join(dir, 'wide');
+    await mkdir(join(reportOut, 'ledger'), { recursive: true });
+    const line = (model: string, batch: string, tags: string[], extra: Partial<LedgerEntry>): LedgerEntry => ({
+      ts: '2026-11-10T12:00:00.000Z',
+      batch,
+      rowId: `r-${Math.random()}`,
+      model,
+      attempt: 1,
+      outcome: 'done',
+      images: 1,
+      tags,
+      host: 'h',
+      pid: 1,
+      ...extra,
+    });
+    const longBatch = 'catalog-2026-autumn/shoes-boots-and-sandals-for-the-whole-northern-hemisphere';
+    const longTag = 'campaign-black-friday-cyber-monday-retargeting-audience-b';
+    const lines = [
+      line('gemini-3.1-flash-image-preview', longBatch, [longTag, 'hero'], { usageMetadata: { promptTokenCount: 20, candidatesTokenCount: 1120, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: 1120 }] } }),
+      line('dall-e-3', longBatch, [longTag], { provider: 'openai-images', billing: { images: { count: 1, unit: '1792x1024/hd' } }, usage: {} }),
+      line('doubao-seedream-4-5-251128', 'spring', ['hero'], { provider: 'openai-images', billing: { images: { count: 2, unit: 'image' } }, usage: { generated_images: 2 }, images: 2 }),
+    ];
+    await writeFile(join(reportOut, 'ledger', 'a.jsonl'), lines.map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+    const file = join(dir, 'wide-report.html');
+    const report = await runCli(['report', '--out', reportOut, '--by', 'provider,model,batch,day,tag', '--format', 'html', '--output', file]);
+    expect(report.code, report.stderr).toBe(0);
+    const reportPage = await browser!.context.newPage();
+    await reportPage.setViewportSize({ width: 1280, height: 900 });
+    await reportPage.goto(`file://${file}`);
+    const headers = await reportPage.$$eval('h2 + .scroll thead th', (cells) => cells.map((cell) => ({ text: cell.textContent ?? '', right: cell.getBoundingClientRect().right })));
+    expect(headers.slice(0, 7).map((header) => header.text)).toEqual(['provider', 'model', 'batch', 'day (UTC)', 'tag', 'cost', 'cost per image']);
+    const viewport = await reportPage.evaluate(() => document.documentElement.clientWidth);
+    expect(viewport).toBeLessThanOrEqual(1280);
+    // In view without scrolling: within the window, and within the table's scroll box.
+    const box = await reportPage.$eval('h2 + .scroll', (node) => node.getBoundingClientRect().right);
+    for (const header of headers.slice(0, 7)) {
+      expect(header.right, header.text).toBeLessThanOrEqual(viewport);
+      expect(header.right, header.text).toBeLessThanOrEqual(box);
+    }
+    // A key too long for its column is cut on one line, the whole of it in its tooltip.
+    const tag = reportPage.locator(`td.key-tag .cut[title="${longTag}"]`).first();
+    expect(await tag.textContent()).toBe(longTag);
+    const oneLine = await reportPage.$eval('td.key-day', (cell) => cell.getBoundingClientRect().height);
+    expect((await tag.boundingBox())!.height).toBeLessThan(oneLine);
+    // The money itself: DALL·E 3 at 1792x1024/hd, $0.12 an image.
+    const dalle = reportPage.locator('tr', { has: reportPage.locator('td.key-model', { hasText: 'dall-e-3' }) });
+    expect(await dalle.locator('td.money').allInnerTexts()).toEqual(['$0.1200', '$0.1200']);
+    await reportPage.screenshot({ path: join(RESULTS, 'report-1280.png') });
     await reportPage.close();
   });
 });

@@ -226,7 +226,7 @@ export function buildProgram(): Command {
     .description('cost report from the ledger')
     .option('--out <dir>', 'output folder whose ledger to read (env TOKENHOT_OUT_DIR)')
     .option('--batch <name>', 'only this batch (and its sub-batches)')
-    .option('--by <keys>', 'group by any of model,day,batch,tag (comma-separated)')
+    .option('--by <keys>', 'group by any of provider,model,day,batch,tag (comma-separated)')
     .addOption(new Option('--format <format>', 'output format (html: one self-contained page with a chart)').choices(['table', 'json', 'csv', 'html']).default('table'))
     .option('--output <file>', 'write the report to this file instead of stdout')
     .option('--since <date>', 'from this day (YYYY-MM-DD, UTC)')

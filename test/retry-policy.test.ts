@@ -26,8 +26,8 @@ describe('retry policy', () => {
 
   it('a 429 never uses up an attempt: it waits for the quota however many attempts were made', () => {
     const error = new CallError('rateLimited', '429', { retryAfterMs: 1500 });
-    expect(nextStep(error, 5)).toEqual({ action: 'waitForQuota', delayMs: 1500 });
-    expect(nextStep(error, 50)).toEqual({ action: 'waitForQuota', delayMs: 1500 });
+    expect(nextStep(error, 5)).toEqual({ action: 'waitForQuota', delayMs: 1500, perDay: false });
+    expect(nextStep(error, 50)).toEqual({ action: 'waitForQuota', delayMs: 1500, perDay: false });
   });
 
   it('a 429 with no delay waits the default; a daily quota waits much longer', () => {
@@ -55,6 +55,17 @@ describe('the shared gate', () => {
     gate.closeFor(10_000);
     gate.closeFor(10);
     expect(gate.remainingMs()).toBeGreaterThan(9000);
+  });
+});
+
+describe('the 429 cap, the same for both runners', () => {
+  it('waits out 429s, up to the policy\'s cap, then fails the row saying so', () => {
+    const limited = new CallError('rateLimited', 'rate limited (HTTP 429)', { retryAfterMs: 1500 });
+    expect(nextStep(limited, 1, DEFAULT_RETRY_POLICY, 0)).toEqual({ action: 'waitForQuota', delayMs: 1500, perDay: false });
+    expect(nextStep(limited, 1, DEFAULT_RETRY_POLICY, 199).action).toBe('waitForQuota');
+    expect(nextStep(limited, 1, DEFAULT_RETRY_POLICY, 200)).toEqual({ action: 'fail', reason: 'still rate limited after 200 waits (rate limited (HTTP 429))' });
+    const daily = new CallError('rateLimited', 'daily quota exhausted', { perDay: true });
+    expect(nextStep(daily, 1)).toMatchObject({ action: 'waitForQuota', perDay: true, delayMs: DEFAULT_RETRY_POLICY.perDayPauseMs });
   });
 });
 

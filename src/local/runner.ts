@@ -97,8 +97,6 @@ function isAbortReason(error: unknown, signal: AbortSignal): boolean {
   return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
 }
 
-/** Ceiling on 429 waits for one row, so a provider that never lets up cannot hold a row forever. */
-const MAX_RATE_LIMIT_WAITS = 200;
 
 /** Runs a file in this process; one run of a batch at a time (see `OutputStore.lockBatch`). */
 export async function runLocal(options: LocalRunOptions, context: RowContext): Promise<RunSummary> {
@@ -230,18 +228,15 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
         }
         const callError = asCallError(error);
         if (!callError.unreachable) reach.answered();
-        if (callError.kind === 'rateLimited' && callError.perDay) {
-          stop(callError.message);
-          continue;
-        }
-        const step = nextStep(callError, attempt, options.retry);
+        const step = nextStep(callError, attempt, options.retry, rateLimitWaits);
         switch (step.action) {
           case 'waitForQuota':
-            rateLimitWaits += 1;
-            if (rateLimitWaits > MAX_RATE_LIMIT_WAITS) {
-              settle(row, { status: 'failed', reason: `still rate limited after ${MAX_RATE_LIMIT_WAITS} waits` });
-              return;
+            // A run does not wait hours for a per-day quota: it stops, the rows left for later.
+            if (step.perDay) {
+              stop(callError.message);
+              break;
             }
+            rateLimitWaits += 1;
             pacer.rateLimited(step.delayMs);
             options.onEvent?.({ type: 'rateLimited', row, delayMs: step.delayMs, reason: callError.message });
             break;

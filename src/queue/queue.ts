@@ -28,6 +28,8 @@ export interface ImageJobData {
   row: BatchRow;
   /** Set when a catalog job queued the row (its content hash is `row.contentHash`). */
   catalog?: { name: string };
+  /** 429s this row has waited out so far (the attempt policy caps them). */
+  rateLimitWaits?: number;
 }
 
 /** Job ids come from batch and row id, so adding the same row twice adds nothing. */

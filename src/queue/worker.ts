@@ -28,7 +28,7 @@ import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { tokenCountsOf } from '../cost/billing.js';
 import { picoToUsd } from '../cost/pricing.js';
 import { QuotaControl } from './quota-control.js';
-import { backoffDelay, ModelWatch, rateLimitDelay, ReachWatch } from '../run/retry-policy.js';
+import { backoffDelay, ModelWatch, nextStep, ReachWatch } from '../run/retry-policy.js';
 
 export interface WorkerOptions {
   settings: QueueSettings;
@@ -71,7 +71,10 @@ export interface RunningWorker {
   pipeline: Pipeline;
 }
 
-/** Jobs may bounce on 429s many times; each bounce is a start, not an attempt. */
+/**
+ * A backstop on starts: a job goes back to waiting on each 429 (capped by the attempt policy)
+ * and each time its start slot is too far off; neither uses an attempt.
+ */
 const MAX_STARTED_ATTEMPTS = 500;
 
 /** How far out an over-budget job is parked; raising the cap promotes it at once. */
@@ -217,44 +220,41 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       const callError = asCallError(error);
       metrics.answered(callError.status ?? 'network');
       if (!callError.unreachable) reach.answered();
-      switch (callError.kind) {
-        case 'rateLimited': {
-          const delay = rateLimitDelay(callError, config.retry);
-          await quota.rateLimited(delay);
-          if (callError.perDay) {
-            log.warn({ delayMs: delay }, `every worker pauses for ${Math.round(delay / 60_000)} min: ${callError.message}`);
+      const rateLimitWaits = job.data.rateLimitWaits ?? 0;
+      const step = nextStep(callError, attempt, { ...config.retry, attempts: job.opts.attempts ?? config.retry.attempts }, rateLimitWaits);
+      switch (step.action) {
+        case 'waitForQuota': {
+          await quota.rateLimited(step.delayMs);
+          if (step.perDay) {
+            log.warn({ delayMs: step.delayMs }, `every worker pauses for ${Math.round(step.delayMs / 60_000)} min: ${callError.message}`);
             // A worker asked to drain the queue (and `run`) stops instead of waiting an hour.
             if (options.untilDrained) stopWith(1, `${callError.message}; the rows left wait in the queue`);
           } else {
-            log.info({ batch: row.batch, row: row.id, delayMs: delay }, `rate limited: every worker waits ${delay} ms`);
+            log.info({ batch: row.batch, row: row.id, delayMs: step.delayMs }, `rate limited: every worker waits ${step.delayMs} ms`);
           }
+          // Counted with the job, so that the cap holds across workers and restarts.
+          await job.updateData({ ...job.data, rateLimitWaits: rateLimitWaits + 1 });
           throw new RateLimitError();
         }
-        case 'fatal':
+        case 'stop':
           await stopForFatal(callError);
           await job.moveToWait(token);
           throw new WaitingError();
-        case 'transient': {
-          const attempts = job.opts.attempts ?? 1;
-          log.info({ batch: row.batch, row: row.id, attempt, attempts }, `transient failure: ${callError.message}`);
-          if (attempt >= attempts) {
-            const reason = `${callError.message} (gave up after ${attempt} attempts)`;
-            await failForGood(job, reason, false);
-            settle(row, { status: 'failed', reason });
-            const unreachable = reach.gaveUp(callError);
-            if (unreachable) {
-              // This worker only: the queue is not paused, since workers elsewhere may reach it.
-              log.error(`stopping this worker: ${unreachable.message}`);
-              stopWith(2, unreachable.message);
-            }
-            throw new UnrecoverableError(reason);
-          }
+        case 'retry':
+          log.info({ batch: row.batch, row: row.id, attempt, attempts: job.opts.attempts }, `transient failure: ${callError.message}`);
+          // BullMQ retries it, after `backoffDelay` (its backoff strategy).
           throw callError;
+        case 'fail': {
+          await failForGood(job, step.reason, false);
+          settle(row, { status: 'failed', reason: step.reason });
+          const unreachable = reach.gaveUp(callError);
+          if (unreachable) {
+            // This worker only: the queue is not paused, since workers elsewhere may reach it.
+            log.error(`stopping this worker: ${unreachable.message}`);
+            stopWith(2, unreachable.message);
+          }
+          throw new UnrecoverableError(step.reason);
         }
-        case 'rowFailed':
-          // generateRow settles these itself; kept for completeness of the kinds.
-          await failForGood(job, callError.message, false);
-          throw new UnrecoverableError(callError.message);
       }
     }
 

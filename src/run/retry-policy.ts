@@ -1,7 +1,7 @@
 /**
- * The retry policy, one place for both runners: the in-process runner calls `nextStep` in its
- * loop; the BullMQ worker gives `backoffDelay` to BullMQ as its backoff strategy and
- * `rateLimitDelay` to `queue.rateLimit`.
+ * The attempt policy, one place for both runners: after a failed call of a row, each asks
+ * `nextStep` what to do and acts on the answer (the in-process runner in its loop; the BullMQ
+ * worker through BullMQ, which also takes `backoffDelay` as its backoff strategy).
  */
 import { CallError } from '../core/errors.js';
 
@@ -16,6 +16,8 @@ export interface RetryPolicy {
   defaultRateLimitMs: number;
   /** Wait after a per-day quota is exhausted. @default 3600000 */
   perDayPauseMs: number;
+  /** 429s one row may wait out before it fails (a provider that never lets up). @default 200 */
+  maxRateLimitWaits: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -24,6 +26,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxDelayMs: 120_000,
   defaultRateLimitMs: 5_000,
   perDayPauseMs: 3_600_000,
+  maxRateLimitWaits: 200,
 };
 
 /**
@@ -43,15 +46,20 @@ export function rateLimitDelay(error: CallError, policy: RetryPolicy = DEFAULT_R
 
 export type NextStep =
   | { action: 'retry'; delayMs: number }
-  | { action: 'waitForQuota'; delayMs: number }
+  /** Hold off every call; a per-day quota will not clear for hours (each runner says what it does then). */
+  | { action: 'waitForQuota'; delayMs: number; perDay: boolean }
   | { action: 'fail'; reason: string }
   | { action: 'stop'; reason: string };
 
-/** What a runner does after a failed call of a row that has used `attemptsMade` attempts. */
-export function nextStep(error: CallError, attemptsMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY): NextStep {
+/**
+ * What a runner does after a failed call of a row that has used `attemptsMade` attempts and
+ * waited out `rateLimitWaits` 429s before this one.
+ */
+export function nextStep(error: CallError, attemptsMade: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY, rateLimitWaits = 0): NextStep {
   switch (error.kind) {
     case 'rateLimited':
-      return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy) };
+      if (rateLimitWaits >= policy.maxRateLimitWaits) return { action: 'fail', reason: `still rate limited after ${rateLimitWaits} waits (${error.message})` };
+      return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy), perDay: error.perDay };
     case 'transient':
       return attemptsMade >= policy.attempts
         ? { action: 'fail', reason: `${error.message} (gave up after ${attemptsMade} attempts)` }

@@ -73,7 +73,7 @@ describe('sizes and flags as people write them', () => {
     }
     const estimate = await runInProcess(['estimate', csv, '--image-size', '5K']);
     expect(estimate.code).toBe(2);
-    expect(estimate.stderr).toBe('error: --image-size: "5K" is not an image size (512, 1K, 2K, 4K; 512 on 3.1 flash only)\n');
+    expect(estimate.stderr).toBe('error: --image-size: "5K" is not an image size (512, 1K, 2K, 3K, 4K; 512 on 3.1 flash only)\n');
     expect(mock.requests.length).toBe(before);
   });
 

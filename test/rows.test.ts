@@ -546,7 +546,7 @@ describe('readRows: row checks', () => {
     const path = await csv('count.csv', 'id,prompt,tags\na,"x, y",t\nb,x, y,t\nc,x\nd,ok,t\n');
     const reads = await readAll(path);
     expect(problemsOf(reads).map(formatProblem)).toEqual([
-      `${path}:3: has 4 fields but the header (line 1) has 3; a cell with a comma must be in double quotes, the quote its first character`,
+      `${path}:3: has 4 fields but the header (line 1) has 3; a cell holding the delimiter (comma-separated file) must be in double quotes, the quote its first character`,
       `${path}:4: has 2 fields but the header (line 1) has 3`,
     ]);
     expect(rowsOf(reads).map((r) => r.id)).toEqual(['a', 'd']);
@@ -582,7 +582,7 @@ describe('readRows: row checks', () => {
     expect(problemsOf(strict).map(formatProblem)).toEqual([
       `${path}:2: model: "gemini-3-pro-imag" is not a model this version knows (did you mean ${PRO}?); --strict refuses it`,
       `${path}:4: model: "gemini-3-pro-imag" is not a model this version knows (did you mean ${PRO}?); --strict refuses it`,
-      `${path}:5: model: "imagen-9" is not a model this version knows (known: ${PRO}, ${FLASH31}, ${FLASH25}); --strict refuses it`,
+      `${path}:5: model: "imagen-9" is not a model this version knows (known: ${PRO}, ${FLASH31}, ${FLASH25}, doubao-seedream-4-0-250828, doubao-seedream-4-5-251128, doubao-seedream-5-0-260128, gpt-image-1.5, gpt-image-2, dall-e-3, dall-e-2); --strict refuses it`,
     ]);
   });
 

@@ -4,7 +4,7 @@
  * Each text is written once here and added to the commands that share it.
  */
 import type { Command } from 'commander';
-import { ALL_IMAGE_SIZES, BASE_ASPECT_RATIOS, MODELS } from '../providers/models.js';
+import { BASE_ASPECT_RATIOS, capabilitiesOf, MODELS } from '../providers/models.js';
 
 /** The environment, in the words of the commands that read it; a command may say more of one. */
 const ENVIRONMENT = {
@@ -38,6 +38,9 @@ const columns = (rows: [string, string][]): string[] => {
   return rows.map(([name, text]) => `  ${name.padEnd(width)}  ${text}`);
 };
 
+/** A model's aspect ratios, space-separated. */
+const ratiosOf = (id: string): string => capabilitiesOf(id).aspectRatios.join(' ');
+
 const CSV_COLUMNS = [
   'CSV: a header row, then one row per image. Comma-, semicolon- or tab-separated: the header line',
   'says which (or --delimiter). UTF-8, with or without a BOM.',
@@ -45,8 +48,10 @@ const CSV_COLUMNS = [
     ['prompt', 'required: the prompt (in double quotes if it holds the delimiter, quotes or line breaks)'],
     ['id', 'unique in the file; names the outputs (default row-00001, row-00002, ...)'],
     ['model', `${MODELS.map((m) => m.id).join(', ')} (default: --model)`],
-    ['aspect_ratio', `${BASE_ASPECT_RATIOS.join(' ')}; 3.1 flash also 1:4 4:1 1:8 8:1`],
-    ['image_size', `${ALL_IMAGE_SIZES.filter((size) => size !== '512').join(' ')} (or 1k 2k 4k); 3.1 flash also 512; 2.5 flash none`],
+    ['aspect_ratio', `Gemini ${BASE_ASPECT_RATIOS.join(' ')}, 3.1 flash also 1:4 4:1 1:8 8:1; Seedream ${ratiosOf('doubao-seedream-4-5-251128')}; GPT Image ${ratiosOf('gpt-image-2')}; DALL-E 3 ${ratiosOf('dall-e-3')}`],
+    ['image_size', `1K 2K 4K (or 1k 2k 4k); 3.1 flash also 512; Seedream 4.0 1K 2K 4K, 4.5 2K 4K, 5.0 2K 3K; none on 2.5 flash, GPT Image, DALL-E`],
+    ['size', 'an exact WxH instead of aspect_ratio and image_size (Seedream, GPT Image, DALL-E; within what each takes)'],
+    ['quality', 'GPT Image low medium high auto; DALL-E 3 standard hd (default standard)'],
     ['reference_images', ';-separated paths of images to edit or draw from, relative to the CSV'],
     ['tags', ';-separated, for cost reports by tag'],
     ['other columns', 'kept as metadata in the sidecar'],

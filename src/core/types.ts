@@ -24,6 +24,10 @@ export interface Row {
   model: string;
   aspectRatio?: string;
   imageSize?: string;
+  /** An exact size (`1536x1024`) or a size name (`auto`), for models of the images endpoint. */
+  size?: string;
+  /** `low`...`high`, `auto` (GPT Image), `standard` or `hd` (DALL·E 3). */
+  quality?: string;
   /** Paths of reference images, resolved against the CSV's folder. */
   referenceImages: string[];
   tags: string[];

@@ -1,15 +1,20 @@
 /**
- * What each image model accepts, in one place: the CSV checks, the request builder, the mock
- * and the estimate all read it. Model ids get renamed (`-preview` ids lose the suffix), so a
- * lookup also matches an id with or without `-preview`.
+ * The registry of image models over both providers: which provider serves a model id, what each
+ * model accepts (the CSV checks, job definitions, the mock and the estimate read it), and the
+ * known ids for "did you mean". Each provider's own table is in its folder (`gemini/models.ts`,
+ * `openai-images/models.ts`); ids this version does not know go to Gemini, as they always have.
  */
+import { checkGeminiOptions, findGeminiModel, GEMINI_MODELS, geminiCapabilitiesOf, geminiReferenceRules } from './gemini/models.js';
+import { capabilitiesOfImagesModel, checkImagesOptions, findImagesModel, IMAGES_MODELS } from './openai-images/models.js';
+import type { ProviderName } from './provider.js';
+import type { CheckedOptions, ReferenceRules, RowOptionCells } from './row-options.js';
 
-export const DEFAULT_MODEL = 'gemini-3-pro-image-preview';
+export { BASE_ASPECT_RATIOS, DEFAULT_MODEL, findGeminiModel } from './gemini/models.js';
 
-export const BASE_ASPECT_RATIOS = ['1:1', '2:3', '3:2', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'] as const;
-
+/** What any model accepts, in the terms common to both providers. */
 export interface ModelCapabilities {
   id: string;
+  provider: ProviderName;
   aspectRatios: readonly string[];
   /** Allowed `imageSize` values; empty when the model takes no `imageSize`. */
   imageSizes: readonly string[];
@@ -22,43 +27,13 @@ export interface ModelCapabilities {
   outputMimeType: 'image/jpeg' | 'image/png';
   /**
    * Output tokens of one image per size, from the provider's public pricing pages. Used by
-   * `estimate` and the mock; real bills come from `usageMetadata`.
+   * `estimate` and the mock; real bills come from the usage. Empty for models billed otherwise.
    */
   imageTokens: Readonly<Record<string, number>>;
 }
 
-export const MODELS: readonly ModelCapabilities[] = [
-  {
-    id: 'gemini-3-pro-image-preview',
-    aspectRatios: BASE_ASPECT_RATIOS,
-    imageSizes: ['1K', '2K', '4K'],
-    defaultImageSize: '1K',
-    maxReferenceImages: 14,
-    thoughtImages: true,
-    outputMimeType: 'image/jpeg',
-    imageTokens: { '1K': 1120, '2K': 1120, '4K': 2000 },
-  },
-  {
-    id: 'gemini-3.1-flash-image-preview',
-    aspectRatios: [...BASE_ASPECT_RATIOS, '1:4', '4:1', '1:8', '8:1'],
-    imageSizes: ['512', '1K', '2K', '4K'],
-    defaultImageSize: '1K',
-    maxReferenceImages: 14,
-    thoughtImages: true,
-    outputMimeType: 'image/png',
-    imageTokens: { '512': 747, '1K': 1120, '2K': 1680, '4K': 2520 },
-  },
-  {
-    id: 'gemini-2.5-flash-image',
-    aspectRatios: BASE_ASPECT_RATIOS,
-    imageSizes: [],
-    defaultImageSize: '1K',
-    maxReferenceImages: 3,
-    thoughtImages: false,
-    outputMimeType: 'image/png',
-    imageTokens: { '1K': 1290 },
-  },
-];
+/** Every model this version knows, Gemini's first. */
+export const MODELS: readonly ModelCapabilities[] = [...GEMINI_MODELS, ...IMAGES_MODELS.map(capabilitiesOfImagesModel)];
 
 /** Every aspect ratio and image size some model takes: what a flag's value may be at all. */
 export const ALL_ASPECT_RATIOS: readonly string[] = [...new Set(MODELS.flatMap((m) => m.aspectRatios))];
@@ -66,6 +41,11 @@ export const ALL_IMAGE_SIZES: readonly string[] = [...new Set(MODELS.flatMap((m)
 
 function parseSize(size: string): number {
   return size.endsWith('K') ? Number(size.slice(0, -1)) * 1024 : Number(size);
+}
+
+/** The provider that serves a model id: the images endpoint's seven, else Gemini (unknown ids too). */
+export function providerOf(id: string): ProviderName {
+  return findImagesModel(id) ? 'openai-images' : 'gemini';
 }
 
 /**
@@ -80,24 +60,31 @@ export function normalizeImageSize(size: string): string {
 
 /** The capabilities of a model id, or undefined for a model this version does not know. */
 export function findModel(id: string): ModelCapabilities | undefined {
-  const bare = id.replace(/-preview$/, '');
-  return MODELS.find((m) => m.id === id || m.id.replace(/-preview$/, '') === bare);
+  const images = findImagesModel(id);
+  return images ? capabilitiesOfImagesModel(images) : findGeminiModel(id);
 }
 
-/** Capabilities for checks: a model this version does not know is held to the common subset. */
+/** Capabilities for checks: a model this version does not know is held to Gemini's common subset. */
 export function capabilitiesOf(id: string): ModelCapabilities {
-  return (
-    findModel(id) ?? {
-      id,
-      aspectRatios: BASE_ASPECT_RATIOS,
-      imageSizes: ['1K', '2K', '4K'],
-      defaultImageSize: '1K',
-      maxReferenceImages: 14,
-      thoughtImages: true,
-      outputMimeType: 'image/png',
-      imageTokens: {},
-    }
-  );
+  return findModel(id) ?? geminiCapabilitiesOf(id);
+}
+
+/** What the row checks ask of a model, looked up once per model id. */
+export interface ModelRules {
+  /** A model this version knows (unknown ones are held to Gemini's common subset). */
+  known: boolean;
+  provider: ProviderName;
+  /** A row's options, by the rules of the model's provider. */
+  check(cells: RowOptionCells): CheckedOptions;
+  references: ReferenceRules;
+}
+
+export function rulesOf(id: string): ModelRules {
+  const images = findImagesModel(id);
+  if (images) return { known: true, provider: 'openai-images', check: (cells) => checkImagesOptions(images, cells), references: images.references };
+  const known = findGeminiModel(id);
+  const caps = known ?? geminiCapabilitiesOf(id);
+  return { known: known !== undefined, provider: 'gemini', check: (cells) => checkGeminiOptions(caps, cells), references: geminiReferenceRules(caps) };
 }
 
 /** Image size used for a row: the asked one, else the model's default. */

@@ -9,9 +9,11 @@ import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
-import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, readImageMime, sniffImageMime } from './image-type.js';
+import { readImageMime, sniffImageMime, type ImageMime } from './image-type.js';
 import { UsageError } from '../core/errors.js';
-import { capabilitiesOf, DEFAULT_MODEL, findModel, normalizeImageSize, unknownModelReason, type ModelCapabilities } from '../providers/models.js';
+import { DEFAULT_MODEL, normalizeImageSize, rulesOf, unknownModelReason, type ModelRules } from '../providers/models.js';
+import { MAX_GEMINI_REFERENCE_BYTES } from '../providers/gemini/models.js';
+import type { OptionValue } from '../providers/row-options.js';
 import type { PriceTable } from '../cost/pricing.js';
 import type { Row } from '../core/types.js';
 
@@ -101,15 +103,11 @@ export function strictRejection(file: string, problems: readonly RowProblem[]): 
   return new UsageError(`${file} rejected (--strict): ${rejectedRowCount(problems)} bad row(s)\n  ${shown}${more}`);
 }
 
-export const KNOWN_COLUMNS = ['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'reference_images', 'tags'] as const;
+export const KNOWN_COLUMNS = ['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'size', 'quality', 'reference_images', 'tags'] as const;
 type KnownColumn = (typeof KNOWN_COLUMNS)[number];
 
-/**
- * A request's inline data is limited to about 20 MB, so the references of one row must fit in it.
- * This counts file bytes; base64 in the request adds a third, so rows near the limit may still
- * be refused by the endpoint, but anything over it certainly would be.
- */
-export const MAX_REFERENCE_BYTES = 20 * 1024 * 1024;
+/** Gemini's limit on a row's reference images together (see providers/gemini/models.ts). */
+export const MAX_REFERENCE_BYTES = MAX_GEMINI_REFERENCE_BYTES;
 
 /**
  * One record may not exceed this. A prompt is a few KB at most; without a cap, a big file with no
@@ -389,7 +387,8 @@ function formatMb(bytes: number): string {
 // ---------------------------------------------------------------------------------------------
 // Reference images: checked once per path, however many rows use it.
 
-type ReferenceCheck = { ok: true; size: number } | { ok: false; reason: string };
+/** A file that can be read, with its type by content (none: not an image); or why it cannot. */
+type ReferenceCheck = { ok: true; size: number; mime?: ImageMime } | { ok: false; reason: string };
 
 function checkReference(absolute: string): Promise<ReferenceCheck> {
   return (async (): Promise<ReferenceCheck> => {
@@ -397,15 +396,7 @@ function checkReference(absolute: string): Promise<ReferenceCheck> {
       const info = await stat(absolute);
       if (!info.isFile()) return { ok: false, reason: 'is not a file' };
       const mime = await readImageMime(absolute);
-      if (!isGeminiInputMime(mime)) {
-        return {
-          ok: false,
-          reason: mime
-            ? `is ${mime}; reference images must be ${GEMINI_INPUT_TYPE_NAMES}`
-            : `is not a ${GEMINI_INPUT_TYPE_NAMES} image (judged by its content, not its name)`,
-        };
-      }
-      return { ok: true, size: info.size };
+      return mime ? { ok: true, size: info.size, mime } : { ok: true, size: info.size };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, reason: 'does not exist' };
@@ -604,12 +595,11 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
   const referenceCache = new Map<string, Promise<ReferenceCheck>>();
   // A file names a handful of models; looking each up once per row is a measurable cost at 100k
   // rows. Bounded, so a file of made-up model names does not grow it without end.
-  const modelCache = new Map<string, { caps: ModelCapabilities; known: boolean }>();
-  const lookUpModel = (model: string): { caps: ModelCapabilities; known: boolean } => {
+  const modelCache = new Map<string, ModelRules>();
+  const lookUpModel = (model: string): ModelRules => {
     let entry = modelCache.get(model);
     if (!entry) {
-      const found = findModel(model);
-      entry = { caps: found ?? capabilitiesOf(model), known: found !== undefined };
+      entry = rulesOf(model);
       if (modelCache.size < 64) modelCache.set(model, entry);
     }
     return entry;
@@ -685,7 +675,7 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
         problem(
           '',
           `has ${record.length} fields but the header (line ${headLine}) has ${head.columns.length}` +
-            (more ? '; a cell with a comma must be in double quotes, the quote its first character' : ''),
+            (more ? `; a cell holding the delimiter (${delimiterName(delimiter.value)} file) must be in double quotes, the quote its first character${delimiter.value === ';' ? ', so are `tags` and `reference_images` lists ("red;blue")' : ''}` : ''),
         ),
       ];
     }
@@ -739,7 +729,8 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
     if (modelOk && options.budgetPrices && !options.budgetPrices.priceOf(model, new Date().toISOString())) {
       problems.push(problem('model', `${model}${fromDefault(modelCell)} has no price, so a budget cannot be kept for it; give its price in a TOKENHOT_PRICES file`));
     }
-    const { caps, known } = lookUpModel(model);
+    const rules = lookUpModel(model);
+    const known = rules.known;
     // The default model (a flag) is checked once by the command, not on every row that takes it.
     if (modelOk && !known && modelCell !== '' && options.unknownModel) {
       if (options.unknownModel === 'refuse') problems.push(problem('model', `${unknownModelReason(model)}; --strict refuses it`));
@@ -749,43 +740,33 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
       }
     }
 
-    // aspect_ratio
+    // aspect_ratio, image_size, size, quality: the model's provider says which values it takes,
+    // and which defaults do not apply to it. Sizes are written as people write them (`2k`) and
+    // kept as the API requires them (`2K`).
+    const given = (column: 'aspect_ratio' | 'size' | 'quality'): OptionValue | undefined => {
+      const value = cell(column);
+      return value === '' ? undefined : { value, fromDefault: false };
+    };
     const ratioCell = cell('aspect_ratio');
-    const aspectRatio = ratioCell === '' ? defaults.aspectRatio?.trim() || undefined : ratioCell;
-    if (aspectRatio !== undefined && modelOk && !caps.aspectRatios.includes(aspectRatio)) {
-      problems.push(
-        problem(
-          'aspect_ratio',
-          `"${aspectRatio}"${fromDefault(ratioCell)} is not an aspect ratio of ${model} (${caps.aspectRatios.join(', ')})`,
-        ),
-      );
-    }
-
-    // image_size: a default size does not apply to a model that takes none (2.5 flash has one
-    // fixed size), else a mixed CSV could not be run with --image-size at all.
-    // Written as people write it (`2k`), sent as the API requires (`2K`).
+    const defaultRatio = defaults.aspectRatio?.trim() || undefined;
     const sizeCell = cell('image_size');
-    let imageSize = sizeCell === '' ? defaultSize : normalizeImageSize(sizeCell);
-    if (sizeCell === '' && caps.imageSizes.length === 0) imageSize = undefined;
-    if (imageSize !== undefined && modelOk) {
-      if (caps.imageSizes.length === 0) {
-        problems.push(problem('image_size', `${model} takes no image_size; leave the cell empty`));
-      } else if (!caps.imageSizes.includes(imageSize)) {
-        problems.push(
-          problem(
-            'image_size',
-            `"${sizeCell === '' ? imageSize : sizeCell}"${fromDefault(sizeCell)} is not an image size of ${model} (${caps.imageSizes.join(', ')})`,
-          ),
-        );
-      }
-    }
+    const imageSizeOption: OptionValue | undefined =
+      sizeCell !== '' ? { value: normalizeImageSize(sizeCell), fromDefault: false, written: sizeCell } : defaultSize === undefined ? undefined : { value: defaultSize, fromDefault: true };
+    const chosen = rules.check({
+      aspectRatio: given('aspect_ratio') ?? (ratioCell === '' && defaultRatio !== undefined ? { value: defaultRatio, fromDefault: true } : undefined),
+      imageSize: imageSizeOption,
+      size: given('size'),
+      quality: given('quality'),
+    });
+    if (modelOk) for (const { column, reason } of chosen.problems) problems.push(problem(column, reason));
 
     // reference_images
     const refs = splitList(cell('reference_images'));
     const referenceImages = refs.map((ref) => resolve(folder, ref));
-    if (refs.length > 0 && modelOk && refs.length > caps.maxReferenceImages) {
+    const refRules = rules.references;
+    if (refs.length > 0 && modelOk && refs.length > refRules.max) {
       problems.push(
-        problem('reference_images', `${refs.length} images, but ${model} takes at most ${caps.maxReferenceImages}`),
+        problem('reference_images', refRules.max === 0 ? `${model} takes no reference images` : `${refs.length} images, but ${model} takes at most ${refRules.max}`),
       );
     }
 
@@ -810,8 +791,10 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
         line,
         prompt,
         model,
-        ...(aspectRatio !== undefined ? { aspectRatio } : {}),
-        ...(imageSize !== undefined ? { imageSize } : {}),
+        ...(chosen.aspectRatio !== undefined ? { aspectRatio: chosen.aspectRatio } : {}),
+        ...(chosen.imageSize !== undefined ? { imageSize: chosen.imageSize } : {}),
+        ...(chosen.size !== undefined ? { size: chosen.size } : {}),
+        ...(chosen.quality !== undefined ? { quality: chosen.quality } : {}),
         referenceImages,
         tags: [...new Set(splitList(cell('tags')))],
         // fromEntries defines own properties, so a column named "__proto__" stays plain data.
@@ -820,7 +803,8 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
       return [{ row }];
     };
 
-    if (refs.length === 0) return finish();
+    // A model that takes none was told of above: its files are not worth a look.
+    if (refs.length === 0 || (modelOk && refRules.max === 0)) return finish();
     return (async (): Promise<RowRead[]> => {
       const checks = await Promise.all(
         referenceImages.map((absolute) => {
@@ -836,20 +820,29 @@ export async function* readRowBatches(csvPath: string, options: ReadRowsOptions)
       let allOk = true;
       checks.forEach((check, i) => {
         const ref = refs[i] ?? '';
-        if (check.ok) {
-          total += check.size;
+        const reason = !check.ok
+          ? check.reason
+          : !check.mime
+            ? `is not a ${refRules.typeNames} image (judged by its content, not its name)`
+            : !refRules.mimeTypes.includes(check.mime)
+              ? `is ${check.mime}; reference images${rules.provider === 'gemini' ? '' : ` for ${model}`} must be ${refRules.typeNames}`
+              : refRules.maxBytesEach !== undefined && check.size > refRules.maxBytesEach
+                ? `is ${formatMb(check.size)}, over the ${refRules.maxBytesEach / (1024 * 1024)} MB ${model} takes per image`
+                : undefined;
+        if (reason === undefined) {
+          total += check.ok ? check.size : 0;
           return;
         }
         allOk = false;
         const where = isAbsolute(ref) ? '' : ` (looked for ${referenceImages[i] ?? ref})`;
         const tilde = ref.startsWith('~') ? '; "~" is not expanded, write the full path' : '';
-        problems.push(problem('reference_images', `"${ref}" ${check.reason}${where}${tilde}`));
+        problems.push(problem('reference_images', `"${ref}" ${reason}${where}${tilde}`));
       });
-      if (allOk && total > MAX_REFERENCE_BYTES) {
+      if (allOk && refRules.maxBytesTotal !== undefined && total > refRules.maxBytesTotal) {
         problems.push(
           problem(
             'reference_images',
-            `the images total ${formatMb(total)}, over the ${MAX_REFERENCE_BYTES / (1024 * 1024)} MB a request's inline data is limited to`,
+            `the images total ${formatMb(total)}, over the ${refRules.maxBytesTotal / (1024 * 1024)} MB a request's inline data is limited to`,
           ),
         );
       }

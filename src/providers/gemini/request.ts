@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { CallError } from '../../core/errors.js';
 import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, sniffImageMime } from '../../rows/image-type.js';
-import { capabilitiesOf } from '../models.js';
+import { geminiCapabilitiesOf } from './models.js';
 import type { Row } from '../../core/types.js';
 
 export type ResponseModalities = ['TEXT', 'IMAGE'] | ['IMAGE'];
@@ -49,7 +49,7 @@ export async function buildRequestBody(row: Row, responseModalities: ResponseMod
   const imageConfig: { aspectRatio?: string; imageSize?: string } = {};
   if (row.aspectRatio) imageConfig.aspectRatio = row.aspectRatio;
   // 2.5 flash takes no imageSize; the CSV check refuses it there, and this keeps a default out.
-  if (row.imageSize && capabilitiesOf(row.model).imageSizes.length > 0) imageConfig.imageSize = row.imageSize;
+  if (row.imageSize && geminiCapabilitiesOf(row.model).imageSizes.length > 0) imageConfig.imageSize = row.imageSize;
   return {
     contents: [{ role: 'user', parts: [{ text: row.prompt }, ...(await referenceParts(row))] }],
     generationConfig: {

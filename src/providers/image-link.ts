@@ -1,0 +1,281 @@
+/**
+ * Images answered as links (`data[i].url`; a gateway's `fileData.fileUri` or Markdown link in a
+ * Gemini answer), fetched at once: Seedream's links expire in 24 h, DALL·E's in an hour.
+ *
+ * The generation behind a link is already billed, so a failed download is retried as a download
+ * (connection lost, timeout, 5xx, a body cut short), never by asking for the image again; a link
+ * that is gone (403/404/410: an expired signed link) fails the row at once. Links go to other
+ * hosts than the endpoint: they get their own connection pool and never the API key. Bytes are
+ * streamed into the row's image sink (the temporary files of inline images), limited in size and
+ * time, and must be an image by their content, whatever the headers say.
+ */
+import { Agent, request } from 'undici';
+import { redact } from '../core/errors.js';
+import { sniffImageMime, SNIFF_BYTES } from '../rows/image-type.js';
+import type { FinalImage, ImageFileWriter, ImageSink } from './provider.js';
+
+export interface ImageLinkOptions {
+  /** Largest image taken, in bytes. @default 50 MB */
+  maxBytes?: number;
+  /** Longest one download may take, from asking to the last byte. @default 120000 */
+  timeoutMs?: number;
+  /** Downloads of one link, the first included. @default 4 */
+  attempts?: number;
+  /** Ceiling of the first wait between downloads; doubles each time (full jitter). @default 1000 */
+  baseDelayMs?: number;
+  /** Connections kept open per link host. @default 8 */
+  connections?: number;
+  /** Kept out of every message (links never get it; a message must not hold it either). */
+  apiKey?: string;
+}
+
+/** How fetching a link ended: the image, a row failure (billed: the answer was), or a local write that failed. */
+export type LinkResult = { image: FinalImage } | { failed: string } | { saveError: unknown };
+
+const DEFAULTS = { maxBytes: 50 * 1024 * 1024, timeoutMs: 120_000, attempts: 4, baseDelayMs: 1_000, connections: 8 };
+const MAX_REDIRECTS = 5;
+/** Decoded bytes gathered into one write (a write per network chunk costs more than the copy). */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+
+/** One try's end: `retry` for what another download may cure, `failed` for what it cannot. */
+type Attempt = { image: FinalImage } | { failed: string } | { retry: string; afterMs?: number } | { saveError: unknown };
+
+class SaveError extends Error {
+  constructor(readonly original: unknown) {
+    super('cannot save the image');
+  }
+}
+
+export class ImageLinks {
+  private readonly agent: Agent;
+  private readonly settings: Required<Omit<ImageLinkOptions, 'apiKey'>>;
+
+  constructor(private readonly options: ImageLinkOptions = {}) {
+    this.settings = {
+      maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
+      timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+      attempts: options.attempts ?? DEFAULTS.attempts,
+      baseDelayMs: options.baseDelayMs ?? DEFAULTS.baseDelayMs,
+      connections: options.connections ?? DEFAULTS.connections,
+    };
+    this.agent = new Agent({
+      connections: this.settings.connections,
+      keepAliveTimeout: 10_000,
+      headersTimeout: this.settings.timeoutMs,
+      // A link that stops sending for this long is a download cut short.
+      bodyTimeout: Math.min(this.settings.timeoutMs, 30_000),
+      connect: { timeout: 15_000 },
+    });
+  }
+
+  /** Fetches the image behind `link` into a temporary file of `sink`; throws only the abort of `signal`. */
+  async fetch(link: string, sink: ImageSink, signal?: AbortSignal): Promise<LinkResult> {
+    const url = parseLink(link);
+    if (typeof url === 'string') return { failed: this.words(url) };
+    if (url.protocol === 'data:') return this.fromDataUri(link, sink);
+
+    let last = '';
+    for (let attempt = 1; attempt <= this.settings.attempts; attempt++) {
+      const result = await this.attempt(url, sink, signal);
+      if ('image' in result || 'saveError' in result) return result;
+      if ('failed' in result) return { failed: this.words(`image link ${describeLink(url)} ${result.failed}`) };
+      last = result.retry;
+      if (attempt < this.settings.attempts) {
+        const ceiling = this.settings.baseDelayMs * 2 ** (attempt - 1);
+        await sleep(Math.max(result.afterMs ?? 0, Math.round(Math.random() * ceiling)), signal);
+      }
+    }
+    return { failed: this.words(`image link ${describeLink(url)} could not be downloaded in ${this.settings.attempts} attempts (last: ${last})`) };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private words(text: string): string {
+    return redact(text, this.options.apiKey);
+  }
+
+  private async attempt(start: URL, sink: ImageSink, signal: AbortSignal | undefined): Promise<Attempt> {
+    const timeout = AbortSignal.timeout(this.settings.timeoutMs);
+    const callSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let url = start;
+    let response: Awaited<ReturnType<typeof request>>;
+    for (let redirects = 0; ; redirects++) {
+      try {
+        // No Authorization header, on purpose: a link is another host's (a CDN, a bucket).
+        response = await request(url, {
+          method: 'GET',
+          dispatcher: this.agent,
+          signal: callSignal,
+          headers: { 'user-agent': 'tokenhot-batch', accept: 'image/*' },
+        });
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        return { retry: networkWords(error, timeout.aborted) };
+      }
+      const location = header(response.headers, 'location');
+      if (response.statusCode >= 300 && response.statusCode < 400 && location) {
+        discard(response.body);
+        if (redirects >= MAX_REDIRECTS) return { failed: `redirects more than ${MAX_REDIRECTS} times` };
+        const next = parseLink(location, url);
+        if (typeof next === 'string' || next.protocol === 'data:') return { failed: `redirects to ${typeof next === 'string' ? 'something that is not a link' : 'a data URI'}` };
+        url = next;
+        continue;
+      }
+      break;
+    }
+
+    const status = response.statusCode;
+    if (status !== 200) {
+      discard(response.body);
+      if (status === 403 || status === 404 || status === 410) return { failed: `has expired or is gone (HTTP ${status}); links live 1 to 24 hours` };
+      if (status === 408 || status === 429 || status >= 500) return { retry: `HTTP ${status}`, afterMs: retryAfterMs(header(response.headers, 'retry-after')) };
+      return { failed: `was refused (HTTP ${status})` };
+    }
+    const declared = Number(header(response.headers, 'content-length') ?? NaN);
+    if (declared > this.settings.maxBytes) {
+      discard(response.body);
+      return { failed: `is ${formatMb(declared)}, over the ${formatMb(this.settings.maxBytes)} taken` };
+    }
+
+    let writer: ImageFileWriter | undefined;
+    try {
+      writer = await sink.open().catch((error: unknown) => {
+        throw new SaveError(error);
+      });
+      const written = await this.receive(response.body, writer);
+      if ('failed' in written) {
+        discard(response.body);
+        await writer.discard().catch(() => undefined);
+        return written;
+      }
+      if (Number.isFinite(declared) && written.bytes !== declared) {
+        await writer.discard().catch(() => undefined);
+        return { retry: `the download was cut short (${written.bytes} of ${declared} bytes)` };
+      }
+      const mimeType = sniffImageMime(written.head);
+      if (!mimeType) {
+        await writer.discard().catch(() => undefined);
+        const type = header(response.headers, 'content-type');
+        return { failed: `is not an image (judged by its content${type ? `; it says ${type.split(';')[0]}` : ''})` };
+      }
+      const image = await writer.close().catch((error: unknown) => {
+        throw new SaveError(error);
+      });
+      return { image: { ...image, mimeType } };
+    } catch (error) {
+      discard(response.body);
+      await writer?.discard().catch(() => undefined);
+      if (error instanceof SaveError) return { saveError: error.original };
+      if (signal?.aborted) throw signal.reason;
+      return { retry: timeout.aborted ? `no image in ${this.settings.timeoutMs / 1000} s` : `the download was cut short (${networkWords(error, false)})` };
+    }
+  }
+
+  /** Streams the body into `writer`, within the byte limit; the first bytes are kept for sniffing. */
+  private async receive(body: AsyncIterable<Buffer>, writer: ImageFileWriter): Promise<{ bytes: number; head: Buffer } | { failed: string }> {
+    let bytes = 0;
+    let head = Buffer.alloc(0);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await writer.write(chunk).catch((error: unknown) => {
+        throw new SaveError(error);
+      });
+    };
+    for await (const chunk of body) {
+      bytes += chunk.length;
+      if (bytes > this.settings.maxBytes) return { failed: `is over the ${formatMb(this.settings.maxBytes)} taken` };
+      if (head.length < SNIFF_BYTES) head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
+    }
+    await flush();
+    return { bytes, head };
+  }
+
+  /** A `data:image/...;base64,` link (a gateway's way of inlining): decoded, checked like any other. */
+  private async fromDataUri(link: string, sink: ImageSink): Promise<LinkResult> {
+    const comma = link.indexOf(',');
+    if (comma === -1 || !/;base64$/i.test(link.slice(0, comma))) return { failed: 'the image link is a data URI without base64 data' };
+    const bytes = Buffer.from(link.slice(comma + 1), 'base64');
+    if (bytes.length > this.settings.maxBytes) return { failed: `the image in a data URI is over the ${formatMb(this.settings.maxBytes)} taken` };
+    const mimeType = sniffImageMime(bytes.subarray(0, SNIFF_BYTES));
+    if (!mimeType) return { failed: 'the data URI given as image link holds no image (judged by its content)' };
+    let writer: ImageFileWriter | undefined;
+    try {
+      writer = await sink.open();
+      await writer.write(bytes);
+      return { image: { ...(await writer.close()), mimeType } };
+    } catch (error) {
+      await writer?.discard().catch(() => undefined);
+      return { saveError: error };
+    }
+  }
+}
+
+/** The link as a URL, or words for why it is not one that can be fetched. */
+function parseLink(link: string, base?: URL): URL | string {
+  let url: URL;
+  try {
+    url = new URL(link.trim(), base);
+  } catch {
+    return `the image link "${link.slice(0, 80)}" is not a URL`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:' && url.protocol !== 'data:') return `the image link is a ${url.protocol} URL, not http(s)`;
+  return url;
+}
+
+/** Host and path, shortened: a signed link's query is long and tells a person nothing. */
+export function describeLink(url: URL): string {
+  const path = url.pathname.length > 48 ? `${url.pathname.slice(0, 45)}...` : url.pathname;
+  return `${url.host}${path}`;
+}
+
+/** Drops a body not read (or read no further): an undici body destroyed bare emits an abort nobody hears. */
+function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Seconds only (a CDN's Retry-After), capped: a download is not worth a long wait. */
+function retryAfterMs(value: string | undefined): number | undefined {
+  return value && /^\d+$/.test(value.trim()) ? Math.min(30_000, Number(value.trim()) * 1000) : undefined;
+}
+
+function networkWords(error: unknown, timedOut: boolean): string {
+  if (timedOut) return 'no answer in time';
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  return `${code ?? (error as Error).name ?? 'error'}: ${message}`;
+}
+
+function formatMb(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${bytes} bytes` : `${Math.round(bytes / (1024 * 1024))} MB`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -79,7 +79,7 @@ describe('run with REDIS_URL', () => {
     expect(result.code, result.stderr).toBe(1);
     expect(result.stdout).toContain('batch viaqueue: 11 done, 1 failed');
     expect(result.stdout).toMatch(/x3 \(line 5\): prompt blocked \(PROHIBITED_CONTENT\)/);
-    expect(result.stdout).toMatch(/TOTAL\s+12\s+11\s+1/);
+    expect(result.stdout).toMatch(/TOTAL\s+\$[\d.,]+\s+\$[\d.,]+\s+12\s+11\s+1\s/);
     expect(await sidecars(out, 'viaqueue')).toHaveLength(12);
     const again = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
     expect(again.code).toBe(1);

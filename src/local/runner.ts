@@ -8,6 +8,7 @@ import { asCallError } from '../core/errors.js';
 import { LocalBudget, reservationFor, type Reservation } from '../run/budget.js';
 import { generateRow, planRow, type RowContext, type RowOutcome, type Sidecar } from '../run/generate.js';
 import type { Progress, ProgressState } from '../run/progress.js';
+import { quotaScope } from '../run/pacing.js';
 import { LocalPacer, sleep } from '../run/rate-gate.js';
 import { ModelWatch, nextStep, ReachWatch, type RetryPolicy } from '../run/retry-policy.js';
 import type { PriceTable } from '../cost/pricing.js';
@@ -145,7 +146,14 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
 
   const progress = options.progress?.(todo.length);
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
-  const pacer = new LocalPacer(options.rpm);
+  // Each model learns its own pace (its provider's quota for it), as in queue mode.
+  const pacers = new Map<string, LocalPacer>();
+  const pacerFor = (row: BatchRow): LocalPacer => {
+    const scope = quotaScope(row);
+    let pacer = pacers.get(scope);
+    if (!pacer) pacers.set(scope, (pacer = new LocalPacer(options.rpm)));
+    return pacer;
+  };
   const reach = new ReachWatch();
   const models = new ModelWatch();
   const waitSignal = AbortSignal.any([options.stopSignal, options.abortSignal].filter((signal): signal is AbortSignal => signal !== undefined));
@@ -193,7 +201,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
       }
       try {
         // Ctrl-C also ends the wait for a start slot (at a low pace, that wait is long).
-        await pacer.acquire(waitSignal);
+        await pacerFor(row).acquire(waitSignal);
         if (stopReason) {
           summary.notRun += 1;
           return;
@@ -217,7 +225,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
           await reservation.release();
         }
         reach.answered();
-        pacer.succeeded();
+        pacerFor(row).succeeded();
         models.settled(row.batch, row.model, outcome);
         settle(row, outcome);
         return;
@@ -237,7 +245,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
               break;
             }
             rateLimitWaits += 1;
-            pacer.rateLimited(step.delayMs);
+            pacerFor(row).rateLimited(step.delayMs);
             options.onEvent?.({ type: 'rateLimited', row, delayMs: step.delayMs, reason: callError.message });
             break;
           case 'retry':

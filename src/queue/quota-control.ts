@@ -1,5 +1,7 @@
 /**
- * The provider's quota, shared by every worker on every machine through Redis.
+ * The provider's quota of one model, shared by every worker on every machine through Redis.
+ * Each model has a pace of its own (`scope`, see run/pacing.ts `quotaScope`): a provider's quotas
+ * are per model, and Seedream's has nothing to do with Gemini's.
  *
  * - Pacing (run/pacing.ts): one pace for all workers. Before each call a worker reserves a start
  *   slot: slots are handed out 1/pace apart on Redis's clock (so machines with skewed clocks
@@ -97,33 +99,32 @@ export class QuotaControl {
     private readonly log: Logger,
     /** Calls that would wait longer than this for a slot go back to the queue instead. */
     private readonly longestSlotWaitMs = LONGEST_SLOT_WAIT_MS,
+    /** Whose pace this is (a model); empty for one pace of everything. */
+    private readonly scope = '',
   ) {
     this.client = connection.duplicate();
     this.client.on('error', () => undefined);
   }
 
   private get paceKey(): string {
-    return `${this.prefix}:tokenhot:pace`;
+    return `${this.prefix}:tokenhot:pace${this.scope ? `:${this.scope}` : ''}`;
   }
 
   private get slotsKey(): string {
-    return `${this.prefix}:tokenhot:pace:slots`;
+    return `${this.paceKey}:slots`;
   }
 
   /** Calls started (a hash: n, first) or refused with 429 (a count) in one second, all workers. */
   private startsKey(second: number, kind: 'started' | 'refused' = 'started'): string {
-    return `${this.prefix}:tokenhot:pace:${kind}:${second}`;
+    return `${this.paceKey}:${kind}:${second}`;
   }
 
   async init(settings: QuotaSettings): Promise<void> {
-    if (!(await this.queue.getGlobalRateLimit())) await this.queue.setGlobalRateLimit(OPEN_LIMIT.max, OPEN_LIMIT.duration);
+    await setUpQueue(this.queue, settings, this.log);
     const state = await this.update((learned) => initialPace(settings.rpm, learned));
-    if (settings.rpm) this.log.info({ rpm: settings.rpm }, 'quota set for all workers');
-    else if (state.rate !== undefined) this.log.info({ rate: Number(state.rate.toFixed(2)) }, 'pace learned earlier, in calls per second');
-    if (settings.globalConcurrency) {
-      await this.queue.setGlobalConcurrency(settings.globalConcurrency);
-      this.log.info({ globalConcurrency: settings.globalConcurrency }, 'cap on calls in flight set for all workers');
-    }
+    const whose = this.scope ? { model: this.scope } : {};
+    if (settings.rpm) this.log.info({ rpm: settings.rpm, ...whose }, 'quota set for all workers');
+    else if (state.rate !== undefined) this.log.info({ rate: Number(state.rate.toFixed(2)), ...whose }, 'pace learned earlier, in calls per second');
     this.timer = setInterval(() => void this.flush(), FLUSH_MS);
     this.timer.unref();
   }
@@ -164,7 +165,7 @@ export class QuotaControl {
     const observed = await this.observedRate();
     const before = (await this.read()).rate;
     const after = await this.update((state) => afterRateLimited(state, Date.now(), observed));
-    if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)) }, 'quota reached: pace lowered (calls per second, all workers)');
+    if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)), ...(this.scope ? { model: this.scope } : {}) }, 'quota reached: pace lowered (calls per second, all workers)');
   }
 
   /** The shared pace in calls per second, or undefined while none is known. */
@@ -260,6 +261,55 @@ export class QuotaControl {
     if (this.timer) clearInterval(this.timer);
     await this.flush().catch(() => undefined);
     this.client.disconnect();
+  }
+}
+
+/**
+ * What the queue itself needs, once per worker: a rate limiter that never binds (so manual 429
+ * pauses act), and the cap on calls in flight across workers when one is asked for.
+ */
+async function setUpQueue(queue: Queue, settings: QuotaSettings, log: Logger): Promise<void> {
+  if (!(await queue.getGlobalRateLimit())) await queue.setGlobalRateLimit(OPEN_LIMIT.max, OPEN_LIMIT.duration);
+  if (settings.globalConcurrency && (await queue.getGlobalConcurrency()) !== settings.globalConcurrency) {
+    await queue.setGlobalConcurrency(settings.globalConcurrency);
+    log.info({ globalConcurrency: settings.globalConcurrency }, 'cap on calls in flight set for all workers');
+  }
+}
+
+/**
+ * One QuotaControl per model, made and set up on its first row. A 429 of one model pauses every
+ * worker's fetching for its delay (BullMQ's limiter is the queue's), but the pace each model
+ * learns is its own.
+ */
+export class ModelQuotas {
+  private readonly byScope = new Map<string, Promise<QuotaControl>>();
+
+  constructor(
+    private readonly make: (scope: string) => QuotaControl,
+    private readonly settings: QuotaSettings,
+  ) {}
+
+  for(scope: string): Promise<QuotaControl> {
+    let quota = this.byScope.get(scope);
+    if (!quota) {
+      const control = this.make(scope);
+      quota = control.init(this.settings).then(() => control);
+      // A failed set-up (Redis away) is tried again by the next row, not kept.
+      quota.catch(() => this.byScope.delete(scope));
+      this.byScope.set(scope, quota);
+    }
+    return quota;
+  }
+
+  /** The paces learned so far, by model (calls per second). */
+  async rates(): Promise<Map<string, number | undefined>> {
+    const rates = new Map<string, number | undefined>();
+    for (const [scope, quota] of this.byScope) rates.set(scope, await (await quota).currentRate());
+    return rates;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.byScope.values()].map((quota) => quota.then((control) => control.close(), () => undefined)));
   }
 }
 

@@ -27,8 +27,9 @@ import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue
 import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { tokenCountsOf } from '../cost/billing.js';
 import { picoToUsd } from '../cost/pricing.js';
-import { QuotaControl } from './quota-control.js';
+import { LONGEST_SLOT_WAIT_MS, ModelQuotas, QuotaControl } from './quota-control.js';
 import { backoffDelay, ModelWatch, nextStep, ReachWatch } from '../run/retry-policy.js';
+import { quotaScope } from '../run/pacing.js';
 
 export interface WorkerOptions {
   settings: QueueSettings;
@@ -108,8 +109,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       throw error;
     }
   }
-  const quota = new QuotaControl(queue, connection, settings.prefix, log);
-  await quota.init({ rpm: options.rpm, globalConcurrency: options.globalConcurrency });
+  const quotas = new ModelQuotas((scope) => new QuotaControl(queue, connection, settings.prefix, log, LONGEST_SLOT_WAIT_MS, scope), { rpm: options.rpm, globalConcurrency: options.globalConcurrency });
   const metrics = new WorkerMetrics();
   metrics.concurrency.set(options.concurrency);
   const metricsServer =
@@ -118,7 +118,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       : await serveMetrics(metrics, options.metricsPort, options.metricsHost ?? '127.0.0.1', async () => {
           const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
           for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ state }, count);
-          metrics.pace.set((await quota.currentRate()) ?? 0);
+          for (const [model, rate] of await quotas.rates()) metrics.pace.set({ model }, rate ?? 0);
         });
 
   let exit: WorkerExit = { code: 0 };
@@ -198,7 +198,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const callRow = async (job: Job<ImageJobData>, token: string | undefined, reservation: Reservation): Promise<{ images: string[] }> => {
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
-    // The shared pace: wait for this call's start slot; a long 429 pause sends the job back.
+    // The model's shared pace: wait for this call's start slot; a long 429 pause sends the job back.
+    const quota = await quotas.for(quotaScope(row));
     let slot: boolean;
     try {
       slot = await quota.waitForSlot(AbortSignal.any([signal, slotWaits.signal]));
@@ -401,7 +402,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
           new Promise((resolve) => (metricsServer ? metricsServer.server.close(resolve) : resolve(undefined))),
           queue.close(),
           pipeline.close(),
-          quota.close(),
+          quotas.close(),
         ]),
         closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS,
       );

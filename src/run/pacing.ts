@@ -87,3 +87,11 @@ export function admittedRate(starts: readonly number[], refusals: readonly numbe
   const span = Math.max(250, Math.min(windowMs, now - Math.min(...recent)));
   return (Math.max(0, recent.length - refused) * 1000) / span;
 }
+
+/**
+ * Whose quota a row's call counts against: its model's. Providers set quotas per model (and a
+ * model id names its provider), so each model learns a pace of its own.
+ */
+export function quotaScope(row: { model: string }): string {
+  return row.model;
+}

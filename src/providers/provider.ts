@@ -1,9 +1,9 @@
 /**
- * The one small interface between the pipeline and an image endpoint. `gemini/` implements
- * it; a second provider (the OpenAI-style `/v1/images/generations`) becomes a sibling folder.
+ * The one small interface between the pipeline and an image endpoint. `gemini/` and
+ * `openai-images/` implement it; `router.ts` puts both behind it, each row going to its model's.
  */
 import type { BillingRecord } from '../cost/billing.js';
-import type { BatchRow } from '../core/types.js';
+import type { BatchRow, Row } from '../core/types.js';
 
 /** An image written to a temporary file while the answer streamed in. */
 export interface TempImage {
@@ -77,5 +77,10 @@ export interface Provider {
    * holds; throws `CallError` for anything else.
    */
   generate(row: BatchRow, options: GenerateOptions): Promise<ProviderAnswer>;
+  /**
+   * The provider that answers `row`, for one that hands rows on (the router): its `name` is the
+   * one the ledger and sidecar record. Absent: the provider answers every row itself.
+   */
+  providerFor?(row: Row): Provider;
   close(): Promise<void>;
 }

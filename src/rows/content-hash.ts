@@ -1,6 +1,6 @@
 /**
- * A row's content hash: what decides the image (prompt, model, aspect ratio, image size and the
- * bytes of its reference images). Tags, metadata and the id are left out: changing them does
+ * A row's content hash: what decides the image (prompt, model, aspect ratio, image size, size,
+ * quality and the bytes of its reference images). Tags, metadata and the id are left out: changing them does
  * not call for a new image.
  */
 import { createHash } from 'node:crypto';
@@ -29,6 +29,8 @@ export class FileHashes {
 
 export async function rowContentHash(row: Row, files: FileHashes): Promise<string> {
   const references = await Promise.all(row.referenceImages.map((path) => files.of(path)));
-  const content = JSON.stringify([row.prompt, row.model, row.aspectRatio ?? '', row.imageSize ?? '', references]);
+  // size and quality only where given, so rows without them keep the hashes of earlier versions.
+  const exact = row.size !== undefined || row.quality !== undefined ? [row.size ?? '', row.quality ?? ''] : [];
+  const content = JSON.stringify([row.prompt, row.model, row.aspectRatio ?? '', row.imageSize ?? '', references, ...exact]);
   return createHash('sha256').update(content).digest('hex').slice(0, 32);
 }

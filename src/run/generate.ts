@@ -53,7 +53,7 @@ export interface Sidecar {
   /** Why the row failed, for people. */
   reason?: string;
   prompt: string;
-  parameters: { model: string; aspectRatio?: string; imageSize?: string; referenceImages: string[] };
+  parameters: { model: string; aspectRatio?: string; imageSize?: string; size?: string; quality?: string; referenceImages: string[] };
   tags: string[];
   metadata: Record<string, string>;
   images: SavedImage[];
@@ -114,6 +114,8 @@ function sameRequest(sidecar: Sidecar, row: Row): boolean {
     made.model === row.model &&
     made.aspectRatio === row.aspectRatio &&
     made.imageSize === row.imageSize &&
+    made.size === row.size &&
+    made.quality === row.quality &&
     JSON.stringify(made.referenceImages) === JSON.stringify(row.referenceImages)
   );
 }
@@ -122,8 +124,9 @@ function sameRequest(sidecar: Sidecar, row: Row): boolean {
 export function noImageReason(answer: ProviderAnswer): string {
   if (answer.blockReason) return `prompt blocked (${answer.blockReason})`;
   const said = (answer.texts.join(' ').trim() || answer.finishMessage?.trim() || '').slice(0, 200);
-  const missing = answer.problem ? `; ${answer.problem}` : '';
-  return `no image (finishReason ${answer.finishReason ?? 'none'}${missing})${said ? `: ${said}` : ''}`;
+  // The images endpoint has no finish reasons: its problem says it all.
+  const why = [answer.finishReason || !answer.problem ? `finishReason ${answer.finishReason ?? 'none'}` : undefined, answer.problem].filter(Boolean).join('; ');
+  return `no image (${why})${said ? `: ${said}` : ''}`;
 }
 
 /**
@@ -131,7 +134,9 @@ export function noImageReason(answer: ProviderAnswer): string {
  * good); throws `CallError` of kind rateLimited, transient or fatal for the runner to act on.
  */
 export async function generateRow(row: BatchRow, context: RowContext, info: AttemptInfo): Promise<RowOutcome> {
-  const { provider, store, ledger, prices } = context;
+  const { store, ledger, prices } = context;
+  // A router hands each row to its model's provider: the ledger and sidecar name that one.
+  const provider = context.provider.providerFor?.(row) ?? context.provider;
   const startedAt = new Date();
   await store.sweepPartials(row.batch, row.id);
 
@@ -239,6 +244,8 @@ async function writeSidecar(
       model: row.model,
       ...(row.aspectRatio ? { aspectRatio: row.aspectRatio } : {}),
       ...(row.imageSize ? { imageSize: row.imageSize } : {}),
+      ...(row.size ? { size: row.size } : {}),
+      ...(row.quality ? { quality: row.quality } : {}),
       referenceImages: row.referenceImages,
     },
     tags: row.tags,
@@ -247,7 +254,7 @@ async function writeSidecar(
     texts: result.answer?.texts ?? [],
     ...(result.answer?.finishReason ? { finishReason: result.answer.finishReason } : {}),
     ...(result.answer?.blockReason ? { blockReason: result.answer.blockReason } : {}),
-    ...(result.answer ? { provider: context.provider.name, billing: result.answer.billing, [result.answer.usage.field]: result.answer.usage.value } : {}),
+    ...(result.answer ? { provider: (context.provider.providerFor?.(row) ?? context.provider).name, billing: result.answer.billing, [result.answer.usage.field]: result.answer.usage.value } : {}),
     costUsd: result.answer ? (result.cost === undefined ? null : picoToUsd(result.cost)) : 0,
     attempt: info.attempt,
     timings: { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() },

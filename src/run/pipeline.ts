@@ -1,9 +1,12 @@
 /**
- * The parts a row needs (provider, output store, ledger, price table), built once per process
+ * The parts a row needs (providers, output store, ledger, price table), built once per process
  * from the configuration and shared by both runners.
  */
 import { requireApiKey, type Config } from '../core/config.js';
 import { GeminiProvider } from '../providers/gemini/client.js';
+import { ImageLinks } from '../providers/image-link.js';
+import { OpenAiImagesProvider } from '../providers/openai-images/client.js';
+import { ProviderRouter } from '../providers/router.js';
 import type { RowContext } from './generate.js';
 import { Ledger } from '../output/ledger.js';
 import { loadPriceTable } from '../cost/pricing.js';
@@ -15,12 +18,25 @@ export interface Pipeline extends RowContext {
 
 export async function createPipeline(config: Config): Promise<Pipeline> {
   const prices = await loadPriceTable(config);
-  const provider = new GeminiProvider({
-    baseUrl: config.baseUrl,
-    apiKey: requireApiKey(config),
-    timeoutMs: config.timeoutMs,
-    responseModalities: config.responseModalities,
-    connections: config.concurrency,
+  const apiKey = requireApiKey(config);
+  // Image links are other hosts' (CDNs, buckets): their own pool, and never the key.
+  const links = new ImageLinks({ connections: config.concurrency, apiKey });
+  const provider = new ProviderRouter({
+    gemini: new GeminiProvider({
+      baseUrl: config.baseUrl,
+      apiKey,
+      timeoutMs: config.timeoutMs,
+      responseModalities: config.responseModalities,
+      connections: config.concurrency,
+      links,
+    }),
+    'openai-images': new OpenAiImagesProvider({
+      baseUrl: config.baseUrl,
+      apiKey,
+      timeoutMs: config.timeoutMs,
+      connections: config.concurrency,
+      links,
+    }),
   });
   const store = new OutputStore(config.outDir, { durable: config.durable });
   const ledger = new Ledger(store.root, { durable: config.durable });
@@ -32,6 +48,7 @@ export async function createPipeline(config: Config): Promise<Pipeline> {
     async close() {
       await ledger.close();
       await provider.close();
+      await links.close();
     },
   };
 }

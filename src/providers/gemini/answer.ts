@@ -6,8 +6,13 @@
  * `index`, add fields of their own. An answer that carries `usageMetadata` was billed, so it is
  * always returned, whatever else its body holds: a shape that yields no image becomes a row
  * failure naming what was missing (`problem`), never an error that would ask (and bill) again.
+ *
+ * Some gateways answer the image as a link instead of inline data: a `fileData.fileUri` part, or
+ * a text part holding a Markdown image link `![...](https://...)`. An answer with no inline image
+ * has those fetched at once (image-link.ts), like the images endpoint's links.
  */
-import type { FinalImage, ProviderAnswer } from '../provider.js';
+import type { ImageLinks } from '../image-link.js';
+import type { FinalImage, ImageSink, ProviderAnswer } from '../provider.js';
 import type { UsageMetadata } from '../../core/types.js';
 import { MalformedAnswerError, placeholderIndex, removeTempFile, type ScannedAnswer } from './answer-stream.js';
 import { geminiBilling } from './usage.js';
@@ -74,11 +79,34 @@ function partsOf(body: Fields): { candidate?: Fields; parts: Fields[]; problem?:
   return { candidate: first, parts: parts.value.filter(isObject) };
 }
 
+/** Where an answer's image links are fetched to; without it, links are not looked for. */
+export interface LinkFetching {
+  links: ImageLinks;
+  sink: ImageSink;
+  signal?: AbortSignal;
+}
+
+/** A Markdown image link in a text part: `![alt](https://...)`, optionally with a title. */
+const MARKDOWN_IMAGE = /!\[[^\]]*\]\(\s*<?((?:https?:\/\/|data:image\/)[^\s)>]+)>?(?:\s+"[^"]*")?\s*\)/g;
+
+/** The image links of the answer's non-thought parts, in part order. */
+export function imageLinksOf(parts: Fields[]): string[] {
+  const links: string[] = [];
+  for (const part of parts) {
+    if (part.thought === true) continue;
+    const file = isObject(part.fileData) ? part.fileData : isObject(part.file_data) ? part.file_data : undefined;
+    const uri = stringOf(file?.fileUri) ?? stringOf(file?.file_uri);
+    if (uri) links.push(uri);
+    if (typeof part.text === 'string') for (const match of part.text.matchAll(MARKDOWN_IMAGE)) links.push(match[1]!);
+  }
+  return links;
+}
+
 /**
  * Builds the answer and removes the temporary files of every image that is not final. Throws
  * `MalformedAnswerError` only for a body that carries no usage (nothing says it was billed).
  */
-export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer> {
+export async function readAnswer(scanned: ScannedAnswer, fetching?: LinkFetching): Promise<ProviderAnswer> {
   const body = scanned.skeleton;
   const usage = isObject(body) && isObject(body.usageMetadata) ? (body.usageMetadata as UsageMetadata) : undefined;
   if (!isObject(body)) {
@@ -103,6 +131,21 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     [...scanned.images.entries()].filter(([index]) => !kept.has(index)).map(([, image]) => removeTempFile(image.tempPath)),
   );
 
+  // The gateway's fallback: an answer with no inline image may hold it as a link.
+  let saveError = scanned.saveError;
+  const linkProblems: string[] = [];
+  if (finals.length === 0 && fetching && saveError === undefined) {
+    for (const link of imageLinksOf(parts)) {
+      const fetched = await fetching.links.fetch(link, fetching.sink, fetching.signal);
+      if ('image' in fetched) images.push(fetched.image);
+      else if ('failed' in fetched) linkProblems.push(fetched.failed);
+      else {
+        saveError = fetched.saveError;
+        break;
+      }
+    }
+  }
+
   const feedback = isObject(body.promptFeedback) ? body.promptFeedback : undefined;
   const blockReason = stringOf(feedback?.blockReason);
   return {
@@ -117,8 +160,12 @@ export async function readAnswer(scanned: ScannedAnswer): Promise<ProviderAnswer
     responseId: stringOf(body.responseId),
     // A blocked prompt has no candidates, a blocked image often no parts, by design: the reason
     // says all there is. Only a shape nothing explains is named.
-    ...(problem !== undefined && blockReason === undefined && finals.length === 0 && !explainsNoImage(stringOf(candidate?.finishReason)) ? { problem } : {}),
-    ...(scanned.saveError === undefined ? {} : { saveError: scanned.saveError }),
+    ...(images.length === 0 && linkProblems.length > 0
+      ? { problem: linkProblems.join('; ') }
+      : problem !== undefined && blockReason === undefined && finals.length === 0 && !explainsNoImage(stringOf(candidate?.finishReason))
+        ? { problem }
+        : {}),
+    ...(saveError === undefined ? {} : { saveError }),
   };
 }
 

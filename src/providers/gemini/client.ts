@@ -4,8 +4,10 @@
  */
 import { Agent, request } from 'undici';
 import { CallError, redact } from '../../core/errors.js';
+import type { ImageLinks } from '../image-link.js';
 import type { GenerateOptions, Provider, ProviderAnswer } from '../provider.js';
 import type { BatchRow } from '../../core/types.js';
+import { readCapped } from '../http-body.js';
 import { readAnswer } from './answer.js';
 import { AnswerScanner, MalformedAnswerError } from './answer-stream.js';
 import { classifyHttpError, classifyNetworkError } from './errors.js';
@@ -19,6 +21,8 @@ export interface GeminiOptions {
   responseModalities: ResponseModalities;
   /** Connections kept open to the endpoint; at least the number of calls in flight. */
   connections: number;
+  /** Where a gateway's image links are fetched; without it an answer's links are not followed. */
+  links?: ImageLinks;
 }
 
 /** Error bodies are small; a huge one is not worth holding. */
@@ -70,7 +74,8 @@ export class GeminiProvider implements Provider {
     const scanner = new AnswerScanner(sink);
     try {
       for await (const chunk of response.body) await scanner.push(chunk as Buffer);
-      return await readAnswer(scanner.end());
+      const scanned = scanner.end();
+      return await readAnswer(scanned, this.options.links ? { links: this.options.links, sink, signal } : undefined);
     } catch (error) {
       await scanner.discard();
       response.body.destroy();
@@ -91,18 +96,4 @@ export class GeminiProvider implements Provider {
   async close(): Promise<void> {
     await this.agent.close();
   }
-}
-
-async function readCapped(body: AsyncIterable<Buffer | Uint8Array> & { destroy(): void }, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(Buffer.from(chunk));
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

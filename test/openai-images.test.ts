@@ -1,0 +1,189 @@
+/**
+ * The images endpoint's provider against the mock over real HTTP: what it sends (strict, per
+ * model), what it keeps from an answer (images byte for byte, base64 or link; the usage as sent;
+ * the billing record), and the error kinds it makes of refusals, the gateway's 429 and the rest.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CallError } from '../src/core/errors.js';
+import type { BatchRow } from '../src/core/types.js';
+import { startMockServer, type MockOptions, type MockServer } from '../src/mock/index.js';
+import { OutputStore } from '../src/output/storage.js';
+import { ImageLinks } from '../src/providers/image-link.js';
+import { OpenAiImagesProvider } from '../src/providers/openai-images/client.js';
+import { rateLimitHint } from '../src/providers/openai-images/errors.js';
+import type { ProviderAnswer } from '../src/providers/provider.js';
+
+const KEY = 'sk-images-test-0123456789abcdef';
+const SEEDREAM_45 = 'doubao-seedream-4-5-251128';
+
+let dir: string;
+let store: OutputStore;
+let links: ImageLinks;
+const servers: (MockServer | Server)[] = [];
+const providers: OpenAiImagesProvider[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'thb-images-'));
+  store = new OutputStore(dir, { durable: false });
+  links = new ImageLinks({ apiKey: KEY, baseDelayMs: 10 });
+});
+afterEach(async () => {
+  await Promise.all(providers.splice(0).map((p) => p.close()));
+  await links.close();
+  await Promise.all(servers.splice(0).map((s) => ('requests' in s ? s.close() : new Promise((resolve) => (s.closeAllConnections(), s.close(resolve))))));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function mock(options: MockOptions = {}): Promise<MockServer> {
+  const server = await startMockServer({ apiKey: KEY, ...options });
+  servers.push(server);
+  return server;
+}
+
+function provider(baseUrl: string): OpenAiImagesProvider {
+  const made = new OpenAiImagesProvider({ baseUrl, apiKey: KEY, timeoutMs: 20_000, connections: 4, links });
+  providers.push(made);
+  return made;
+}
+
+let rowCount = 0;
+function row(model: string, prompt: string, extra: Partial<BatchRow> = {}): BatchRow {
+  rowCount += 1;
+  return { batch: 'b', id: `r${rowCount}`, line: rowCount + 1, prompt, model, referenceImages: [], tags: [], metadata: {}, ...extra };
+}
+
+async function generate(server: MockServer, r: BatchRow): Promise<ProviderAnswer> {
+  return provider(server.url).generate(r, { sink: store.imageSink(r.batch, r.id) });
+}
+
+const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
+
+async function refusal(work: Promise<unknown>): Promise<CallError> {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof CallError)) throw new Error(`expected a CallError, got ${String(error)}`);
+  return error;
+}
+
+describe('a billed answer', () => {
+  it('Seedream: the pixel size of the row\u2019s ratio, base64 decoded into the very bytes sent, billed one image', async () => {
+    const server = await mock();
+    const answer = await generate(server, row(SEEDREAM_45, 'a lighthouse at dusk', { aspectRatio: '16:9' }));
+    const [record] = server.requests;
+    expect(record).toMatchObject({ status: 200, model: SEEDREAM_45, size: '2848x1600', kind: 'image' });
+    expect(answer.images).toHaveLength(1);
+    expect(answer.images[0]!.mimeType).toBe(record!.images[0]!.mimeType);
+    expect(await sha256(answer.images[0]!.tempPath)).toBe(record!.images[0]!.sha256);
+    expect(record!.images[0]!.delivery).toBe('b64_json');
+    expect(answer.usage).toEqual({ field: 'usage', value: record!.usage });
+    expect(answer.billing).toEqual({ images: { count: 1, unit: 'image' } });
+    expect(answer.billing).toEqual(record!.billing);
+  });
+
+  it('GPT Image: the size and quality asked, its tokens billed by kind as the mock bills them', async () => {
+    const server = await mock();
+    const answer = await generate(server, row('gpt-image-2', 'a teapot [mock:text-details]', { aspectRatio: '2:3', quality: 'medium' }));
+    const [record] = server.requests;
+    expect(record).toMatchObject({ status: 200, size: '1024x1536', quality: 'medium' });
+    expect(answer.billing).toEqual(record!.billing);
+    expect(answer.billing.tokens!.outputImage).toBeGreaterThan(0);
+    expect(await sha256(answer.images[0]!.tempPath)).toBe(record!.images[0]!.sha256);
+  });
+
+  it('DALL-E 3: a link fetched at once, billed by size and quality; no usage is kept as none', async () => {
+    const server = await mock();
+    const answer = await generate(server, row('dall-e-3', 'a red bicycle [mock:as-url]', { aspectRatio: '16:9', quality: 'hd' }));
+    const [record] = server.requests;
+    expect(record!.images[0]!.delivery).toBe('url');
+    expect(server.downloads.map((d) => [d.path, d.status])).toEqual([[record!.images[0]!.path, 200]]);
+    expect(await sha256(answer.images[0]!.tempPath)).toBe(record!.images[0]!.sha256);
+    expect(answer.billing).toEqual({ images: { count: 1, unit: '1792x1024/hd' } });
+    expect(answer.billing).toEqual(record!.billing);
+    expect(answer.usage).toEqual({ field: 'usage', value: {} });
+  });
+
+  it('a link cut twice mid-download is downloaded a third time: one generation, three GETs', async () => {
+    const server = await mock();
+    const answer = await generate(server, row(SEEDREAM_45, 'a harbour [mock:as-url][mock:link-cutx2]'));
+    expect(server.requests).toHaveLength(1);
+    expect(server.downloads.map((d) => d.cut)).toEqual([true, true, false]);
+    expect(await sha256(answer.images[0]!.tempPath)).toBe(server.requests[0]!.images[0]!.sha256);
+  });
+
+  it('an expired link is a billed answer with no image, saying the link expired', async () => {
+    const server = await mock();
+    const answer = await generate(server, row(SEEDREAM_45, 'a forest [mock:as-url][mock:link-expired]'));
+    expect(answer.images).toEqual([]);
+    expect(answer.billing).toEqual({ images: { count: 1, unit: 'image' } });
+    expect(answer.problem).toMatch(/has expired or is gone \(HTTP 403\)/);
+    expect(server.downloads).toHaveLength(1);
+  });
+
+  it('Seedream with reference images sends them as data URIs; GPT Image sends them to /edits', async () => {
+    const ref = join(dir, 'ref.png');
+    await writeFile(ref, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#09c' } }).png().toBuffer());
+    const server = await mock();
+    const seedream = await generate(server, row(SEEDREAM_45, 'this cat, in a hat', { referenceImages: [ref, ref] }));
+    const gpt = await generate(server, row('gpt-image-1.5', 'this cat, in a hat', { referenceImages: [ref] }));
+    expect([seedream.images.length, gpt.images.length]).toEqual([1, 1]);
+    expect(server.requests.map((r) => r.status)).toEqual([200, 200]);
+    // The edits endpoint bills the reference as image input tokens.
+    expect(gpt.billing.tokens!.inputImage).toBeGreaterThan(0);
+  });
+});
+
+describe('refused calls', () => {
+  it('a moderation refusal fails the row with the provider\u2019s message, unbilled', async () => {
+    const server = await mock();
+    const error = await refusal(generate(server, row(SEEDREAM_45, 'something [mock:refused]')));
+    expect(error.kind).toBe('rowFailed');
+    expect(error.message).toMatch(/^refused by moderation \(HTTP 400 InputTextSensitiveContentDetected: .+\)$/);
+    const gpt = await refusal(generate(server, row('gpt-image-2', 'something [mock:refused]')));
+    expect(gpt.message).toMatch(/^refused by moderation \(HTTP 400 moderation_blocked/);
+  });
+
+  it('the gateway\u2019s Chinese 429 waits the window it names', async () => {
+    const server = await mock();
+    const error = await refusal(generate(server, row('gpt-image-2', 'busy [mock:429x1]')));
+    expect(error.kind).toBe('rateLimited');
+    expect(error.retryAfterMs).toBe(60_000);
+    expect(error.message).toMatch(/^at most \d+ requests in 1 min \(HTTP 429/);
+    expect(rateLimitHint('您已达到请求数限制：2分钟内最多请求100次')).toEqual({ retryAfterMs: 120_000, requests: 100, perMinutes: 2 });
+    expect(rateLimitHint('Rate limit reached for requests. Please try again in 6m0s.').retryAfterMs).toBe(360_000);
+    expect(rateLimitHint('too many requests')).toEqual({});
+  });
+
+  it('a retired model is a row failure said as model not found; a bad key stops everything', async () => {
+    const server = await mock({ retiredModels: ['dall-e-3'] });
+    const retired = await refusal(generate(server, row('dall-e-3', 'x')));
+    expect([retired.kind, retired.status, retired.modelNotFound]).toEqual(['rowFailed', 404, true]);
+    const badKey = await refusal(new OpenAiImagesProvider({ baseUrl: server.url, apiKey: 'sk-wrong', timeoutMs: 5_000, connections: 1, links }).generate(row('gpt-image-2', 'x'), { sink: store.imageSink('b', 'k') }));
+    expect(badKey.kind).toBe('fatal');
+    const credits = await refusal(generate(server, row('gpt-image-2', 'x [mock:402]')));
+    expect(credits.kind).toBe('fatal');
+    const busy = await refusal(generate(server, row('gpt-image-2', 'x [mock:503x1]')));
+    expect(busy.kind).toBe('transient');
+  });
+
+  it('never repeats the key an endpoint echoes back', async () => {
+    const echo = createServer((req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `invalid token ${req.headers.authorization}`, type: 'new_api_error', code: 'invalid_api_key' } }));
+    });
+    servers.push(echo);
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const error = await refusal(provider(`http://127.0.0.1:${(echo.address() as AddressInfo).port}`).generate(row('gpt-image-2', 'x'), { sink: store.imageSink('b', 'e') }));
+    expect(error.kind).toBe('fatal');
+    expect(error.message).toContain('[redacted]');
+    expect(error.message).not.toContain(KEY);
+  });
+});

@@ -12,6 +12,7 @@
 import { Agent, request } from 'undici';
 import { redact } from '../core/errors.js';
 import { sniffImageMime, SNIFF_BYTES } from '../rows/image-type.js';
+import { parseRetryAfter } from './http-errors.js';
 import type { FinalImage, ImageFileWriter, ImageSink } from './provider.js';
 
 export interface ImageLinkOptions {
@@ -249,9 +250,10 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Seconds only (a CDN's Retry-After), capped: a download is not worth a long wait. */
+/** A CDN's Retry-After, capped: a download is not worth a long wait. */
 function retryAfterMs(value: string | undefined): number | undefined {
-  return value && /^\d+$/.test(value.trim()) ? Math.min(30_000, Number(value.trim()) * 1000) : undefined;
+  const ms = parseRetryAfter(value);
+  return ms === undefined ? undefined : Math.min(30_000, ms);
 }
 
 function networkWords(error: unknown, timedOut: boolean): string {

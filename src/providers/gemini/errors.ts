@@ -2,6 +2,10 @@
  * The one place where Gemini's HTTP answers and network failures become error kinds.
  */
 import { CallError } from '../../core/errors.js';
+import { parseRetryAfter } from '../http-errors.js';
+
+// Shared with the images endpoint; exported here too, as they always were.
+export { classifyNetworkError, parseRetryAfter } from '../http-errors.js';
 
 interface ErrorDetail {
   '@type'?: string;
@@ -18,15 +22,6 @@ interface ErrorBody {
 export function parseRetryDelay(value: string | undefined): number | undefined {
   const match = value?.trim().match(/^(\d+(?:\.\d+)?)s$/);
   return match ? Math.ceil(Number(match[1]) * 1000) : undefined;
-}
-
-/** `Retry-After` is either seconds or an HTTP date (RFC 9110). */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 function parseBody(text: string): ErrorBody {
@@ -78,37 +73,4 @@ export function classifyHttpError(status: number, headers: Record<string, string
     return new CallError('rowFailed', describe(modelNotFound ? 'the endpoint does not know this model' : 'the endpoint does not know this model or path'), { status, reason: word, modelNotFound });
   }
   return new CallError('rowFailed', describe('the request was refused'), { status, reason: word });
-}
-
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-]);
-
-/** Codes of a connection that was never made: wrong host or port, no network. */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-
-/** Classifies a failure to get an answer at all (connection, timeout, body cut short). */
-export function classifyNetworkError(error: unknown, phase: 'connect' | 'body' = 'connect'): CallError {
-  const code = (error as { code?: string }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || (error as Error).name === 'TimeoutError';
-  // A connection lost while the answer streams in is a body cut short, whatever the socket says.
-  const summary = timeout ? 'no answer in time' : phase === 'body' ? 'the answer was cut short' : code && TRANSIENT_CODES.has(code) ? 'connection failed' : 'the call failed';
-  return new CallError('transient', `${summary} (${code ?? (error as Error).name ?? 'error'}: ${message})`, {
-    cause: error,
-    reason: code,
-    unreachable: code !== undefined && UNREACHABLE_CODES.has(code),
-  });
 }

@@ -7,7 +7,7 @@
 import { Agent, request } from 'undici';
 import { CallError, redact } from '../../core/errors.js';
 import type { BatchRow } from '../../core/types.js';
-import { classifyNetworkError } from '../gemini/errors.js';
+import { classifyNetworkError } from '../http-errors.js';
 import type { ImageLinks } from '../image-link.js';
 import { readCapped } from '../http-body.js';
 import { MalformedAnswerError } from '../json-image-scanner.js';

@@ -4,7 +4,7 @@
  * bare string, a numeric code, or another shape).
  */
 import { CallError } from '../../core/errors.js';
-import { parseRetryAfter } from '../gemini/errors.js';
+import { parseRetryAfter } from '../http-errors.js';
 
 interface OpenAiError {
   message?: string;

@@ -187,3 +187,53 @@ describe('refused calls', () => {
     expect(error.message).not.toContain(KEY);
   });
 });
+
+describe('answers as gateways re-serialize them', () => {
+  /** A local endpoint answering every call with `body` (a function of its own base URL). */
+  async function endpoint(body: (base: string) => unknown): Promise<string> {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body(`http://${req.headers.host}`)).replace(/\//g, '\\/'));
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+  let png: Buffer;
+  beforeEach(async () => {
+    png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#f80' } }).png().toBuffer();
+  });
+
+  it('b64_json written as a data URI (slashes escaped), usage with zeros instead of generated_images', async () => {
+    const base = await endpoint(() => ({ created: 1, data: [{ b64_json: `data:image/png;base64,${png.toString('base64')}` }], usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } }));
+    const answer = await provider(base).generate(row(SEEDREAM_45, 'x'), { sink: store.imageSink('b', 'z') });
+    expect(await readFile(answer.images[0]!.tempPath)).toEqual(png);
+    expect(answer.images[0]!.mimeType).toBe('image/png');
+    expect(answer.billing).toEqual({ images: { count: 1, unit: 'image' } });
+  });
+
+  it('a Seedream group answer whose image failed: billed, no image, the code as its reason', async () => {
+    const base = await endpoint(() => ({
+      data: [{ error: { code: 'OutputImageSensitiveContentDetected', message: 'The generated image may contain sensitive content.' } }],
+      usage: { generated_images: 0, output_tokens: 0, total_tokens: 0 },
+    }));
+    const answer = await provider(base).generate(row(SEEDREAM_45, 'x'), { sink: store.imageSink('b', 'g') });
+    expect(answer.images).toEqual([]);
+    expect(answer.finishReason).toBe('OutputImageSensitiveContentDetected');
+    expect(answer.problem).toBe('the image failed (OutputImageSensitiveContentDetected: The generated image may contain sensitive content.)');
+    expect(answer.billing).toEqual({ images: { count: 0, unit: 'image' } });
+  });
+
+  it('an error answered with HTTP 200 is no billed answer; a body without data or usage is asked again', async () => {
+    const refused = await endpoint(() => ({ error: { message: 'Your request was rejected by the safety system.', type: 'image_generation_user_error', code: 'moderation_blocked' } }));
+    const error = await refusal(provider(refused).generate(row('gpt-image-2', 'x'), { sink: store.imageSink('b', 'h') }));
+    expect([error.kind, error.message]).toEqual(['rowFailed', 'refused by moderation (HTTP 200 moderation_blocked: Your request was rejected by the safety system.)']);
+    const odd = await endpoint(() => ({ created: 1 }));
+    const unread = await refusal(provider(odd).generate(row('gpt-image-2', 'x'), { sink: store.imageSink('b', 'i') }));
+    expect([unread.kind, unread.message]).toEqual(['transient', 'unreadable answer: the answer is not an images answer (no data, no usage)']);
+  });
+});
+

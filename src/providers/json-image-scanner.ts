@@ -24,6 +24,9 @@ const COMMA = 0x2c;
 
 const PLACEHOLDER_PREFIX = 'tokenhot:image:';
 
+/** Longest `data:<type>;base64,` prefix looked for before an image string is taken as plain base64. */
+const MAX_DATA_URI_PREFIX = 128;
+
 /** Size of the decoded-bytes buffer of one answer in flight (see `JsonImageScanner.out`). */
 const OUT_BUFFER_BYTES = 1024 * 1024;
 
@@ -266,6 +269,7 @@ export class JsonImageScanner {
 
   private async openImage(index: number): Promise<void> {
     this.decoder = new Base64StreamDecoder();
+    this.head = [];
     this.currentIndex = index;
     if (this.saveError !== undefined) return;
     try {
@@ -275,7 +279,24 @@ export class JsonImageScanner {
     }
   }
 
-  private async writeImageText(text: Buffer): Promise<void> {
+  /**
+   * The first bytes of an image string, until it is known whether they start a data URI
+   * (`data:image/png;base64,`, as some gateways write `b64_json`): its prefix is dropped.
+   */
+  private head?: Buffer[];
+
+  private async writeImageText(piece: Buffer): Promise<void> {
+    let text = piece;
+    if (this.head) {
+      this.head.push(Buffer.from(piece));
+      const start = Buffer.concat(this.head);
+      const comma = start.indexOf(COMMA);
+      const isUri = start.subarray(0, 5).toString('latin1') === 'data:'.slice(0, Math.min(5, start.length));
+      // Undecided while it may still be a data URI whose comma has not come yet.
+      if (isUri && comma === -1 && start.length < MAX_DATA_URI_PREFIX) return;
+      this.head = undefined;
+      text = isUri && comma !== -1 ? start.subarray(comma + 1) : start;
+    }
     if (text.length === 0) return;
     const decoder = this.decoder!;
     const needed = decoder.maxDecodedLength(text);
@@ -305,6 +326,12 @@ export class JsonImageScanner {
   }
 
   private async closeImage(): Promise<void> {
+    if (this.head) {
+      // A string shorter than a data URI prefix: decoded as it is.
+      const start = Buffer.concat(this.head);
+      this.head = undefined;
+      await this.writeImageText(start);
+    }
     const tail = this.decoder!.end();
     this.decoder = undefined;
     if (!this.writer) return;

@@ -2,6 +2,10 @@
  * `report --format html`: one self-contained page (inline CSS and SVG, no script, no external
  * URL), so it can be mailed, archived or opened offline and shows the same thing everywhere.
  *
+ * The page comes as chunks, a table row each, so `report` writes a breakdown of tens of thousands
+ * of groups without holding the page (and its copies) as one string: over a million ledger lines
+ * by every key that was most of the command's peak memory.
+ *
  * Everything that comes from the ledger (batch names, tags, models, even the days, since a ledger
  * line is only text) is user data and goes through `escapeHtml`.
  */
@@ -175,30 +179,50 @@ const COLUMNS: { title: string; value: (t: Totals) => string; money?: boolean }[
 
 const moneyClass = (column: { money?: boolean }): string => (column.money ? ' class="money"' : '');
 
-/** A key cell: one line, cut to its column's width, the whole text as its tooltip. */
+/**
+ * Longer keys may not fit their column: those are cut on one line, the whole text as their
+ * tooltip. Shorter ones fit whatever their glyphs (13 CJK characters are 13em), so they are
+ * written plain and the page stays small.
+ */
+const FITS = 12;
+
 function keyCell(key: GroupKey, value: string): string {
   const text = escapeHtml(value);
-  return `<td class="key key-${key}"><span class="cut" title="${text}">${text}</span></td>`;
+  return value.length > FITS ? `<td class="key key-${key}"><span class="cut" title="${text}">${text}</span></td>` : `<td class="key key-${key}">${text}</td>`;
 }
 
-function renderTable(groups: ReportGroup[], by: GroupKey[], totals: Totals): string {
+function tableRow(cells: string, t: Totals): string {
+  let row = `<tr>${cells}`;
+  for (const column of COLUMNS) row += `<td${moneyClass(column)}>${escapeHtml(column.value(t))}</td>`;
+  return `${row}<td${t.unpricedRequests > 0 ? ' class="unpriced"' : ''}>${number(t.unpricedRequests)}</td></tr>`;
+}
+
+function* tableChunks(groups: ReportGroup[], by: GroupKey[], totals: Totals): Generator<string> {
   const head = [
     ...by.map((key) => `<th class="key" scope="col">${escapeHtml(KEY_TITLES[key])}</th>`),
     ...COLUMNS.map((column) => `<th scope="col"${moneyClass(column)}>${column.title}</th>`),
     '<th scope="col">requests with no price</th>',
   ];
-  const row = (cells: string[], t: Totals): string =>
-    `<tr>${cells.join('')}${COLUMNS.map((column) => `<td${moneyClass(column)}>${escapeHtml(column.value(t))}</td>`).join('')}<td${t.unpricedRequests > 0 ? ' class="unpriced"' : ''}>${number(t.unpricedRequests)}</td></tr>`;
-  const body = groups.map((group) => row(by.map((key) => keyCell(key, group.key[key] ?? '')), group));
-  const foot = row([`<td class="key"${by.length > 1 ? ` colspan="${by.length}"` : ''}>TOTAL</td>`], totals);
-  return `<div class="scroll"><table><thead><tr>${head.join('')}</tr></thead><tbody>${body.join('')}</tbody><tfoot>${foot}</tfoot></table></div>`;
+  yield `<div class="scroll"><table><thead><tr>${head.join('')}</tr></thead><tbody>`;
+  for (const group of groups) {
+    let cells = '';
+    for (const key of by) cells += keyCell(key, group.key[key] ?? '');
+    yield tableRow(cells, group);
+  }
+  yield `</tbody><tfoot>${tableRow(`<td class="key"${by.length > 1 ? ` colspan="${by.length}"` : ''}>TOTAL</td>`, totals)}</tfoot></table></div>`;
 }
 
 function card(label: string, value: string, className = ''): string {
   return `<div class="card${className ? ` ${className}` : ''}"><div class="label">${escapeHtml(label)}</div><div class="value">${escapeHtml(value)}</div></div>`;
 }
 
+/** The page as one string. */
 export function renderHtml(report: Report, options: HtmlReportOptions): string {
+  return [...htmlChunks(report, options)].join('');
+}
+
+/** The page in pieces, in order (see the header). */
+export function* htmlChunks(report: Report, options: HtmlReportOptions): Generator<string> {
   const { by } = options;
   const totals = report.totals;
   const filters = [
@@ -233,14 +257,7 @@ export function renderHtml(report: Report, options: HtmlReportOptions): string {
     ...(totals.unpricedRequests > 0 ? [card('requests with NO PRICE', number(totals.unpricedRequests), 'unpriced')] : []),
   ];
 
-  const sections = [
-    `<h2>Spend per day</h2>${renderChart(report.daily)}`,
-    by.length > 0 ? `<h2>By ${escapeHtml(by.join(', '))}</h2>${renderTable(report.groups, by, totals)}` : '',
-    // The day figures behind the chart, when the tables above do not already hold them.
-    by.length !== 1 || by[0] !== 'day' ? `<details><summary>Figures per day</summary>${renderTable(report.daily, ['day'], totals)}</details>` : '',
-  ];
-
-  return `<!doctype html>
+  yield `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -253,8 +270,16 @@ export function renderHtml(report: Report, options: HtmlReportOptions): string {
 <p class="meta">${escapeHtml(filters.join(' · '))} · made ${escapeHtml(generated)}</p>
 ${alerts}
 <section class="cards">${cards.join('')}</section>
-${sections.filter(Boolean).join('\n')}
-</body>
-</html>
-`;
+<h2>Spend per day</h2>${renderChart(report.daily)}`;
+  if (by.length > 0) {
+    yield `\n<h2>By ${escapeHtml(by.join(', '))}</h2>`;
+    yield* tableChunks(report.groups, by, totals);
+  }
+  // The day figures behind the chart, when the tables above do not already hold them.
+  if (by.length !== 1 || by[0] !== 'day') {
+    yield '\n<details><summary>Figures per day</summary>';
+    yield* tableChunks(report.daily, ['day'], totals);
+    yield '</details>';
+  }
+  yield '\n</body>\n</html>\n';
 }

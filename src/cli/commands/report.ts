@@ -2,12 +2,13 @@
  * `tokenhot-batch report`: the ledger as a cost report (table, JSON, CSV or one HTML page).
  */
 import { lstat, rename, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { loadConfig, type ConfigFlags } from '../../core/config.js';
 import { describeBudget } from '../../run/budget.js';
 import { UsageError } from '../../core/errors.js';
 import { ledgerDir, ledgerFiles, scanLedger } from '../../output/ledger.js';
 import { loadPriceTable } from '../../cost/pricing.js';
-import { renderHtml } from '../../views/report-html.js';
+import { htmlChunks, renderHtml } from '../../views/report-html.js';
 import { GROUP_KEYS, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report } from '../../cost/report.js';
 
 export const REPORT_FORMATS = ['table', 'json', 'csv', 'html'] as const;
@@ -72,23 +73,45 @@ export function renderReport(report: Report, format: ReportFormat, by: GroupKey[
   }
 }
 
+/** The report as pieces to write in order: the HTML page a table row at a time (see report-html.ts). */
+function reportChunks(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<RenderOptions, 'by'>): Iterable<string> {
+  return format === 'html' ? htmlChunks(report, { ...options, by }) : [renderReport(report, format, by, options)];
+}
+
+/** Pieces joined up to about 64 KiB: one write each, not one per table row. */
+function* batched(chunks: Iterable<string>): Generator<string> {
+  let pending = '';
+  for (const chunk of chunks) {
+    pending += chunk;
+    if (pending.length >= 65_536) {
+      yield pending;
+      pending = '';
+    }
+  }
+  if (pending) yield pending;
+}
+
+async function writeStdout(chunks: Iterable<string>): Promise<void> {
+  for (const chunk of batched(chunks)) if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+}
+
 /**
  * Write-then-rename, so a reader of FILE (a web server, a mail job) never sees half a report.
  * Not for anything but a plain file: renaming over /dev/stdout, a FIFO or a symlink would
  * replace it with a file, so those are written in place.
  */
-async function writeOutput(file: string, text: string): Promise<void> {
+async function writeOutput(file: string, chunks: Iterable<string>): Promise<void> {
   const existing = await lstat(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw error;
   });
   if (existing && !existing.isFile()) {
-    await writeFile(file, text);
+    await writeFile(file, batched(chunks));
     return;
   }
   const temp = `${file}.${process.pid}.tmp`;
   try {
-    await writeFile(temp, text);
+    await writeFile(temp, batched(chunks));
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });
@@ -136,12 +159,12 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   }
   report.warnings.unshift(...readWarnings);
   if (config.redisUrl) report.warnings.push(...(await budgetWarnings(config.redisUrl, flags.prefix, flags.batch)));
-  const text = renderReport(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });
+  const chunks = reportChunks(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });
   if (flags.output !== undefined) {
-    await writeOutput(flags.output, text);
+    await writeOutput(flags.output, chunks);
     process.stderr.write(`report written to ${flags.output}\n`);
   } else {
-    process.stdout.write(text);
+    await writeStdout(chunks);
   }
   // The table carries its warnings on top; the other formats are for programs, so a person
   // sees the warnings on stderr.

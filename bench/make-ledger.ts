@@ -1,7 +1,10 @@
 /**
  * Writes a realistic ledger for the report benchmark: N lines (default 1,000,000) shaped like the
  * `LedgerEntry` lines `src/run/generate.ts` appends, spread over several files as several workers
- * on several machines would write them.
+ * on several machines would write them. About 70% are Gemini lines (half of them as earlier
+ * versions wrote them, with no provider and no billing record, which the report reads through
+ * the Gemini rule), 30% the images endpoint's: GPT Image billed by tokens, Seedream and DALL·E
+ * by the image (so the report's per-unit image sums are exercised).
  *
  *   npx tsx bench/make-ledger.ts [lines] [out-dir]     # default 1000000 ./.bench/ledger-1m
  *
@@ -13,6 +16,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
+import type { BillingRecord } from '../src/cost/billing.js';
+import { geminiBilling } from '../src/providers/gemini/usage.js';
 
 /** mulberry32: a small seeded generator, so the ledger is the same on every run. */
 function random(seed: number): () => number {
@@ -66,27 +71,88 @@ function usage(next: () => number, model: (typeof MODELS)[number], kind: 'done' 
   return result;
 }
 
+/** The images endpoint's models, with the units or tokens they are billed in. */
+const SEEDREAM = ['doubao-seedream-4-0-250828', 'doubao-seedream-4-5-251128', 'doubao-seedream-5-0-260128'];
+const DALL_E: [string, string[]][] = [
+  ['dall-e-3', ['1024x1024/standard', '1792x1024/standard', '1024x1792/standard', '1024x1024/hd', '1792x1024/hd', '1024x1792/hd']],
+  ['dall-e-2', ['256x256/standard', '512x512/standard', '1024x1024/standard']],
+];
+const GPT_IMAGE = ['gpt-image-1.5', 'gpt-image-2'];
+const GPT_OUTPUT_TOKENS = [272, 1056, 4160, 408, 1584, 6240];
+
+/** An images-endpoint answer: the model, what it is billed as, the usage as received, images saved. */
+function imagesAnswer(next: () => number, kind: 'done' | 'noImage' | 'blocked'): { model: string; billing: BillingRecord; usage: Record<string, unknown>; images: number } {
+  const pick = next();
+  const count = kind === 'done' ? (next() < 0.1 ? 2 : 1) : 0;
+  if (pick < 1 / 3) {
+    // Seedream refuses with a 400 (not billed): a billed answer made its images.
+    const model = SEEDREAM[Math.floor(next() * SEEDREAM.length)]!;
+    const made = Math.max(1, count);
+    return { model, billing: { images: { count: made, unit: 'image' } }, usage: { generated_images: made, output_tokens: 16_384 * made, total_tokens: 16_384 * made }, images: made };
+  }
+  if (pick < 2 / 3) {
+    const [model, units] = DALL_E[Math.floor(next() * DALL_E.length)]!;
+    const unit = units[Math.floor(next() * units.length)]!;
+    // DALL·E answers carry no usage; a refusal is not billed, so every line made an image.
+    return { model, billing: { images: { count: 1, unit } }, usage: {}, images: 1 };
+  }
+  const model = GPT_IMAGE[Math.floor(next() * GPT_IMAGE.length)]!;
+  const inputText = 5 + Math.floor(next() * 120);
+  const inputImage = next() < 0.2 ? (1 + Math.floor(next() * 3)) * 1290 : 0;
+  const outputImage = kind === 'done' ? GPT_OUTPUT_TOKENS[Math.floor(next() * GPT_OUTPUT_TOKENS.length)]! : 0;
+  const total = inputText + inputImage + outputImage;
+  return {
+    model,
+    billing: { tokens: { inputText, inputImage, outputText: 0, outputImage, thinking: 0, total } },
+    usage: { input_tokens: inputText + inputImage, output_tokens: outputImage, total_tokens: total, input_tokens_details: { text_tokens: inputText, image_tokens: inputImage } },
+    images: count,
+  };
+}
+
 function entry(next: () => number, index: number, ts: number, worker: (typeof WORKERS)[number]): LedgerEntry {
-  const pickModel = next();
-  const model = pickModel < MODELS[0].weight ? MODELS[0] : pickModel < MODELS[0].weight + MODELS[1].weight ? MODELS[1] : MODELS[2];
+  const family = next();
   const roll = next();
   // About 2% blocked prompts and 3% answers without an image: both billed, both in the ledger.
   const kind = roll < 0.02 ? 'blocked' : roll < 0.05 ? 'noImage' : 'done';
   const tagCount = Math.floor(next() * 3);
   const tags = [...new Set(Array.from({ length: tagCount }, () => TAGS[Math.floor(next() * TAGS.length)]!))];
-  const images = kind === 'done' ? (next() < 0.03 ? 2 : 1) : 0;
-  return {
+  const common = {
     ts: new Date(ts).toISOString(),
     batch: BATCHES[Math.floor(next() * BATCHES.length)]!,
     rowId: `row-${String(index).padStart(7, '0')}`,
-    model: model.id,
     attempt: next() < 0.05 ? 2 : 1,
+  };
+  if (family < 0.3) {
+    const answer = imagesAnswer(next, kind);
+    return {
+      ...common,
+      model: answer.model,
+      outcome: answer.images > 0 ? 'done' : 'failed',
+      images: answer.images,
+      tags,
+      provider: 'openai-images',
+      billing: answer.billing,
+      usage: answer.usage,
+      host: worker.host,
+      pid: worker.pid,
+    };
+  }
+  const pickModel = next();
+  const model = pickModel < MODELS[0].weight ? MODELS[0] : pickModel < MODELS[0].weight + MODELS[1].weight ? MODELS[1] : MODELS[2];
+  const images = kind === 'done' ? (next() < 0.03 ? 2 : 1) : 0;
+  const usageMetadata = usage(next, model, kind);
+  // Half as earlier versions wrote them: no provider, no billing record.
+  const current = family < 0.65 ? { provider: 'gemini', billing: geminiBilling(usageMetadata) } : {};
+  return {
+    ...common,
+    model: model.id,
     outcome: kind === 'done' ? 'done' : 'failed',
     ...(kind === 'noImage' ? { finishReason: next() < 0.5 ? 'IMAGE_SAFETY' : 'NO_IMAGE' } : kind === 'done' ? { finishReason: 'STOP' } : {}),
     ...(kind === 'blocked' ? { blockReason: 'PROHIBITED_CONTENT' } : {}),
     images,
     tags,
-    usageMetadata: usage(next, model, kind),
+    ...current,
+    usageMetadata,
     host: worker.host,
     pid: worker.pid,
   };

@@ -42,13 +42,16 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** Bumped when make-ledger.ts writes other lines, so a ledger made by an older one is made again. */
+const LEDGER_VERSION = 2;
+
 async function ensureLedger(outDir: string): Promise<void> {
   const marker = join(outDir, 'lines.txt');
   const made = existsSync(marker) ? (await readFile(marker, 'utf8')).trim() : '';
-  if (made === String(lines)) return;
+  if (made === `${lines} v${LEDGER_VERSION}`) return;
   log(`writing ${lines.toLocaleString('en-US')} ledger lines to ${outDir} ...`);
   await makeLedger(lines, outDir);
-  await writeFile(marker, `${lines}\n`);
+  await writeFile(marker, `${lines} v${LEDGER_VERSION}\n`);
 }
 
 function build(): void {

@@ -49,13 +49,14 @@ describe('estimate', () => {
     expect(at({ model: 'doubao-seedream-4-0-250828' })).toBe(0.03);
     expect(at({ model: 'doubao-seedream-4-5-251128', size: '4K' })).toBe(0.04);
     expect(at({ model: 'doubao-seedream-5-0-260128' })).toBe(0.035);
-    // DALL·E 3: the native size nearest the aspect ratio (or as given), standard unless hd.
+    // DALL·E 3: the native size of the aspect ratio (or as given), standard unless hd: the
+    // provider's mapping, so the estimate prices what the run sends.
     expect(at({ model: 'dall-e-3' })).toBe(0.04);
     expect(at({ model: 'dall-e-3', aspectRatio: '16:9' })).toBe(0.08);
     expect(at({ model: 'dall-e-3', aspectRatio: '9:16', quality: 'hd' })).toBe(0.12);
     expect(at({ model: 'dall-e-3', size: '1024x1024', quality: 'hd' })).toBe(0.08);
     expect(at({ model: 'dall-e-2', size: '256x256' })).toBe(0.016);
-    expect(at({ model: 'dall-e-2', imageSize: '512' })).toBe(0.018);
+    expect(at({ model: 'dall-e-2', size: '512x512' })).toBe(0.018);
     expect(at({ model: 'dall-e-2' })).toBe(0.02);
     // GPT Image: 5 prompt tokens at $5/M plus the image tokens of size × quality at $32/M (1.5) or $30/M (2).
     expect(at({ model: 'gpt-image-1.5', size: '1024x1024', quality: 'low' })).toBe((5 * 5 + 272 * 32) / 1e6);
@@ -93,13 +94,13 @@ describe('estimate', () => {
       ['dall-e-2', '512x512/standard', 1],
       ['dall-e-3', '1024x1024/standard', 1],
       ['dall-e-3', '1792x1024/hd', 2],
-      ['doubao-seedream-4-0-250828', '-', 1],
-      ['doubao-seedream-4-5-251128', '-', 1],
-      ['doubao-seedream-5-0-260128', '-', 1],
+      ['doubao-seedream-4-0-250828', '2048x2048', 1],
+      ['doubao-seedream-4-5-251128', '2048x2048', 1],
+      ['doubao-seedream-5-0-260128', '2048x2048', 1],
       ['gemini-2.5-flash-image', '-', 1],
       ['gemini-3-pro-image-preview', '1K', 1],
       ['gemini-3.1-flash-image-preview', '512', 1],
-      ['gpt-image-1.5', '1024x1024/medium', 1],
+      ['gpt-image-1.5', 'auto/medium', 1],
       ['gpt-image-2', '1024x1536/low', 1],
     ]);
     const dalle = estimate.lines.find((line) => line.imageSize === '1792x1024/hd')!;
@@ -114,9 +115,10 @@ describe('estimate', () => {
       const csv = join(dir, 'rows.csv');
       await writeFile(csv, 'id,prompt,model,aspect_ratio\na,a red mug,gemini-3-pro-image-preview,1:1\nb,a blue mug,doubao-seedream-4-5-251128,\nc,a green mug,dall-e-3,16:9\n');
       const result = await runCli(['estimate', csv], { TOKENHOT_API_KEY: 'k' });
+      expect(result.code, result.stderr).toBe(0);
       const lines = result.stdout.split('\n');
       expect(lines[0]).toMatch(/^model\s+size\s+rows\s+est\. cost\s+prompt tok\s+image tok/);
-      expect(lines.find((line) => line.startsWith('doubao-seedream-4-5-251128'))).toMatch(/^doubao-seedream-4-5-251128\s+-\s+1\s+\$0\.0400\s+-\s+-\s+-$/);
+      expect(lines.find((line) => line.startsWith('doubao-seedream-4-5-251128'))).toMatch(/^doubao-seedream-4-5-251128\s+2048x2048\s+1\s+\$0\.0400\s+-\s+-\s+-$/);
       expect(lines.find((line) => line.startsWith('dall-e-3'))).toMatch(/^dall-e-3\s+1792x1024\/standard\s+1\s+\$0\.0800\s+-\s+-\s+-$/);
       expect(result.stdout).toMatch(/TOTAL\s+3\s+\$0\.2596/);
       expect(result.stdout).toContain('Seedream and DALL-E: one image a row');

@@ -16,7 +16,7 @@ import type { BillingRecord } from '../src/cost/billing.js';
 import { escapeHtml, renderHtml } from '../src/views/report-html.js';
 import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/cost/report.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
-import { runCli, startMockProcess } from './helpers/processes.js';
+import { ROOT, runCli, startMockProcess } from './helpers/processes.js';
 
 const PRO = 'gemini-3-pro-image-preview';
 const FLASH = 'gemini-3.1-flash-image-preview';
@@ -725,61 +725,31 @@ describe('tokenhot-batch report (the CLI)', () => {
 });
 
 describe('the bill: report --by provider,model against the mock', () => {
-  it("equals the mock's bill at the list prices to 1e-9 USD, every model of both providers", async () => {
+  it("equals the mock's bill at the list prices to 1e-9 USD, every model of both providers, from a real run", async () => {
     const mock = await startMockProcess(['--api-key', 'k']);
     const dir = await mkdtemp(join(tmpdir(), 'tokenhot-bill-'));
     folders.push(dir);
     try {
-      // Gemini through the real pipeline: a run of the CLI, a blocked prompt billed too.
-      const csv = join(dir, 'gemini.csv');
-      await writeFile(csv, `id,prompt,model,image_size\na,a red mug,${PRO},2K\nb,a cat [mock:two-images],${FLASH},1K\nc,a dog,${OLD},\nd,refused [mock:blocked],${PRO},1K\n`);
-      const run = await runCli(['run', csv, '--out', dir, '--plain'], { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_DURABLE: '0' });
-      expect(run.code, run.stderr).toBe(1);
-      // The images endpoint, called as its provider calls it; each line written as the provider
-      // writes it (design11): the usage as received, billed as the answer says.
-      const calls: { model: string; size?: string; quality?: string; n?: number }[] = [
-        { model: 'doubao-seedream-4-0-250828', size: '2K' },
-        { model: 'doubao-seedream-4-5-251128', size: '2K', n: 3 },
-        { model: 'doubao-seedream-5-0-260128', size: '2K' },
-        { model: 'gpt-image-1.5', size: '1024x1024', quality: 'low' },
-        { model: 'gpt-image-2', size: '1536x1024', quality: 'high' },
-        { model: 'dall-e-3', size: '1792x1024', quality: 'hd' },
-        { model: 'dall-e-3', size: '1024x1024', quality: 'standard' },
-        { model: 'dall-e-2', size: '512x512' },
-      ];
-      const lines: LedgerEntry[] = [];
-      for (const [index, call] of calls.entries()) {
-        const response = await fetch(`${mock.url}/v1/images/generations`, {
-          method: 'POST',
-          headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
-          body: JSON.stringify({ prompt: `picture ${index}`, response_format: call.model.startsWith('gpt') ? undefined : 'b64_json', ...call }),
-        });
-        expect(response.status, await response.clone().text()).toBe(200);
-        const answer = (await response.json()) as { data: unknown[]; usage?: Record<string, number> & { input_tokens_details?: Record<string, number> } };
-        const usageReceived = answer.usage ?? {};
-        const billing: BillingRecord = call.model.startsWith('gpt')
-          ? {
-              tokens: {
-                inputText: usageReceived.input_tokens_details!.text_tokens!,
-                inputImage: usageReceived.input_tokens_details!.image_tokens!,
-                outputText: 0,
-                outputImage: usageReceived.output_tokens!,
-                thinking: 0,
-                total: usageReceived.total_tokens!,
-              },
-            }
-          : call.model.startsWith('doubao')
-            ? { images: { count: usageReceived.generated_images ?? answer.data.length, unit: 'image' } }
-            : { images: { count: answer.data.length, unit: `${call.size}/${call.quality ?? 'standard'}` } };
-        lines.push(imagesEntry(call.model, billing, usageReceived, { batch: 'images', images: answer.data.length, ts: new Date().toISOString() }));
-      }
-      await writeLedger(dir, 'images-by-hand.jsonl', lines);
+      const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_DURABLE: '0' };
+      // The example catalog of all ten models (reference images, sizes and qualities), plus a
+      // blocked prompt and a Seedream group with a failed image: billed too.
+      const csv = join(dir, 'all.csv');
+      const catalog = await readFile(join(ROOT, 'jobs/examples/catalog-all-models.csv'), 'utf8');
+      await writeFile(
+        csv,
+        `${catalog.replaceAll('refs/', join(ROOT, 'jobs/examples/refs/'))}` +
+          `blocked,refused [mock:blocked],${PRO},1:1,1K,,,,,\n` +
+          'group,a set [mock:group-partial],doubao-seedream-4-5-251128,,,2048x2048,,,,\n',
+      );
+      const run = await runCli(['run', csv, '--out', dir, '--plain'], env);
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      expect(run.stdout).toMatch(/blocked \(line \d+\): prompt blocked/);
 
       const report = await runCli(['report', '--out', dir, '--by', 'provider,model', '--format', 'json']);
       expect(report.code, report.stderr).toBe(0);
       const groups = (JSON.parse(report.stdout) as { groups: { key: { provider: string; model: string }; costUsd: number; unpricedRequests: number }[] }).groups;
 
-      // The mock's own bill: Gemini's from the usageMetadata it sent at the list prices written
+      // The mock's own bill: Gemini's from the usageMetadata it sent, at the list prices written
       // out above; the images endpoint's as the mock prices it itself (micro-USD).
       const bill = new Map<string, bigint>();
       for (const record of await mock.requests()) {
@@ -791,14 +761,24 @@ describe('the bill: report --by provider,model against the mock', () => {
             : record.listPriceMicroUsd !== undefined
               ? BigInt(record.listPriceMicroUsd) * 1_000_000n
               : undefined;
-        if (pico !== undefined) bill.set(`${record.family}/${record.model}`, (bill.get(`${record.family}/${record.model}`) ?? 0n) + pico);
+        const key = `${record.family}/${record.model}`;
+        if (pico !== undefined) bill.set(key, (bill.get(key) ?? 0n) + pico);
       }
-      expect(groups.map((g) => `${g.key.provider}/${g.key.model}`).sort()).toEqual([...bill.keys()].sort());
       expect(bill.size).toBe(10);
+      expect(groups.map((g) => `${g.key.provider}/${g.key.model}`).sort()).toEqual([...bill.keys()].sort());
+      let total = 0n;
       for (const g of groups) {
-        expect(g.unpricedRequests).toBe(0);
-        expect(Math.abs(g.costUsd - usd(bill.get(`${g.key.provider}/${g.key.model}`)!)), g.key.model).toBeLessThan(1e-9);
+        const billed = bill.get(`${g.key.provider}/${g.key.model}`)!;
+        total += billed;
+        expect(g.unpricedRequests, g.key.model).toBe(0);
+        expect(Math.abs(g.costUsd - usd(billed)), g.key.model).toBeLessThan(1e-9);
       }
+
+      // The estimate of the same file (sent nothing) is near the bill.
+      const estimate = await runCli(['estimate', csv, '--format', 'json'], env);
+      const estimated = (JSON.parse(estimate.stdout) as { costUsd: number }).costUsd;
+      expect(estimated / usd(total)).toBeGreaterThan(0.8);
+      expect(estimated / usd(total)).toBeLessThan(1.25);
     } finally {
       await mock.stop();
     }

@@ -10,7 +10,8 @@
 import { capabilitiesOf, effectiveImageSize } from '../providers/models.js';
 import { billedCostPico, type PriceTable } from './pricing.js';
 import { tokenCountsOf, type BillingRecord } from './billing.js';
-import { estimateImagesRow, imagesFamilyOf, type ImageOptions } from './images-endpoint-estimate.js';
+import { findImagesModel } from '../providers/openai-images/models.js';
+import { estimateImagesRow, type ImageOptions } from './images-endpoint-estimate.js';
 import type { Row, TokenCounts } from '../core/types.js';
 
 /** Assumptions, shown with every estimate. */
@@ -38,8 +39,8 @@ export type EstimateRow = Pick<Row, 'prompt' | 'model' | 'imageSize' | 'referenc
 /** The billing record one row's answer is expected to have, and the size it is shown under. */
 export function estimateBilling(row: EstimateRow, withText: boolean): { billing: BillingRecord; size: string } {
   const input = { text: promptTokens(row.prompt), image: row.referenceImages.length * ESTIMATE_ASSUMPTIONS.tokensPerReferenceImage };
-  const family = imagesFamilyOf(row.model);
-  if (family) return estimateImagesRow(family, row.model, row, input);
+  const images = findImagesModel(row.model);
+  if (images) return estimateImagesRow(images, row, input);
   const model = capabilitiesOf(row.model);
   const size = effectiveImageSize(row.model, row.imageSize);
   const outputImage = model.imageTokens[size] ?? model.imageTokens[model.defaultImageSize] ?? 0;

@@ -146,7 +146,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
 
   const progress = options.progress?.(todo.length);
   const state: ProgressState = { done: 0, failed: 0, spendPico: 0n };
-  // Each model learns its own pace (its provider's quota for it), as in queue mode.
+  // Each quota scope (the provider, see quotaScope) learns its own pace, as in queue mode.
   const pacers = new Map<string, LocalPacer>();
   const pacerFor = (row: BatchRow): LocalPacer => {
     const scope = quotaScope(row);

@@ -1,7 +1,6 @@
 /**
- * The provider's quota of one model, shared by every worker on every machine through Redis.
- * Each model has a pace of its own (`scope`, see run/pacing.ts `quotaScope`): a provider's quotas
- * are per model, and Seedream's has nothing to do with Gemini's.
+ * A provider's quota, shared by every worker on every machine through Redis. Each scope (see
+ * run/pacing.ts `quotaScope`: the provider) has a pace of its own.
  *
  * - Pacing (run/pacing.ts): one pace for all workers. Before each call a worker reserves a start
  *   slot: slots are handed out 1/pace apart on Redis's clock (so machines with skewed clocks
@@ -99,7 +98,7 @@ export class QuotaControl {
     private readonly log: Logger,
     /** Calls that would wait longer than this for a slot go back to the queue instead. */
     private readonly longestSlotWaitMs = LONGEST_SLOT_WAIT_MS,
-    /** Whose pace this is (a model); empty for one pace of everything. */
+    /** Whose pace this is (see quotaScope); empty for one pace of everything. */
     private readonly scope = '',
   ) {
     this.client = connection.duplicate();
@@ -122,7 +121,7 @@ export class QuotaControl {
   async init(settings: QuotaSettings): Promise<void> {
     await setUpQueue(this.queue, settings, this.log);
     const state = await this.update((learned) => initialPace(settings.rpm, learned));
-    const whose = this.scope ? { model: this.scope } : {};
+    const whose = this.scope ? { scope: this.scope } : {};
     if (settings.rpm) this.log.info({ rpm: settings.rpm, ...whose }, 'quota set for all workers');
     else if (state.rate !== undefined) this.log.info({ rate: Number(state.rate.toFixed(2)), ...whose }, 'pace learned earlier, in calls per second');
     this.timer = setInterval(() => void this.flush(), FLUSH_MS);
@@ -165,7 +164,7 @@ export class QuotaControl {
     const observed = await this.observedRate();
     const before = (await this.read()).rate;
     const after = await this.update((state) => afterRateLimited(state, Date.now(), observed));
-    if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)), ...(this.scope ? { model: this.scope } : {}) }, 'quota reached: pace lowered (calls per second, all workers)');
+    if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)), ...(this.scope ? { scope: this.scope } : {}) }, 'quota reached: pace lowered (calls per second, all workers)');
   }
 
   /** The shared pace in calls per second, or undefined while none is known. */
@@ -277,11 +276,11 @@ async function setUpQueue(queue: Queue, settings: QuotaSettings, log: Logger): P
 }
 
 /**
- * One QuotaControl per model, made and set up on its first row. A 429 of one model pauses every
- * worker's fetching for its delay (BullMQ's limiter is the queue's), but the pace each model
+ * One QuotaControl per scope, made and set up on its first row. A 429 of one scope pauses every
+ * worker's fetching for its delay (BullMQ's limiter is the queue's), but the pace each scope
  * learns is its own.
  */
-export class ModelQuotas {
+export class ScopedQuotas {
   private readonly byScope = new Map<string, Promise<QuotaControl>>();
 
   constructor(
@@ -301,7 +300,7 @@ export class ModelQuotas {
     return quota;
   }
 
-  /** The paces learned so far, by model (calls per second). */
+  /** The paces learned so far, by scope (calls per second). */
   async rates(): Promise<Map<string, number | undefined>> {
     const rates = new Map<string, number | undefined>();
     for (const [scope, quota] of this.byScope) rates.set(scope, await (await quota).currentRate());

@@ -27,7 +27,7 @@ import { connectRedis, describeRedis, evictionWarning, IMAGES_QUEUE, imagesQueue
 import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { tokenCountsOf } from '../cost/billing.js';
 import { picoToUsd } from '../cost/pricing.js';
-import { LONGEST_SLOT_WAIT_MS, ModelQuotas, QuotaControl } from './quota-control.js';
+import { LONGEST_SLOT_WAIT_MS, QuotaControl, ScopedQuotas } from './quota-control.js';
 import { backoffDelay, ModelWatch, nextStep, ReachWatch } from '../run/retry-policy.js';
 import { quotaScope } from '../run/pacing.js';
 
@@ -109,7 +109,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       throw error;
     }
   }
-  const quotas = new ModelQuotas((scope) => new QuotaControl(queue, connection, settings.prefix, log, LONGEST_SLOT_WAIT_MS, scope), { rpm: options.rpm, globalConcurrency: options.globalConcurrency });
+  const quotas = new ScopedQuotas((scope) => new QuotaControl(queue, connection, settings.prefix, log, LONGEST_SLOT_WAIT_MS, scope), { rpm: options.rpm, globalConcurrency: options.globalConcurrency });
   const metrics = new WorkerMetrics();
   metrics.concurrency.set(options.concurrency);
   const metricsServer =
@@ -118,7 +118,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       : await serveMetrics(metrics, options.metricsPort, options.metricsHost ?? '127.0.0.1', async () => {
           const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
           for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ state }, count);
-          for (const [model, rate] of await quotas.rates()) metrics.pace.set({ model }, rate ?? 0);
+          for (const [scope, rate] of await quotas.rates()) metrics.pace.set({ scope }, rate ?? 0);
         });
 
   let exit: WorkerExit = { code: 0 };
@@ -198,7 +198,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const callRow = async (job: Job<ImageJobData>, token: string | undefined, reservation: Reservation): Promise<{ images: string[] }> => {
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
-    // The model's shared pace: wait for this call's start slot; a long 429 pause sends the job back.
+    // The provider's shared pace: wait for this call's start slot; a long 429 pause sends the job back.
     const quota = await quotas.for(quotaScope(row));
     let slot: boolean;
     try {

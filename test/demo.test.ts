@@ -25,8 +25,11 @@ describe('demo', () => {
       const demo = await runCli(['demo', '--out', out, '--plain']);
       expect(demo.code, demo.stderr).toBe(0);
       expect(demo.stdout).toMatch(/total\s.*\$\d+\.\d{4}/i);
-      const images = (await readdir(join(out, 'catalog'))).filter((name) => /\.(png|jpg)$/.test(name));
-      expect(images.length).toBeGreaterThanOrEqual(20);
+      const images = (await readdir(join(out, 'catalog'))).filter((name) => /\.(png|jpe?g|webp)$/.test(name));
+      expect(images.length).toBeGreaterThanOrEqual(32);
+      // Both API families, side by side in the report.
+      expect(demo.stdout).toMatch(/doubao-seedream-4-5-251128/);
+      expect(demo.stdout).toMatch(/gpt-image-1\.5/);
       // One ledger file: the earlier demo's was removed with its folder, not added to.
       expect(await readdir(join(out, 'ledger'))).toHaveLength(1);
     }

@@ -151,13 +151,14 @@ describe('refused calls', () => {
     expect(gpt.message).toMatch(/^refused by moderation \(HTTP 400 moderation_blocked/);
   });
 
-  it('the gateway\u2019s Chinese 429 waits the window it names', async () => {
+  it('the gateway\u2019s Chinese 429 names a quota: the pace\u2019s ceiling, not a window to wait out', async () => {
     const server = await mock();
     const error = await refusal(generate(server, row('gpt-image-2', 'busy [mock:429x1]')));
     expect(error.kind).toBe('rateLimited');
-    expect(error.retryAfterMs).toBe(60_000);
-    expect(error.message).toMatch(/^at most \d+ requests in 1 min \(HTTP 429/);
-    expect(rateLimitHint('您已达到请求数限制：2分钟内最多请求100次')).toEqual({ retryAfterMs: 120_000, requests: 100, perMinutes: 2 });
+    expect(error.retryAfterMs).toBeUndefined();
+    const requests = Number(/at most (\d+) requests in 1 min/.exec(error.message)?.[1]);
+    expect(error.namedQuota).toBeCloseTo(requests / 60, 9);
+    expect(rateLimitHint('您已达到请求数限制：2分钟内最多请求100次')).toEqual({ requests: 100, perMinutes: 2 });
     expect(rateLimitHint('Rate limit reached for requests. Please try again in 6m0s.').retryAfterMs).toBe(360_000);
     expect(rateLimitHint('too many requests')).toEqual({});
   });

@@ -2,7 +2,7 @@
  * The pacing rule that learns a quota, and the in-process pacer that applies it.
  */
 import { describe, expect, it } from 'vitest';
-import { admittedRate, afterRateLimited, afterSuccesses, initialPace, PACING, windowFor } from '../src/run/pacing.js';
+import { admittedRate, afterRateLimited, afterSuccesses, initialPace, PACING, windowFor, withNamedQuota } from '../src/run/pacing.js';
 import { LocalPacer } from '../src/run/rate-gate.js';
 
 describe('pacing rule', () => {
@@ -85,5 +85,16 @@ describe('in-process pacer', () => {
     const started = Date.now();
     await pacer.acquire();
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+});
+
+describe('a quota the provider names in its 429', () => {
+  it('becomes the pace\'s ceiling, as --rpm does: lower at once, never crept above', () => {
+    const named = withNamedQuota({ rate: 10 }, 1);
+    expect(named).toMatchObject({ rate: 1, ceiling: 1 });
+    expect(afterSuccesses(named, 1000).rate).toBe(1);
+    // A pace already below it stays where it is.
+    expect(withNamedQuota({ rate: 0.5 }, 1)).toMatchObject({ rate: 0.5, ceiling: 1 });
+    expect(withNamedQuota({ rate: 3 }, undefined)).toEqual({ rate: 3 });
   });
 });

@@ -21,6 +21,8 @@ export interface CallErrorDetails {
   unreachable?: boolean;
   /** The endpoint said it does not know the model (not merely a 404 of some path). */
   modelNotFound?: boolean;
+  /** A 429 that names its quota ("at most M requests in N minutes"), in calls per second. */
+  namedQuota?: number;
   cause?: unknown;
 }
 
@@ -32,6 +34,7 @@ export class CallError extends Error {
   readonly reason?: string;
   readonly unreachable: boolean;
   readonly modelNotFound: boolean;
+  readonly namedQuota?: number;
 
   constructor(kind: ErrorKind, message: string, details: CallErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -43,6 +46,7 @@ export class CallError extends Error {
     this.reason = details.reason;
     this.unreachable = details.unreachable ?? false;
     this.modelNotFound = details.modelNotFound ?? false;
+    this.namedQuota = details.namedQuota;
   }
 }
 

@@ -245,7 +245,7 @@ async function runRows(options: LocalRunOptions, context: RowContext): Promise<R
               break;
             }
             rateLimitWaits += 1;
-            pacerFor(row).rateLimited(step.delayMs);
+            pacerFor(row).rateLimited(step.delayMs, step.namedQuota);
             options.onEvent?.({ type: 'rateLimited', row, delayMs: step.delayMs, reason: callError.message });
             break;
           case 'retry':

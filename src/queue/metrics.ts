@@ -35,7 +35,7 @@ export class WorkerMetrics {
   private readonly spend = new Counter({ name: 'tokenhot_spend_usd_total', help: 'Spend by the price table, in USD', registers: [this.registry] });
   private readonly inFlight = new Gauge({ name: 'tokenhot_calls_in_flight', help: 'Calls of this worker under way', registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'tokenhot_queue_jobs', help: 'Jobs of the images queue by state', labelNames: ['state'] as const, registers: [this.registry] });
-  readonly pace = new Gauge({ name: 'tokenhot_pace_calls_per_second', help: 'The shared pace of each scope, the provider (0 while none is known)', labelNames: ['scope'], registers: [this.registry] });
+  readonly pace = new Gauge({ name: 'tokenhot_pace_calls_per_second', help: 'The shared pace (0 while none is known), by quota scope (all: one pace for every model)', labelNames: ['scope'], registers: [this.registry] });
   readonly concurrency = new Gauge({ name: 'tokenhot_worker_concurrency', help: 'Calls this worker may have in flight', registers: [this.registry] });
 
   callStarted(): () => void {

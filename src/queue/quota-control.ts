@@ -17,7 +17,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/log.js';
-import { afterRateLimited, afterSuccesses, initialPace, type PaceState } from '../run/pacing.js';
+import { afterRateLimited, afterSuccesses, initialPace, withNamedQuota, type PaceState } from '../run/pacing.js';
 import { sleep } from '../run/rate-gate.js';
 
 /** A rate limit that never binds: it only gives manual 429 pauses something to act on. */
@@ -155,15 +155,18 @@ export class QuotaControl {
     return pauseUntil > Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
-  /** After a 429: pause everyone for at least `ms` (never shortening a longer pause) and slow the pace. */
-  async rateLimited(ms: number): Promise<void> {
+  /**
+   * After a 429: pause everyone for at least `ms` (never shortening a longer pause) and slow the
+   * pace, never above a quota the provider named (`namedQuota`, calls per second).
+   */
+  async rateLimited(ms: number, namedQuota?: number): Promise<void> {
     const pauseMs = Number(await this.client.eval(PAUSE, 1, this.slotsKey, String(Math.ceil(ms))));
     await this.queue.rateLimit(pauseMs);
     const second = Math.floor(Date.now() / 1000);
     await this.client.multi().incr(this.startsKey(second, 'refused')).expire(this.startsKey(second, 'refused'), 10).exec();
     const observed = await this.observedRate();
     const before = (await this.read()).rate;
-    const after = await this.update((state) => afterRateLimited(state, Date.now(), observed));
+    const after = await this.update((state) => withNamedQuota(afterRateLimited(state, Date.now(), observed), namedQuota));
     if (after.rate !== before) this.log.info({ rate: Number(after.rate!.toFixed(2)), ...(this.scope ? { scope: this.scope } : {}) }, 'quota reached: pace lowered (calls per second, all workers)');
   }
 

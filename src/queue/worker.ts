@@ -118,7 +118,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       : await serveMetrics(metrics, options.metricsPort, options.metricsHost ?? '127.0.0.1', async () => {
           const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
           for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ state }, count);
-          for (const [scope, rate] of await quotas.rates()) metrics.pace.set({ scope }, rate ?? 0);
+          for (const [scope, rate] of await quotas.rates()) metrics.pace.set({ scope: scope || 'all' }, rate ?? 0);
         });
 
   let exit: WorkerExit = { code: 0 };
@@ -225,7 +225,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       const step = nextStep(callError, attempt, { ...config.retry, attempts: job.opts.attempts ?? config.retry.attempts }, rateLimitWaits);
       switch (step.action) {
         case 'waitForQuota': {
-          await quota.rateLimited(step.delayMs);
+          await quota.rateLimited(step.delayMs, step.namedQuota);
           if (step.perDay) {
             log.warn({ delayMs: step.delayMs }, `every worker pauses for ${Math.round(step.delayMs / 60_000)} min: ${callError.message}`);
             // A worker asked to drain the queue (and `run`) stops instead of waiting an hour.

@@ -3,7 +3,7 @@
  * a 429 asks for, and a pace (pacing.ts) that spaces call starts evenly. Across processes the
  * BullMQ worker does the same through Redis (queue/quota-control.ts).
  */
-import { admittedRate, afterRateLimited, afterSuccesses, initialPace, type PaceState } from './pacing.js';
+import { admittedRate, afterRateLimited, afterSuccesses, initialPace, withNamedQuota, type PaceState } from './pacing.js';
 
 export class RateGate {
   private openAt = 0;
@@ -71,11 +71,12 @@ export class LocalPacer {
     if (this.starts.length > 1_000) this.starts = this.starts.filter((time) => now - time < 3_000);
   }
 
-  rateLimited(delayMs: number): void {
+  /** A 429: hold off for `delayMs`, slow down, and never exceed a quota the provider named. */
+  rateLimited(delayMs: number, namedQuota?: number): void {
     this.gate.closeFor(delayMs);
     const now = Date.now();
     this.refusals = [...this.refusals.filter((time) => now - time < 3_000), now];
-    this.state = afterRateLimited(this.state, now, admittedRate(this.starts, this.refusals, now));
+    this.state = withNamedQuota(afterRateLimited(this.state, now, admittedRate(this.starts, this.refusals, now)), namedQuota);
     // Slots handed out at the old pace are void: restart the spacing after the pause.
     this.epoch += 1;
     this.nextStartAt = now + delayMs;

@@ -46,8 +46,11 @@ export function rateLimitDelay(error: CallError, policy: RetryPolicy = DEFAULT_R
 
 export type NextStep =
   | { action: 'retry'; delayMs: number }
-  /** Hold off every call; a per-day quota will not clear for hours (each runner says what it does then). */
-  | { action: 'waitForQuota'; delayMs: number; perDay: boolean }
+  /**
+   * Hold off every call; a per-day quota will not clear for hours (each runner says what it does
+   * then). `namedQuota`: calls per second the provider said it allows, the pace's new ceiling.
+   */
+  | { action: 'waitForQuota'; delayMs: number; perDay: boolean; namedQuota?: number }
   | { action: 'fail'; reason: string }
   | { action: 'stop'; reason: string };
 
@@ -59,7 +62,7 @@ export function nextStep(error: CallError, attemptsMade: number, policy: RetryPo
   switch (error.kind) {
     case 'rateLimited':
       if (rateLimitWaits >= policy.maxRateLimitWaits) return { action: 'fail', reason: `still rate limited after ${rateLimitWaits} waits (${error.message})` };
-      return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy), perDay: error.perDay };
+      return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy), perDay: error.perDay, ...(error.namedQuota ? { namedQuota: error.namedQuota } : {}) };
     case 'transient':
       return attemptsMade >= policy.attempts
         ? { action: 'fail', reason: `${error.message} (gave up after ${attemptsMade} attempts)` }

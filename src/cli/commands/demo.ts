@@ -21,7 +21,8 @@ export interface DemoFlags {
 }
 
 export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number> {
-  const csvPath = join(packageRoot(), 'jobs', 'examples', 'catalog.csv');
+  // Both API families side by side, so the report compares what each model costs.
+  const csvPath = join(packageRoot(), 'jobs', 'examples', 'catalog-all-models.csv');
   const outDir = resolve(flags.out ?? join('output', 'demo'));
   // The demo starts afresh each time, but only ever removes a folder it made itself: `--out`
   // pointed at real outputs must not take their ledger with it.
@@ -51,7 +52,7 @@ export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number
     process.stdout.write(
       `\nthe mock answered ${mock.requests.length} requests: ${rateLimited} with 429 (waited out, no attempt used) and ${retried} with 5xx (retried)\n` +
         `images and sidecars: ${join(outDir, 'catalog')}\nledger: ${join(outDir, 'ledger')}\n` +
-        `try: npx tokenhot-batch report --out ${outDir} --by model,tag\n`,
+        `try: npx tokenhot-batch report --out ${outDir} --by provider,model (or --by tag)\n`,
     );
     return exitCode;
   } finally {

@@ -39,16 +39,16 @@ export function isRefusal(error: OpenAiError): boolean {
 
 /**
  * A gateway's limit in its own words: new-api says "您已达到请求数限制：1分钟内最多请求60次" (at
- * most 60 requests in 1 minute); OpenAI says "... Please try again in 20s". The wait it implies:
- * a named wait as it is; for a window of N minutes, the whole window, since the gateway counts
- * the last M requests (refused ones too, in its total limit) and only a quiet window surely
- * clears it. The runners' pace, lowered on each 429, does the rest.
+ * most 60 requests in 1 minute); OpenAI says "... Please try again in 20s". A named wait is
+ * waited as it is. A named window is a quota, not a wait: the runners take M / N minutes as the
+ * pace's ceiling (as with --rpm) and wait the policy's short default; waiting out the whole
+ * window instead made the demo's 32 rows take 283 s rather than seconds.
  */
 export function rateLimitHint(message: string): { retryAfterMs?: number; requests?: number; perMinutes?: number } {
   const window = /(\d+(?:\.\d+)?)\s*分钟内最多请求\s*(\d+)\s*次/.exec(message);
   if (window) {
     const minutes = Number(window[1]);
-    return { retryAfterMs: Math.ceil(minutes * 60_000), requests: Number(window[2]), perMinutes: minutes };
+    return { requests: Number(window[2]), perMinutes: minutes };
   }
   const tryAgain = /try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)/i.exec(message);
   if (tryAgain) {
@@ -79,8 +79,9 @@ export function classifyHttpError(status: number, headers: Record<string, string
   if (status === 429 || error.code === 'rate_limit_exceeded') {
     const hint = rateLimitHint(error.message ?? bodyText);
     const retryAfterMs = parseRetryAfter(headerValue(headers, 'retry-after')) ?? hint.retryAfterMs;
+    const namedQuota = hint.requests !== undefined && hint.perMinutes ? hint.requests / (hint.perMinutes * 60) : undefined;
     const quota = hint.requests !== undefined ? `at most ${hint.requests} requests in ${hint.perMinutes} min` : 'rate limited';
-    return new CallError('rateLimited', describe(quota), { status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), reason: word ?? 'rate_limited' });
+    return new CallError('rateLimited', describe(quota), { status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(namedQuota ? { namedQuota } : {}), reason: word ?? 'rate_limited' });
   }
   if (error.code === 'insufficient_quota' || error.code === 'insufficient_user_quota' || status === 402) {
     return new CallError('fatal', describe('no credits left on the account'), { status, reason: word });

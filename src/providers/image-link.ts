@@ -9,6 +9,7 @@
  * streamed into the row's image sink (the temporary files of inline images), limited in size and
  * time, and must be an image by their content, whatever the headers say.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { redact } from '../core/errors.js';
 import { sniffImageMime, SNIFF_BYTES } from '../rows/image-type.js';
@@ -83,7 +84,10 @@ export class ImageLinks {
       last = result.retry;
       if (attempt < this.settings.attempts) {
         const ceiling = this.settings.baseDelayMs * 2 ** (attempt - 1);
-        await sleep(Math.max(result.afterMs ?? 0, Math.round(Math.random() * ceiling)), signal);
+        // Throws the signal's own reason, as the rest of this method does.
+        await delay(Math.max(result.afterMs ?? 0, Math.round(Math.random() * ceiling)), undefined, { signal }).catch((error: unknown) => {
+          throw signal?.aborted ? signal.reason : error;
+        });
       }
     }
     return { failed: this.words(`image link ${describeLink(url)} could not be downloaded in ${this.settings.attempts} attempts (last: ${last})`) };
@@ -267,17 +271,3 @@ function formatMb(bytes: number): string {
   return bytes < 1024 * 1024 ? `${bytes} bytes` : `${Math.round(bytes / (1024 * 1024))} MB`;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

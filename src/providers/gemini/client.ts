@@ -7,7 +7,7 @@ import { CallError, redact } from '../../core/errors.js';
 import type { ImageLinks } from '../image-link.js';
 import type { GenerateOptions, Provider, ProviderAnswer } from '../provider.js';
 import type { BatchRow } from '../../core/types.js';
-import { readCapped } from '../http-body.js';
+import { endpointAgent, MAX_ERROR_BODY, readCapped } from '../http-body.js';
 import { readAnswer } from './answer.js';
 import { AnswerScanner, MalformedAnswerError } from './answer-stream.js';
 import { classifyHttpError, classifyNetworkError } from './errors.js';
@@ -25,21 +25,12 @@ export interface GeminiOptions {
   links?: ImageLinks;
 }
 
-/** Error bodies are small; a huge one is not worth holding. */
-const MAX_ERROR_BODY = 256 * 1024;
-
 export class GeminiProvider implements Provider {
   readonly name = 'gemini';
   private readonly agent: Agent;
 
   constructor(private readonly options: GeminiOptions) {
-    this.agent = new Agent({
-      connections: options.connections,
-      keepAliveTimeout: 30_000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: 30_000 },
-    });
+    this.agent = endpointAgent(options);
   }
 
   async generate(row: BatchRow, { sink, signal }: GenerateOptions): Promise<ProviderAnswer> {

@@ -9,7 +9,7 @@ import { CallError, redact } from '../../core/errors.js';
 import type { BatchRow } from '../../core/types.js';
 import { classifyNetworkError } from '../http-errors.js';
 import type { ImageLinks } from '../image-link.js';
-import { readCapped } from '../http-body.js';
+import { endpointAgent, MAX_ERROR_BODY, readCapped } from '../http-body.js';
 import { MalformedAnswerError } from '../json-image-scanner.js';
 import type { GenerateOptions, Provider, ProviderAnswer } from '../provider.js';
 import { ImagesAnswerScanner, readImagesAnswer } from './answer.js';
@@ -28,21 +28,12 @@ export interface OpenAiImagesOptions {
   links: ImageLinks;
 }
 
-/** Error bodies are small; a huge one is not worth holding. */
-const MAX_ERROR_BODY = 256 * 1024;
-
 export class OpenAiImagesProvider implements Provider {
   readonly name = 'openai-images';
   private readonly agent: Agent;
 
   constructor(private readonly options: OpenAiImagesOptions) {
-    this.agent = new Agent({
-      connections: options.connections,
-      keepAliveTimeout: 30_000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: 30_000 },
-    });
+    this.agent = endpointAgent(options);
   }
 
   async generate(row: BatchRow, { sink, signal }: GenerateOptions): Promise<ProviderAnswer> {

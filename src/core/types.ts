@@ -12,8 +12,6 @@
  * - sidecar: `<id>.json` beside a row's images: what was asked, what came back, what it cost.
  */
 
-import type { BillingRecord } from '../cost/billing.js';
-
 /** One validated row of a prompt CSV. This is also the data of a queue job (never image bytes). */
 export interface Row {
   /** Unique within the file; names the outputs (`<id>.png`). Defaults to `row-` and the record number (`row-00001`). */
@@ -74,6 +72,27 @@ export interface TokenCounts {
   textOutputTokens: number;
   thoughtsTokens: number;
   totalTokens: number;
+}
+
+/** Tokens billed by kind, where the provider bills tokens. */
+export interface BilledTokens {
+  inputText: number;
+  inputImage: number;
+  outputText: number;
+  outputImage: number;
+  thinking: number;
+  /** The total as the provider reported it, when it did (it may count kinds not listed here). */
+  total?: number;
+}
+
+/**
+ * What one billed answer is billed as, whatever its provider: the record the cost rule prices
+ * (cost/billing.ts, cost/pricing.ts). A provider makes it from the usage it received.
+ */
+export interface BillingRecord {
+  tokens?: BilledTokens;
+  /** Images billed by the piece, with the unit their price is given for (`image`, `1024x1024/hd`). */
+  images?: { count: number; unit: string };
 }
 
 /** How a row ended. */

@@ -3,24 +3,10 @@
  * A provider turns the usage it received into one (src/providers/<name>/), the ledger keeps it
  * beside that usage, and reports, budgets and views read only this.
  */
-import type { TokenCounts } from '../core/types.js';
+import type { BillingRecord, TokenCounts } from '../core/types.js';
 
-/** Tokens billed by kind, where the provider bills tokens. */
-export interface BilledTokens {
-  inputText: number;
-  inputImage: number;
-  outputText: number;
-  outputImage: number;
-  thinking: number;
-  /** The total as the provider reported it, when it did (it may count kinds not listed here). */
-  total?: number;
-}
-
-export interface BillingRecord {
-  tokens?: BilledTokens;
-  /** Images billed by the piece, with the unit their price is given for (`image`, `1024x1024/hd`). */
-  images?: { count: number; unit: string };
-}
+// The record's shape is one of the words of the whole tool (core/types.ts); its arithmetic is here.
+export type { BilledTokens, BillingRecord } from '../core/types.js';
 
 /** The report's token fields of one billing record (zeros for a provider that bills by image). */
 export function tokenCountsOf(billing: BillingRecord): TokenCounts {

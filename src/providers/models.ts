@@ -6,31 +6,13 @@
  */
 import { checkGeminiOptions, findGeminiModel, GEMINI_MODELS, geminiCapabilitiesOf, geminiReferenceRules } from './gemini/models.js';
 import { capabilitiesOfImagesModel, checkImagesOptions, findImagesModel, IMAGES_MODELS } from './openai-images/models.js';
+import type { ModelCapabilities } from './capabilities.js';
 import type { ProviderName } from './provider.js';
 import type { CheckedOptions, ReferenceRules, RowOptionCells } from './row-options.js';
 
 export { BASE_ASPECT_RATIOS, DEFAULT_MODEL, findGeminiModel } from './gemini/models.js';
 
-/** What any model accepts, in the terms common to both providers. */
-export interface ModelCapabilities {
-  id: string;
-  provider: ProviderName;
-  aspectRatios: readonly string[];
-  /** Allowed `imageSize` values; empty when the model takes no `imageSize`. */
-  imageSizes: readonly string[];
-  /** Size the model uses when none is asked for (for estimates). */
-  defaultImageSize: string;
-  maxReferenceImages: number;
-  /** Gemini 3 models send up to two interim "thought" images before the final one. */
-  thoughtImages: boolean;
-  /** What the model answers with; read `mimeType` in answers, this is only for the mock. */
-  outputMimeType: 'image/jpeg' | 'image/png';
-  /**
-   * Output tokens of one image per size, from the provider's public pricing pages. Used by
-   * `estimate` and the mock; real bills come from the usage. Empty for models billed otherwise.
-   */
-  imageTokens: Readonly<Record<string, number>>;
-}
+export type { ModelCapabilities } from './capabilities.js';
 
 /** Every model this version knows, Gemini's first. */
 export const MODELS: readonly ModelCapabilities[] = [...GEMINI_MODELS, ...IMAGES_MODELS.map(capabilitiesOfImagesModel)];

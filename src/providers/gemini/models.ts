@@ -4,7 +4,7 @@
  * `-preview`.
  */
 import { GEMINI_INPUT_MIME_TYPES, GEMINI_INPUT_TYPE_NAMES } from '../../rows/image-type.js';
-import type { ModelCapabilities } from '../models.js';
+import type { ModelCapabilities } from '../capabilities.js';
 import { quoted, type CheckedOptions, type ReferenceRules, type RowOptionCells } from '../row-options.js';
 
 export const DEFAULT_MODEL = 'gemini-3-pro-image-preview';

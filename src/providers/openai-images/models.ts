@@ -4,7 +4,7 @@
  * every model (`aspect_ratio` and `image_size`, or an exact `size`), and an option a model cannot
  * honour is refused by column, naming what the model can.
  */
-import type { ModelCapabilities } from '../models.js';
+import type { ModelCapabilities } from '../capabilities.js';
 import { quoted, type CheckedOptions, type ReferenceRules, type RowOptionCells } from '../row-options.js';
 
 export type ImagesFamily = 'seedream' | 'gpt-image' | 'dall-e';

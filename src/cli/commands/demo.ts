@@ -42,8 +42,9 @@ export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number
   const mock = await startMockServer({ apiKey, latencyMs: 300, latencyJitterMs: 900, rps: 5, burst: 5, failRate5xx: 0.05 });
   process.stderr.write(`demo: ${csvPath} → ${outDir}, against a mock endpoint on ${mock.url}\n`);
   const loaded = loadConfig({ out: outDir, concurrency: 8, baseUrl: mock.url }, { ...process.env, TOKENHOT_API_KEY: apiKey, REDIS_URL: '' });
-  // Short backoffs: the demo should take seconds, not minutes.
-  const config = { ...loaded, retry: { ...loaded.retry, baseDelayMs: 500 } };
+  // Short backoffs, and a short wait after a 429 that names none (the images endpoint's): the
+  // demo should take seconds, not minutes.
+  const config = { ...loaded, retry: { ...loaded.retry, baseDelayMs: 500, defaultRateLimitMs: 1_000 } };
   const pipeline = await createPipeline(config);
   try {
     const { exitCode } = await runFileInProcess(csvPath, { batch: 'catalog', plain: flags.plain }, config, pipeline, log);

@@ -1,9 +1,9 @@
 /**
  * The generateContent request for one row.
  */
-import { readFile } from 'node:fs/promises';
 import { CallError } from '../../core/errors.js';
-import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime, sniffImageMime } from '../../rows/image-type.js';
+import { GEMINI_INPUT_TYPE_NAMES, isGeminiInputMime } from '../../rows/image-type.js';
+import { readReferenceImage } from '../reference-image.js';
 import { geminiCapabilitiesOf } from './models.js';
 import type { Row } from '../../core/types.js';
 
@@ -22,23 +22,11 @@ export function generateContentUrl(baseUrl: string, model: string): string {
   return `${baseUrl.replace(/\/+$/, '')}/v1beta/models/${encodeURIComponent(model)}:generateContent/`;
 }
 
-/**
- * Reads the row's reference images from disk. A worker reads them from its own file system, so
- * a path it cannot see (no shared volume) fails the row with a message that says so.
- */
+/** The row's reference images as inline data, each of a type Gemini takes. */
 async function referenceParts(row: Row): Promise<{ inlineData: { mimeType: string; data: string } }[]> {
   return Promise.all(
     row.referenceImages.map(async (path) => {
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(path);
-      } catch (error) {
-        throw new CallError(
-          'rowFailed',
-          `reference image ${path} cannot be read on this machine (${(error as NodeJS.ErrnoException).code ?? 'error'}); workers need the same paths as the producer, e.g. a shared volume`,
-        );
-      }
-      const mimeType = sniffImageMime(bytes.subarray(0, 64));
+      const { bytes, mimeType } = await readReferenceImage(path);
       if (!isGeminiInputMime(mimeType)) throw new CallError('rowFailed', `reference image ${path} is not a ${GEMINI_INPUT_TYPE_NAMES} image`);
       return { inlineData: { mimeType, data: bytes.toString('base64') } };
     }),

@@ -4,12 +4,11 @@
  * connection pool per process, long timeouts, the answer streamed to disk and its links fetched
  * (without the key) before they expire.
  */
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { CallError, redact } from '../../core/errors.js';
 import type { BatchRow } from '../../core/types.js';
-import { classifyNetworkError } from '../http-errors.js';
 import type { ImageLinks } from '../image-link.js';
-import { endpointAgent, MAX_ERROR_BODY, readCapped } from '../http-body.js';
+import { endpointAgent, networkFailure, postToEndpoint } from '../http-body.js';
 import { MalformedAnswerError } from '../json-image-scanner.js';
 import type { GenerateOptions, Provider, ProviderAnswer } from '../provider.js';
 import { ImagesAnswerScanner, readImagesAnswer } from './answer.js';
@@ -40,32 +39,15 @@ export class OpenAiImagesProvider implements Provider {
     const model = findImagesModel(row.model);
     if (!model) throw new CallError('rowFailed', `${row.model} is not a model of the images endpoint`);
     const call = await buildImagesRequest(this.options.baseUrl, model, row);
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const callSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
-
-    let response: Awaited<ReturnType<typeof request>>;
-    try {
-      response = await request(call.url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        signal: callSignal,
-        headers: {
-          authorization: `Bearer ${this.options.apiKey}`,
-          // undici sets the multipart boundary itself.
-          ...(typeof call.body === 'string' ? { 'content-type': 'application/json' } : {}),
-          'user-agent': 'tokenhot-batch',
-        },
-        body: call.body,
-      });
-    } catch (error) {
-      throw this.networkError(error, signal);
-    }
-
-    if (response.statusCode !== 200) {
-      const text = await readCapped(response.body, MAX_ERROR_BODY).catch(() => '');
-      // An endpoint may echo the Authorization header back: the key goes before any message is made.
-      throw classifyHttpError(response.statusCode, response.headers, redact(text, this.options.apiKey));
-    }
+    const response = await postToEndpoint({
+      agent: this.agent,
+      url: call.url,
+      apiKey: this.options.apiKey,
+      body: call.body,
+      timeoutMs: this.options.timeoutMs,
+      signal,
+      classifyHttpError,
+    });
 
     const scanner = new ImagesAnswerScanner(sink);
     let scanned;
@@ -76,7 +58,7 @@ export class OpenAiImagesProvider implements Provider {
       await scanner.discard();
       response.body.destroy();
       if (error instanceof MalformedAnswerError) throw new CallError('transient', `unreadable answer: ${error.message}`, { status: 200, cause: error });
-      throw this.networkError(error, signal, 'body');
+      throw networkFailure(error, signal, 'body');
     }
     const body = scanned.skeleton;
     // Some gateways answer an error with a 200: nothing in it is billed.
@@ -92,11 +74,6 @@ export class OpenAiImagesProvider implements Provider {
     }
   }
 
-  /** A shutdown abort stays an abort; everything else is a transient failure. */
-  private networkError(error: unknown, signal: AbortSignal | undefined, phase: 'connect' | 'body' = 'connect'): unknown {
-    if (signal?.aborted) return signal.reason;
-    return classifyNetworkError(error, phase);
-  }
 
   async close(): Promise<void> {
     await this.agent.close();

@@ -3,11 +3,10 @@
  * (design.md 1b: a new-api gateway drops the ones it does not know, silently), each only for the
  * models that take it. One image per call (`n: 1`): a row is one image.
  */
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FormData } from 'undici';
 import { CallError } from '../../core/errors.js';
-import { sniffImageMime, SNIFF_BYTES } from '../../rows/image-type.js';
+import { readReferenceImage } from '../reference-image.js';
 import type { Row } from '../../core/types.js';
 import { billedQuality, nativeSize, type ImagesModel } from './models.js';
 
@@ -54,16 +53,7 @@ async function readReferences(model: ImagesModel, row: Row): Promise<Reference[]
   }
   return Promise.all(
     row.referenceImages.map(async (path) => {
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(path);
-      } catch (error) {
-        throw new CallError(
-          'rowFailed',
-          `reference image ${path} cannot be read on this machine (${(error as NodeJS.ErrnoException).code ?? 'error'}); workers need the same paths as the producer, e.g. a shared volume`,
-        );
-      }
-      const mimeType = sniffImageMime(bytes.subarray(0, SNIFF_BYTES));
+      const { bytes, mimeType } = await readReferenceImage(path);
       if (!mimeType || !rules.mimeTypes.includes(mimeType)) throw new CallError('rowFailed', `reference image ${path} is not a ${rules.typeNames} image`);
       if (rules.maxBytesEach !== undefined && bytes.length > rules.maxBytesEach) {
         throw new CallError('rowFailed', `reference image ${path} is over the ${rules.maxBytesEach / (1024 * 1024)} MB ${model.id} takes per image`);

@@ -40,7 +40,10 @@ describe('shared start slots', () => {
     expect(taken.length).toBeGreaterThanOrEqual(5);
     expect(taken.length).toBeLessThanOrEqual(7);
     const gaps = taken.slice(1).map((at, i) => at - taken[i]!);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(80);
+    // Slots are 100 ms apart on Redis's clock; a start seen here may lag its slot by a busy event
+    // loop (75 ms was seen with three test files and a type check at once). Unpaced calls would
+    // start together, 0-5 ms apart: half the pace tells the two apart without timing the machine.
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(50);
     // The callers that gave up left the next slot where it was: not 20 slots out.
     const next = Number(await connection.hget(`${prefix}:tokenhot:pace:slots`, 'next'));
     const [seconds, micros] = await connection.time();

@@ -17,6 +17,7 @@ import { escapeHtml, renderHtml } from '../src/views/report-html.js';
 import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/cost/report.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
 import { ROOT, runCli, startMockProcess } from './helpers/processes.js';
+import { GEMINI_LIST_MICRO, geminiPico, mockBill, usd } from './helpers/mock-bill.js';
 
 const PRO = 'gemini-3-pro-image-preview';
 const FLASH = 'gemini-3.1-flash-image-preview';
@@ -82,20 +83,9 @@ async function report(out: string, options: Partial<ReportOptions> = {}): Promis
 
 const group = (r: Report, key: Partial<Record<GroupKey, string>>) => r.groups.find((g) => JSON.stringify(g.key) === JSON.stringify(key));
 
-// Independent of src/cost/pricing.ts: list prices in micro-USD per million tokens, written out
-// here, and the cost rule applied to the raw usageMetadata of each line.
-const LIST_MICRO: Record<string, { input: bigint; text: bigint; image: bigint }> = {
-  [PRO]: { input: 2_000_000n, text: 12_000_000n, image: 120_000_000n },
-  [FLASH]: { input: 500_000n, text: 3_000_000n, image: 60_000_000n },
-  [OLD]: { input: 300_000n, text: 2_500_000n, image: 30_000_000n },
-};
-function expectedPico(e: LedgerEntry, price = LIST_MICRO[e.model]!): bigint {
-  const u = e.usageMetadata ?? {};
-  const image = (u.candidatesTokensDetails ?? []).filter((d) => d?.modality === 'IMAGE').reduce((sum, d) => sum + (d?.tokenCount ?? 0), 0);
-  const text = (u.candidatesTokenCount ?? 0) - image + (u.thoughtsTokenCount ?? 0);
-  return BigInt(u.promptTokenCount ?? 0) * price.input + BigInt(image) * price.image + BigInt(text) * price.text;
-}
-const usd = (pico: bigint): number => Number(pico) / 1e12;
+// Independent of src/cost/pricing.ts: the list prices and the cost rule written out in
+// test/helpers/mock-bill.ts, applied to the raw usageMetadata of each line.
+const expectedPico = (e: LedgerEntry, price = GEMINI_LIST_MICRO[e.model]!): bigint => geminiPico(e.model, e.usageMetadata ?? {}, price);
 
 describe('grouping', () => {
   const lines = [
@@ -749,21 +739,8 @@ describe('the bill: report --by provider,model against the mock', () => {
       expect(report.code, report.stderr).toBe(0);
       const groups = (JSON.parse(report.stdout) as { groups: { key: { provider: string; model: string }; costUsd: number; unpricedRequests: number }[] }).groups;
 
-      // The mock's own bill: Gemini's from the usageMetadata it sent, at the list prices written
-      // out above; the images endpoint's as the mock prices it itself (micro-USD).
-      const bill = new Map<string, bigint>();
-      for (const record of await mock.requests()) {
-        const pico =
-          record.family === 'gemini'
-            ? record.usageMetadata
-              ? expectedPico(entry({ model: record.model, usageMetadata: record.usageMetadata }))
-              : undefined
-            : record.listPriceMicroUsd !== undefined
-              ? BigInt(record.listPriceMicroUsd) * 1_000_000n
-              : undefined;
-        const key = `${record.family}/${record.model}`;
-        if (pico !== undefined) bill.set(key, (bill.get(key) ?? 0n) + pico);
-      }
+      // The mock's own bill at the list prices (test/helpers/mock-bill.ts).
+      const bill = mockBill(await mock.requests());
       expect(bill.size).toBe(10);
       expect(groups.map((g) => `${g.key.provider}/${g.key.model}`).sort()).toEqual([...bill.keys()].sort());
       let total = 0n;

@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { capabilitiesOf, normalizeImageSize } from '../providers/models.js';
 import { UsageError } from '../core/errors.js';
+import { zonedParts } from './zoned-time.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -187,19 +188,9 @@ export async function loadDefinitions(dir: string): Promise<{ definitions: Catal
 
 /** The batch of one firing: the pattern with the firing's date and time in the schedule's zone. */
 export function batchNameOf(definition: Pick<CatalogDefinition, 'name' | 'batch' | 'schedule'>, firedAt: Date): string {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: definition.schedule.tz ?? 'UTC',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(firedAt);
-  const part = (type: string): string => parts.find((p) => p.type === type)?.value ?? '00';
+  const { date, hour, minute, second } = zonedParts(firedAt, definition.schedule.tz ?? 'UTC');
   return definition.batch
     .replaceAll('{name}', definition.name)
-    .replaceAll('{date}', `${part('year')}-${part('month')}-${part('day')}`)
-    .replaceAll('{time}', `${part('hour')}${part('minute')}${part('second')}`);
+    .replaceAll('{date}', date)
+    .replaceAll('{time}', `${hour}${minute}${second}`);
 }

@@ -1,7 +1,8 @@
 /**
  * One firing of a catalog job: read the CSV, hash each row's content, queue what the mode asks
  * for (incremental: rows new or changed since their last finished image; full: every row) into
- * the images queue under the firing's batch and budget, and record what it did.
+ * the images queue under the firing's batch and budget, and record what it did. Rows an earlier
+ * firing parked over budget are taken over by this one (catalog/takeover.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { usdToPico, type PriceTable } from '../cost/pricing.js';
 import { imageJobOptions, type ImageJobData } from '../queue/queue.js';
 import type { RetryPolicy } from '../run/retry-policy.js';
 import { FileHashes, rowContentHash } from '../rows/content-hash.js';
+import { takeOverParkedRows } from './takeover.js';
 import { formatProblem, readRows, rowChecks, type RowProblem } from '../rows/csv.js';
 import type { BatchRow } from '../core/types.js';
 
@@ -48,6 +50,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     enqueued: 0,
     unchanged: 0,
     stillQueued: 0,
+    takenOver: 0,
     rejected: 0,
     rejectedRows: [],
   };
@@ -78,6 +81,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     await deps.batches.register(batch, { csv: definition.csv, catalog: definition.name });
     const budgetPico = definition.budgetUsd === undefined ? undefined : usdToPico(definition.budgetUsd);
     if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);
+    run.takenOver = (await takeOverParkedRows(definition.name, batch, deps)).rowIds.size;
 
     const files = new FileHashes();
     const jobOptions = imageJobOptions(deps.retry);

@@ -3,7 +3,7 @@
  * (its id is the definition's name). The definitions folder is the truth: `sync` upserts every
  * valid definition and removes the schedulers whose definition file is gone.
  */
-import { Queue } from 'bullmq';
+import { Queue, type RepeatOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadDefinitions, type CatalogDefinition, type DefinitionProblem } from './definition.js';
 import { CATALOG_QUEUE, type QueueSettings } from '../queue/queue.js';
@@ -31,8 +31,7 @@ export interface SyncResult {
 export async function syncSchedules(queue: Queue<FiringJobData>, dir: string): Promise<SyncResult> {
   const { definitions, problems } = await loadDefinitions(dir);
   for (const definition of definitions) {
-    const repeat = definition.schedule.everyMs !== undefined ? { every: definition.schedule.everyMs } : { pattern: definition.schedule.pattern!, ...(definition.schedule.tz ? { tz: definition.schedule.tz } : {}) };
-    await queue.upsertJobScheduler(definition.name, repeat, { name: FIRING_JOB, data: { definition }, opts: firingJobOptions });
+    await queue.upsertJobScheduler(definition.name, await repeatOf(queue, definition), { name: FIRING_JOB, data: { definition }, opts: firingJobOptions });
   }
   // A definition file that exists but does not parse keeps its scheduler: a typo should not
   // silently stop a nightly job. Only a definition that is gone removes one.
@@ -46,6 +45,18 @@ export async function syncSchedules(queue: Queue<FiringJobData>, dir: string): P
     }
   }
   return { upserted: definitions.map((definition) => definition.name), definitions, removed, problems };
+}
+
+/**
+ * The scheduler's repeat options. An `every:` schedule first fires one interval after it is
+ * synced, as a cron schedule first fires at its next match and as `schedule list` says (BullMQ
+ * alone would fire it at once); syncing again with the same interval keeps the time it has.
+ */
+async function repeatOf(queue: Queue<FiringJobData>, definition: CatalogDefinition): Promise<RepeatOptions> {
+  const { everyMs, pattern, tz } = definition.schedule;
+  if (everyMs === undefined) return { pattern: pattern!, ...(tz ? { tz } : {}) };
+  const existing = await queue.getJobScheduler(definition.name);
+  return existing?.every === everyMs ? { every: everyMs } : { every: everyMs, startDate: Date.now() + everyMs };
 }
 
 /** Names of schedulers whose (now broken) definition file is still there. */
@@ -63,6 +74,8 @@ async function namesOfBrokenFiles(queue: Queue<FiringJobData>, problems: Definit
 export interface ScheduleListing {
   name: string;
   schedule: string;
+  /** The schedule's time zone (UTC when it names none): `list` shows times in it. */
+  tz: string;
   next?: string;
   mode?: string;
   batch?: string;
@@ -79,6 +92,7 @@ export async function listSchedules(queue: Queue<FiringJobData>): Promise<Schedu
       return {
         name: scheduler.id ?? scheduler.key,
         schedule,
+        tz: scheduler.tz ?? definition?.schedule.tz ?? 'UTC',
         ...(scheduler.next ? { next: new Date(scheduler.next).toISOString() } : {}),
         ...(definition ? { mode: definition.mode, batch: definition.batch, csv: definition.csv } : {}),
         ...(definition?.budgetUsd !== undefined ? { budgetUsd: definition.budgetUsd } : {}),

@@ -25,6 +25,8 @@ export interface CatalogRun {
   unchanged: number;
   /** Rows already queued with the same content by an earlier firing, not finished yet. */
   stillQueued: number;
+  /** Rows an earlier firing had parked over budget, queued again by this one (absent in runs of earlier versions). */
+  takenOver?: number;
   rejected: number;
   /** The first few rejected rows, `file:line: column: reason`. */
   rejectedRows: string[];
@@ -75,6 +77,11 @@ export class CatalogState {
   async runs(name: string, limit = 10): Promise<CatalogRun[]> {
     const lines = await this.client.lrange(this.key(name, 'runs'), 0, limit - 1);
     return lines.map((line) => JSON.parse(line) as CatalogRun);
+  }
+
+  /** The batches of the catalog's recorded firings, newest first, each once. */
+  async batches(name: string): Promise<string[]> {
+    return [...new Set((await this.runs(name, RUNS_KEPT)).map((run) => run.batch))];
   }
 
   async names(): Promise<string[]> {

@@ -13,7 +13,8 @@
  *   <prefix>:tokenhot:batch:<b>:reserved   sorted set: job id → when its call's reservation lapses (ms, Redis clock)
  *   <prefix>:tokenhot:batch:<b>:reserved-pico  hash: job id → `<picodollars held>:<call id>`
  *   <prefix>:tokenhot:batch:<b>:over       set of job ids parked because the batch reached its budget
- * and the batch's budget (picodollars) in its meta hash, field `budgetPico`.
+ * and the batch's budget (picodollars) in its meta hash, field `budgetPico`; `handedOver` and
+ * `handedOverTo` there count the rows a later catalog firing took over.
  */
 import type { Redis } from 'ioredis';
 
@@ -305,6 +306,28 @@ export class BatchState {
   async takeOverBudget(batch: string): Promise<string[]> {
     const [[, members]] = (await this.client.multi().smembers(this.key(batch, 'over')).del(this.key(batch, 'over')).exec()) as [[null, string[]], [null, number]];
     return members;
+  }
+
+  /**
+   * Rows that leave this batch for another (a later catalog firing took them over): they are no
+   * longer this batch's rows, and its meta counts how many went and where the last went.
+   */
+  async handOver(batch: string, rowIds: string[], toBatch: string): Promise<void> {
+    if (rowIds.length === 0) return;
+    await this.client
+      .multi()
+      .srem(this.key(batch, 'rows'), ...rowIds)
+      .hincrby(this.key(batch, 'meta'), 'handedOver', rowIds.length)
+      .hset(this.key(batch, 'meta'), 'handedOverTo', toBatch)
+      .exec();
+  }
+
+  /** Rows parked over budget in each of these batches, in order. */
+  async parkedIn(batches: string[]): Promise<number[]> {
+    if (batches.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const name of batches) pipeline.scard(this.key(name, 'over'));
+    return ((await pipeline.exec()) ?? []).map(([, count]) => Number(count ?? 0));
   }
 
   /** Failed rows with their reasons, at most `limit`. */

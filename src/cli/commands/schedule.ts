@@ -8,7 +8,10 @@ import { CatalogState } from '../../catalog/state.js';
 import { loadConfig, type ConfigFlags } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { connectRedis, queueSettings } from '../../queue/queue.js';
-import { catalogQueue, fireNow, listSchedules, removeSchedule, syncSchedules } from '../../catalog/schedule.js';
+import type { Queue } from 'bullmq';
+import { catalogQueue, fireNow, listSchedules, removeSchedule, syncSchedules, type FiringJobData } from '../../catalog/schedule.js';
+import { timeInZone } from '../../catalog/zoned-time.js';
+import { BatchState } from '../../queue/batch-state.js';
 
 export interface ScheduleFlags extends ConfigFlags {
   prefix?: string;
@@ -33,25 +36,9 @@ export async function scheduleCommand(action: 'sync' | 'list' | 'remove' | 'run'
         process.stdout.write(`${result.upserted.length} synced, ${result.removed.length} removed, ${result.problems.length} rejected\n`);
         return result.problems.length > 0 ? 1 : 0;
       }
-      case 'list': {
-        const schedules = await listSchedules(queue);
-        const catalogs = new CatalogState(connection, settings.prefix);
-        if (flags.format === 'json') {
-          const withRuns = await Promise.all(schedules.map(async (schedule) => ({ ...schedule, lastRun: (await catalogs.runs(schedule.name, 1))[0] ?? null })));
-          process.stdout.write(`${JSON.stringify(withRuns, null, 2)}\n`);
-          return 0;
-        }
-        if (schedules.length === 0) process.stdout.write('no catalog jobs scheduled (tokenhot-batch schedule sync jobs/)\n');
-        for (const schedule of schedules) {
-          const last = (await catalogs.runs(schedule.name, 1))[0];
-          process.stdout.write(
-            `${schedule.name}: ${schedule.schedule}, next ${schedule.next ?? '?'}, ${schedule.mode ?? '?'}, batch ${schedule.batch ?? '?'}` +
-              `${schedule.budgetUsd !== undefined ? `, budget $${schedule.budgetUsd}` : ''}\n  csv ${schedule.csv ?? '?'}\n` +
-              (last ? `  last run ${last.firedAt}: ${last.status}${last.reason ? ` (${last.reason})` : ''}, ${last.enqueued} enqueued, ${last.unchanged} unchanged, ${last.rejected} rejected → ${last.batch}\n` : '  not run yet\n'),
-          );
-        }
+      case 'list':
+        await listCommand(queue, new CatalogState(connection, settings.prefix), new BatchState(connection, settings.prefix), flags.format === 'json');
         return 0;
-      }
       case 'remove': {
         const removed = await removeSchedule(queue, argument!);
         if (!removed) throw new UsageError(`no catalog job "${argument}" is scheduled`);
@@ -67,5 +54,33 @@ export async function scheduleCommand(action: 'sync' | 'list' | 'remove' | 'run'
   } finally {
     await queue.close();
     connection.disconnect();
+  }
+}
+
+/** The schedules with their next firing and last run in each schedule's time zone, and the rows parked over budget. */
+async function listCommand(queue: Queue<FiringJobData>, catalogs: CatalogState, batches: BatchState, json: boolean): Promise<void> {
+  const schedules = await Promise.all(
+    (await listSchedules(queue)).map(async (schedule) => ({
+      ...schedule,
+      parkedRows: (await batches.parkedIn(await catalogs.batches(schedule.name))).reduce((sum, count) => sum + count, 0),
+      lastRun: (await catalogs.runs(schedule.name, 1))[0] ?? null,
+    })),
+  );
+  if (json) {
+    process.stdout.write(`${JSON.stringify(schedules, null, 2)}\n`);
+    return;
+  }
+  if (schedules.length === 0) process.stdout.write('no catalog jobs scheduled (tokenhot-batch schedule sync jobs/)\n');
+  for (const schedule of schedules) {
+    const last = schedule.lastRun;
+    process.stdout.write(
+      `${schedule.name}: ${schedule.schedule}, next ${schedule.next ? timeInZone(schedule.next, schedule.tz) : '?'}, ${schedule.mode ?? '?'}, batch ${schedule.batch ?? '?'}` +
+        `${schedule.budgetUsd !== undefined ? `, budget $${schedule.budgetUsd}` : ''}\n  csv ${schedule.csv ?? '?'}\n` +
+        (last
+          ? `  last run ${timeInZone(last.firedAt, schedule.tz)}: ${last.status}${last.reason ? ` (${last.reason})` : ''}, ${last.enqueued} enqueued` +
+            `${last.takenOver ? ` (${last.takenOver} taken over from earlier firings)` : ''}, ${last.unchanged} unchanged, ${last.stillQueued} still queued, ${last.rejected} rejected → ${last.batch}\n`
+          : '  not run yet\n') +
+        (schedule.parkedRows > 0 ? `  ${schedule.parkedRows} row(s) parked over budget; the next firing takes them over under its budget\n` : ''),
+    );
   }
 }

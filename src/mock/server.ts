@@ -1,7 +1,8 @@
 /**
  * A local endpoint of both API families for dry runs, tests and benchmarks: Gemini's
  * `generateContent` (handled here) and the OpenAI-style images endpoint (openai-images/), with
- * the links its `url` answers point at. It answers with valid images and realistic usage, and
+ * the links its `url` answers point at, and product photos as a shop's CDN serves them
+ * (photos.ts). It answers with valid images and realistic usage, and
  * fails on request through `[mock:...]` directives in the prompt, a quota (`rps`) and a random
  * 5xx rate.
  */
@@ -23,6 +24,7 @@ import { handleImagesRequest } from './openai-images/handler.js';
 import { findImagesModel } from './openai-images/models.js';
 import { LinkStore, type MockDownloadRecord } from './openai-images/links.js';
 import { checkOptions, type MockOptions } from './options.js';
+import { MockPhotos, PHOTO_CHANGE_PATH, PHOTO_PATH } from './photos.js';
 import { TokenBucket } from './quota.js';
 import { RequestLog, type MockRequestRecord } from './records.js';
 import { parseGenerateRequest, promptOf } from './request.js';
@@ -93,6 +95,7 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
   const log = new RequestLog(options.requestLog);
   const images = new ImageFactory(options.payload === 'real' ? 'real' : 'small');
   const links = new LinkStore();
+  const photos = new MockPhotos();
   const bucket =
     options.rps !== undefined && options.rps > 0
       ? new TokenBucket(options.rps, options.burst ?? Math.max(1, options.rps))
@@ -345,7 +348,22 @@ export async function startMockServer(options: MockOptions = {}): Promise<MockSe
       log.clear();
       attempts.clear();
       links.clear();
+      photos.clear();
       return sendJson(res, 200, { ok: true });
+    }
+    const photo = req.method === 'GET' || req.method === 'HEAD' ? PHOTO_PATH.exec(path) : null;
+    if (photo) {
+      req.resume();
+      return photos.serve(req, res, photo[1]!);
+    }
+    const photoChange = req.method === 'POST' ? PHOTO_CHANGE_PATH.exec(path) : null;
+    if (photoChange) {
+      req.resume();
+      return sendJson(res, 200, { ok: true, version: photos.change(photoChange[1]!) });
+    }
+    if (path === '/__mock/photo-requests' && req.method === 'GET') {
+      req.resume();
+      return sendJson(res, 200, photos.requests);
     }
     if (FILE_PATH.test(path) && (req.method === 'GET' || req.method === 'HEAD')) {
       req.resume();

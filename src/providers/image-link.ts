@@ -29,18 +29,30 @@ export interface ImageLinkOptions {
   connections?: number;
   /** Kept out of every message (links never get it; a message must not hold it either). */
   apiKey?: string;
+  /** What messages call a link. @default "image link" */
+  label?: string;
+  /** Said after "is gone (HTTP 404)". @default "; links live 1 to 24 hours" */
+  goneHint?: string;
+}
+
+/** What a server said identifies the version sent, for asking later whether it changed. */
+export interface Validators {
+  etag?: string;
+  lastModified?: string;
 }
 
 /** How fetching a link ended: the image, a row failure (billed: the answer was), or a local write that failed. */
-export type LinkResult = { image: FinalImage } | { failed: string } | { saveError: unknown };
+export type LinkResult = { image: FinalImage; validators: Validators } | { failed: string } | { saveError: unknown };
+/** `fetchIfChanged`'s: also that the version known is still the one served. */
+export type ConditionalLinkResult = LinkResult | { notModified: true };
 
-const DEFAULTS = { maxBytes: 50 * 1024 * 1024, timeoutMs: 120_000, attempts: 4, baseDelayMs: 1_000, connections: 8 };
+const DEFAULTS = { maxBytes: 50 * 1024 * 1024, timeoutMs: 120_000, attempts: 4, baseDelayMs: 1_000, connections: 8, label: 'image link', goneHint: '; links live 1 to 24 hours' };
 const MAX_REDIRECTS = 5;
 /** Decoded bytes gathered into one write (a write per network chunk costs more than the copy). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 /** One try's end: `retry` for what another download may cure, `failed` for what it cannot. */
-type Attempt = { image: FinalImage } | { failed: string } | { retry: string; afterMs?: number } | { saveError: unknown };
+type Attempt = ConditionalLinkResult | { retry: string; afterMs?: number };
 
 class SaveError extends Error {
   constructor(readonly original: unknown) {
@@ -59,6 +71,8 @@ export class ImageLinks {
       attempts: options.attempts ?? DEFAULTS.attempts,
       baseDelayMs: options.baseDelayMs ?? DEFAULTS.baseDelayMs,
       connections: options.connections ?? DEFAULTS.connections,
+      label: options.label ?? DEFAULTS.label,
+      goneHint: options.goneHint ?? DEFAULTS.goneHint,
     };
     this.agent = new Agent({
       connections: this.settings.connections,
@@ -72,15 +86,25 @@ export class ImageLinks {
 
   /** Fetches the image behind `link` into a temporary file of `sink`; throws only the abort of `signal`. */
   async fetch(link: string, sink: ImageSink, signal?: AbortSignal): Promise<LinkResult> {
+    // Without validators there is no 304 to take: the server's answer is the image or a failure.
+    return (await this.download(link, sink, signal, undefined)) as LinkResult;
+  }
+
+  /** As `fetch`, asking the server whether the version `known` changed (a cache revalidating). */
+  fetchIfChanged(link: string, sink: ImageSink, known: Validators, signal?: AbortSignal): Promise<ConditionalLinkResult> {
+    return this.download(link, sink, signal, known);
+  }
+
+  private async download(link: string, sink: ImageSink, signal: AbortSignal | undefined, known: Validators | undefined): Promise<ConditionalLinkResult> {
     const url = parseLink(link);
     if (typeof url === 'string') return { failed: this.words(url) };
     if (url.protocol === 'data:') return this.fromDataUri(link, sink);
 
     let last = '';
     for (let attempt = 1; attempt <= this.settings.attempts; attempt++) {
-      const result = await this.attempt(url, sink, signal);
-      if ('image' in result || 'saveError' in result) return result;
-      if ('failed' in result) return { failed: this.words(`image link ${describeLink(url)} ${result.failed}`) };
+      const result = await this.attempt(url, sink, signal, known);
+      if (!('retry' in result) && !('failed' in result)) return result;
+      if ('failed' in result) return { failed: this.words(`${this.settings.label} ${describeLink(url)} ${result.failed}`) };
       last = result.retry;
       if (attempt < this.settings.attempts) {
         const ceiling = this.settings.baseDelayMs * 2 ** (attempt - 1);
@@ -90,7 +114,7 @@ export class ImageLinks {
         });
       }
     }
-    return { failed: this.words(`image link ${describeLink(url)} could not be downloaded in ${this.settings.attempts} attempts (last: ${last})`) };
+    return { failed: this.words(`${this.settings.label} ${describeLink(url)} could not be downloaded in ${this.settings.attempts} attempts (last: ${last})`) };
   }
 
   async close(): Promise<void> {
@@ -101,7 +125,7 @@ export class ImageLinks {
     return redact(text, this.options.apiKey);
   }
 
-  private async attempt(start: URL, sink: ImageSink, signal: AbortSignal | undefined): Promise<Attempt> {
+  private async attempt(start: URL, sink: ImageSink, signal: AbortSignal | undefined, known: Validators | undefined): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
     const callSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let url = start;
@@ -113,7 +137,7 @@ export class ImageLinks {
           method: 'GET',
           dispatcher: this.agent,
           signal: callSignal,
-          headers: { 'user-agent': 'tokenhot-batch', accept: 'image/*' },
+          headers: { 'user-agent': 'tokenhot-batch', accept: 'image/*', ...conditionalHeaders(known) },
         });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
@@ -132,9 +156,13 @@ export class ImageLinks {
     }
 
     const status = response.statusCode;
+    if (status === 304 && known) {
+      discard(response.body);
+      return { notModified: true };
+    }
     if (status !== 200) {
       discard(response.body);
-      if (status === 403 || status === 404 || status === 410) return { failed: `has expired or is gone (HTTP ${status}); links live 1 to 24 hours` };
+      if (status === 403 || status === 404 || status === 410) return { failed: `has expired or is gone (HTTP ${status})${this.settings.goneHint}` };
       if (status === 408 || status === 429 || status >= 500) return { retry: `HTTP ${status}`, afterMs: retryAfterMs(header(response.headers, 'retry-after')) };
       return { failed: `was refused (HTTP ${status})` };
     }
@@ -168,7 +196,7 @@ export class ImageLinks {
       const image = await writer.close().catch((error: unknown) => {
         throw new SaveError(error);
       });
-      return { image: { ...image, mimeType } };
+      return { image: { ...image, mimeType }, validators: validatorsOf(response.headers) };
     } catch (error) {
       discard(response.body);
       await writer?.discard().catch(() => undefined);
@@ -217,12 +245,22 @@ export class ImageLinks {
     try {
       writer = await sink.open();
       await writer.write(bytes);
-      return { image: { ...(await writer.close()), mimeType } };
+      return { image: { ...(await writer.close()), mimeType }, validators: {} };
     } catch (error) {
       await writer?.discard().catch(() => undefined);
       return { saveError: error };
     }
   }
+}
+
+function conditionalHeaders(known: Validators | undefined): Record<string, string> {
+  return { ...(known?.etag ? { 'if-none-match': known.etag } : {}), ...(known?.lastModified ? { 'if-modified-since': known.lastModified } : {}) };
+}
+
+function validatorsOf(headers: Record<string, string | string[] | undefined>): Validators {
+  const etag = header(headers, 'etag');
+  const lastModified = header(headers, 'last-modified');
+  return { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
 }
 
 /** The link as a URL, or words for why it is not one that can be fetched. */

@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { feedJobOf, feedJobSchema, readShotRows, ShotHashes, shotRowContentHash, type FeedJob, type Shot, type ShotRowsOptions } from '../src/catalog/shots.js';
+import { feedJobOf, feedJobSchema, readShotRows, type FeedJob, type Shot, type ShotRowsOptions } from '../src/catalog/shots.js';
+import { FileHashes, rowContentHash } from '../src/rows/content-hash.js';
 import { PriceTable } from '../src/cost/pricing.js';
 import { formatProblem } from '../src/rows/csv.js';
 import { FeedMappingError } from '../src/rows/feeds/products.js';
@@ -242,8 +243,8 @@ describe('content hashes of shot rows', () => {
     return path;
   }
 
-  async function hashes(rows: Row[], photos = new ShotHashes()): Promise<Map<string, string>> {
-    return new Map(await Promise.all(rows.map(async (row) => [row.id, await shotRowContentHash(row, photos)] as const)));
+  async function hashes(rows: Row[], photos = new FileHashes()): Promise<Map<string, string>> {
+    return new Map(await Promise.all(rows.map(async (row) => [row.id, await rowContentHash(row, photos)] as const)));
   }
 
   function changed(before: Map<string, string>, after: Map<string, string>): string[] {
@@ -269,13 +270,13 @@ describe('content hashes of shot rows', () => {
   it("changes when a photo's content changes at the same URL, once its content is known", async () => {
     const { rows } = await readShotRows(job({ where: { Handle: 'concrete-planter' } }), OPTIONS);
     const content = new Map<string, string>();
-    const byContent = (): ShotHashes => new ShotHashes(async (url) => content.get(url) ?? 'etag-1');
+    const byContent = (): FileHashes => new FileHashes(async (url) => content.get(url) ?? 'etag-1');
     const before = await hashes(rows, byContent());
     content.set('https://cdn.example-shop.com/photos/concrete-planter-2.jpg', 'etag-2');
     const after = await hashes(rows, byContent());
     // Photo 2 is sent only by the shot that sends all photos.
     expect(changed(before, after)).toEqual(['concrete-planter--lifestyle']);
     // Without a content hook the URL stands for the photo, and a path is hashed by its bytes as before.
-    expect(await new ShotHashes().of('https://a/b.jpg')).toBe('url:https://a/b.jpg');
+    expect(await new FileHashes().of('https://a/b.jpg')).toBe('url:https://a/b.jpg');
   });
 });

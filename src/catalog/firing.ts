@@ -17,6 +17,7 @@ import { imageJobOptions, type ImageJobData } from '../queue/queue.js';
 import type { RetryPolicy } from '../run/retry-policy.js';
 import { FileHashes, rowContentHash } from '../rows/content-hash.js';
 import { takeOverParkedRows } from './takeover.js';
+import { PhotoCache } from '../rows/photo-cache.js';
 import { formatProblem, readRows, rowChecks, type RowProblem } from '../rows/csv.js';
 import type { BatchRow } from '../core/types.js';
 
@@ -29,6 +30,8 @@ export interface FiringDeps {
   defaultModel?: string;
   /** With a budget, rows of a model without a price here are refused. */
   prices?: PriceTable;
+  /** Where photos named by URL are kept (`<out>/.cache/photos`); unset, they count by their URL. */
+  photosDir?: string;
 }
 
 /** Thrown for a firing that cannot run (CSV missing): the run is recorded as failed, the schedule stays. */
@@ -68,6 +71,8 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
   if (!(await deps.catalogs.lock(definition.name, token, LOCK_MS))) {
     return finish('skipped', 'the previous firing of this catalog job was still running');
   }
+  // A photo named by URL is asked for once per firing: a photo replaced at the shop changes the hashes of its rows.
+  const photos = deps.photosDir ? new PhotoCache(deps.photosDir) : undefined;
   try {
     try {
       const info = await stat(definition.csv);
@@ -83,7 +88,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);
     run.takenOver = (await takeOverParkedRows(definition.name, batch, deps)).rowIds.size;
 
-    const files = new FileHashes();
+    const files = new FileHashes(photos?.contentHash);
     const jobOptions = imageJobOptions(deps.retry);
     const rejected: RowProblem[] = [];
     let chunk: BatchRow[] = [];
@@ -108,7 +113,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
 
     const defaults = { model: definition.defaults.model ?? deps.defaultModel ?? DEFAULT_MODEL, aspectRatio: definition.defaults.aspectRatio, imageSize: definition.defaults.imageSize };
     try {
-      for await (const read of readRows(definition.csv, rowChecks(defaults, budgetPico, deps.prices))) {
+      for await (const read of readRows(definition.csv, rowChecks(defaults, budgetPico, deps.prices, photos ? { photos } : {}))) {
         if ('problem' in read) {
           rejected.push(read.problem);
           continue;
@@ -126,6 +131,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     run.rejectedRows = rejected.slice(0, 20).map(formatProblem);
     return await finish('ok');
   } finally {
+    await photos?.close();
     await deps.catalogs.unlock(definition.name, token);
   }
 }

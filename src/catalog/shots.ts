@@ -10,9 +10,7 @@ import type { Row } from '../core/types.js';
 import type { PriceTable } from '../cost/pricing.js';
 import { normalizeImageSize, rulesOf, unknownModelReason, type ModelRules } from '../providers/models.js';
 import type { OptionValue } from '../providers/row-options.js';
-import { FileHashes, rowContentHash } from '../rows/content-hash.js';
 import type { RowDefaults } from '../rows/csv.js';
-import { isUrl } from '../rows/feeds/plain.js';
 import { FeedMappingError, readProducts, type NamedTemplate, type ProductsRead } from '../rows/feeds/products.js';
 import { FEED_FORMATS, type FeedFormat, type FeedProblem, type Product } from '../rows/feeds/types.js';
 import { whereSchema, type Where } from '../rows/feeds/where.js';
@@ -315,42 +313,4 @@ function shotRow(product: Product, checked: CheckedShot, prompt: string, named: 
       photos: product.photos.join(' '),
     },
   };
-}
-
-/**
- * How a photo's content is known once it has been fetched (its bytes' hash, or its ETag):
- * given, a photo replaced at the same URL makes its product's shots again. Not given, the URL
- * stands for the content.
- */
-export type PhotoContentHash = (url: string) => Promise<string>;
-
-/**
- * The hashes of reference images of feed rows: a URL by `photoContent` (or by itself), a path by
- * its bytes, each once per firing. Pass it where a FileHashes is taken (catalog firings).
- */
-export class ShotHashes extends FileHashes {
-  private readonly urls = new Map<string, Promise<string>>();
-
-  constructor(private readonly photoContent?: PhotoContentHash) {
-    super();
-  }
-
-  override of(reference: string): Promise<string> {
-    if (!isUrl(reference)) return super.of(reference);
-    let hash = this.urls.get(reference);
-    if (!hash) {
-      hash = this.photoContent ? this.photoContent(reference) : Promise.resolve(`url:${reference}`);
-      this.urls.set(reference, hash);
-    }
-    return hash;
-  }
-}
-
-/**
- * A shot row's content hash: the rendered prompt (so exactly the product fields its template
- * uses: a price change makes nothing again), the model and options, and the reference photos
- * the shot sends. The same hash as a prompt CSV's row (rows/content-hash.ts).
- */
-export function shotRowContentHash(row: Row, hashes: ShotHashes): Promise<string> {
-  return rowContentHash(row, hashes);
 }

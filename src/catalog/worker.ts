@@ -13,6 +13,7 @@ import type { Logger } from '../core/log.js';
 import type { PriceTable } from '../cost/pricing.js';
 import { CATALOG_QUEUE, type ImageJobData, type QueueSettings } from '../queue/queue.js';
 import type { FiringJobData } from './schedule.js';
+import { photoCacheDir } from '../rows/photo-cache.js';
 
 export interface CatalogWorker {
   close(): Promise<void>;
@@ -38,7 +39,7 @@ export function startCatalogWorker(
     async (job) => {
       const { definition } = job.data;
       try {
-        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices });
+        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices, photosDir: photoCacheDir(config.outDir) });
         log.info({ catalog: definition.name, batch: run.batch, enqueued: run.enqueued, unchanged: run.unchanged, stillQueued: run.stillQueued, rejected: run.rejected }, `catalog firing ${run.status}`);
         return run;
       } catch (error) {

@@ -310,7 +310,8 @@ async function openCreating(path: string, flags: 'w' | 'wx' = 'w'): Promise<File
   }
 }
 
-async function openTempImage(path: string): Promise<ImageFileWriter> {
+/** A temporary file written as bytes arrive (an image's, a cached photo's), its folder made if need be. */
+export async function openTempImage(path: string): Promise<ImageFileWriter> {
   const file = await openCreating(path);
   let bytes = 0;
   let closed = false;

@@ -1,5 +1,6 @@
 /** How a prompt CSV is read: its rows' defaults, its delimiter, and what a row must have to run. */
 import type { PriceTable } from '../cost/pricing.js';
+import type { PhotoCache } from './photo-cache.js';
 
 export interface RowDefaults {
   model: string;
@@ -17,6 +18,11 @@ export interface CsvReading {
    * Unset: such rows run with the common limits, without a word (catalog firings).
    */
   unknownModel?: 'refuse' | ((model: string, where: { file: string; line: number }) => void);
+  /**
+   * Where reference images named by URL are fetched to and checked (kept under the output
+   * folder). Unset: a URL is taken as written, unchecked, and fetched when its row runs.
+   */
+  photos?: PhotoCache;
 }
 
 export interface ReadRowsOptions extends CsvReading {

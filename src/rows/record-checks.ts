@@ -9,6 +9,7 @@ import { cellOf, type Header } from './header.js';
 import type { RowRead } from './problems.js';
 import type { ReadRowsOptions } from './reading-options.js';
 import { ReferenceFiles, referenceCountReason } from './reference-images.js';
+import { isPhotoUrl } from './photo-cache.js';
 import { RowIds } from './row-ids.js';
 import { DEFAULT_MODEL, normalizeImageSize, rulesOf, unknownModelReason, type ModelRules } from '../providers/models.js';
 import type { CheckedOptions, OptionValue } from '../providers/row-options.js';
@@ -29,7 +30,7 @@ interface RowModel {
 /** The checks of one file's records, with what they keep from record to record (ids, models, reference files). */
 export class RecordChecks {
   private readonly ids = new RowIds();
-  private readonly referenceFiles = new ReferenceFiles();
+  private readonly referenceFiles: ReferenceFiles;
   /**
    * A file names a handful of models; looking each up once per row is a measurable cost at 100k
    * rows. Bounded, so a file of made-up model names does not grow it without end.
@@ -46,6 +47,7 @@ export class RecordChecks {
     private readonly options: ReadRowsOptions,
     private readonly delimiter: string,
   ) {
+    this.referenceFiles = new ReferenceFiles(options.photos);
     const imageSize = options.defaults.imageSize;
     this.defaultSize = imageSize === undefined ? undefined : normalizeImageSize(imageSize) || undefined;
   }
@@ -71,7 +73,8 @@ export class RecordChecks {
     const model = this.checkModel(cellOf(record, header, 'model'), line, report);
     const options = this.checkOptions(record, header, model, report);
     const refs = splitList(cellOf(record, header, 'reference_images'));
-    const referenceImages = refs.map((ref) => resolve(this.folder, ref));
+    // A photo named by URL stays a URL: each worker fetches it into its own cache.
+    const referenceImages = refs.map((ref) => (isPhotoUrl(ref) ? ref : resolve(this.folder, ref)));
     if (refs.length > 0 && model.ok) {
       const reason = referenceCountReason(refs.length, model.id, model.rules.references);
       if (reason) report('reference_images', reason);

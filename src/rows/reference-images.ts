@@ -6,11 +6,12 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { readImageMime, type ImageMime } from './image-type.js';
+import { isPhotoUrl, type PhotoCache } from './photo-cache.js';
 import type { ModelRules } from '../providers/models.js';
 import type { ReferenceRules } from '../providers/row-options.js';
 
 /** A file that can be read, with its type by content (none: not an image); or why it cannot. */
-type ReferenceCheck = { ok: true; size: number; mime?: ImageMime } | { ok: false; reason: string };
+type ReferenceCheck = { ok: true; size: number; mime?: ImageMime; unchecked?: true } | { ok: false; reason: string };
 
 function checkReference(absolute: string): Promise<ReferenceCheck> {
   return (async (): Promise<ReferenceCheck> => {
@@ -38,9 +39,18 @@ export function referenceCountReason(count: number, model: string, rules: Refere
   return rules.max === 0 ? `${model} takes no reference images` : `${count} images, but ${model} takes at most ${rules.max}`;
 }
 
+/** A photo named by URL, fetched into the cache and looked at there; unchecked without a cache. */
+async function checkPhoto(url: string, photos: PhotoCache | undefined): Promise<ReferenceCheck> {
+  if (!photos) return { ok: true, size: 0, unchecked: true };
+  const result = await photos.get(url);
+  return result.ok ? { ok: true, size: result.photo.bytes, mime: result.photo.mime } : { ok: false, reason: `cannot be fetched: ${result.reason}` };
+}
+
 /** The reference image files of one CSV, each looked at once. */
 export class ReferenceFiles {
   private readonly checks = new Map<string, Promise<ReferenceCheck>>();
+
+  constructor(private readonly photos?: PhotoCache) {}
 
   /**
    * The `reference_images` problems of a row naming `refs` (as written; `absolutes` resolved
@@ -57,7 +67,7 @@ export class ReferenceFiles {
         return;
       }
       const ref = refs[i] ?? '';
-      const where = isAbsolute(ref) ? '' : ` (looked for ${absolutes[i] ?? ref})`;
+      const where = isAbsolute(ref) || isPhotoUrl(ref) ? '' : ` (looked for ${absolutes[i] ?? ref})`;
       const tilde = ref.startsWith('~') ? '; "~" is not expanded, write the full path' : '';
       problems.push(`"${ref}" ${reason}${where}${tilde}`);
     });
@@ -71,7 +81,7 @@ export class ReferenceFiles {
   private check(absolute: string): Promise<ReferenceCheck> {
     let check = this.checks.get(absolute);
     if (!check) {
-      check = checkReference(absolute);
+      check = isPhotoUrl(absolute) ? checkPhoto(absolute, this.photos) : checkReference(absolute);
       this.checks.set(absolute, check);
     }
     return check;
@@ -82,6 +92,7 @@ export class ReferenceFiles {
 function fileReason(check: ReferenceCheck, model: string, rules: ModelRules): string | undefined {
   const refRules = rules.references;
   if (!check.ok) return check.reason;
+  if (check.unchecked) return undefined;
   if (!check.mime) return `is not a ${refRules.typeNames} image (judged by its content, not its name)`;
   if (!refRules.mimeTypes.includes(check.mime)) return `is ${check.mime}; reference images${rules.provider === 'gemini' ? '' : ` for ${model}`} must be ${refRules.typeNames}`;
   if (refRules.maxBytesEach !== undefined && check.size > refRules.maxBytesEach) {

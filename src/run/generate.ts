@@ -15,12 +15,15 @@ import { billedCostPico, picoToUsd, type PriceTable } from '../cost/pricing.js';
 import type { Provider, ProviderAnswer, ProviderName } from '../providers/provider.js';
 import type { OutputStore, SavedImage } from '../output/storage.js';
 import type { BatchRow, LedgerEntry, Row, UsageMetadata } from '../core/types.js';
+import type { PhotoCache } from '../rows/photo-cache.js';
 
 export interface RowContext {
   provider: Provider;
   store: OutputStore;
   ledger: Ledger;
   prices: PriceTable;
+  /** Where photos named by URL are fetched to before a row that names them is sent. */
+  photos?: PhotoCache;
   /** Called with the cost of each billed answer, once it is in the ledger (budgets, progress). */
   onBilled?: (row: BatchRow, costPico: bigint) => void | Promise<void>;
 }
@@ -129,6 +132,14 @@ export function noImageReason(answer: ProviderAnswer): string {
   return `no image (${why})${said ? `: ${said}` : ''}`;
 }
 
+/** The row as sent: its photos named by URL read from the photo cache. A photo that cannot be had fails the row, unbilled. */
+async function withLocalPhotos(row: BatchRow, photos: PhotoCache | undefined): Promise<BatchRow> {
+  if (!photos) return row;
+  const local = await photos.localize(row);
+  if ('failed' in local) throw new CallError('rowFailed', local.failed);
+  return local.row;
+}
+
 /**
  * Runs one attempt of a row. Returns the row's outcome when it is settled (done, or failed for
  * good); throws `CallError` of kind rateLimited, transient or fatal for the runner to act on.
@@ -142,7 +153,7 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
 
   let answer: ProviderAnswer;
   try {
-    answer = await provider.generate(row, { sink: store.imageSink(row.batch, row.id), signal: info.signal });
+    answer = await provider.generate(await withLocalPhotos(row, context.photos), { sink: store.imageSink(row.batch, row.id), signal: info.signal });
   } catch (error) {
     if (error instanceof CallError && error.kind === 'rowFailed') {
       await writeSidecar(context, row, info, startedAt, { status: 'failed', reason: error.message });

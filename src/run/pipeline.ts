@@ -11,6 +11,7 @@ import type { RowContext } from './generate.js';
 import { Ledger } from '../output/ledger.js';
 import { loadPriceTable } from '../cost/pricing.js';
 import { OutputStore } from '../output/storage.js';
+import { PhotoCache, photoCacheDir } from '../rows/photo-cache.js';
 
 export interface Pipeline extends RowContext {
   close(): Promise<void>;
@@ -40,12 +41,16 @@ export async function createPipeline(config: Config): Promise<Pipeline> {
   });
   const store = new OutputStore(config.outDir, { durable: config.durable });
   const ledger = new Ledger(store.root, { durable: config.durable });
+  // A worker runs for days: it asks the shop again after a minute whether a photo changed.
+  const photos = new PhotoCache(photoCacheDir(config.outDir), { apiKey, freshForMs: 60_000 });
   return {
     provider,
     store,
     ledger,
     prices,
+    photos,
     async close() {
+      await photos.close();
       await ledger.close();
       await provider.close();
       await links.close();

@@ -9,6 +9,7 @@ import { UsageError } from '../../core/errors.js';
 import { findModel, unknownModelReason } from '../../providers/models.js';
 import type { CsvReading } from '../../rows/csv.js';
 import { checkBatchName } from '../../output/storage.js';
+import { PhotoCache, photoCacheDir } from '../../rows/photo-cache.js';
 
 export interface CsvInputFlags {
   delimiter?: string;
@@ -44,7 +45,7 @@ export function parseDelimiter(value: string | undefined): string | undefined {
  * unknown one is one warning, or with `--strict` one error, never a line per row that takes it.
  * `warn` gets each warning when it is found.
  */
-export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'modelSource'>, warn: (message: string) => void): CsvInput {
+export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'modelSource' | 'outDir' | 'apiKey'>, warn: (message: string) => void): CsvInput {
   const unknownModels: string[] = [];
   const delimiter = parseDelimiter(flags.delimiter);
   if (!findModel(config.model)) {
@@ -55,6 +56,8 @@ export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'm
   }
   const reading: CsvReading = {
     ...(delimiter !== undefined ? { delimiter } : {}),
+    // Photos named by URL are fetched (once) and checked before any row is sent.
+    photos: new PhotoCache(photoCacheDir(config.outDir), config.apiKey ? { apiKey: config.apiKey } : {}),
     unknownModel: flags.strict
       ? 'refuse'
       : (model, where) => {

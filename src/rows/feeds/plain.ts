@@ -6,22 +6,19 @@
 import { dirname, resolve } from 'node:path';
 import { cellReader } from './columns.js';
 import type { FeedProducts, FeedProduct, FeedTable } from './types.js';
+import { isPhotoUrl } from '../photo-url.js';
 
 export function plainProducts(table: FeedTable): FeedProducts {
   const references = cellReader(table, 'reference_images');
   const tagsCell = cellReader(table, 'tags');
   const folder = dirname(resolve(table.file));
   const products = table.records.map((record): FeedProduct => {
-    const photos = splitSemicolons(references(record)).map((photo) => (isUrl(photo) ? photo : resolve(folder, photo)));
+    const photos = splitSemicolons(references(record)).map((photo) => (isPhotoUrl(photo) ? photo : resolve(folder, photo)));
     return { line: record.line, fields: { ...record.cells }, photos: [...new Set(photos)], tags: [...new Set(splitSemicolons(tagsCell(record)))] };
   });
   return { products, derivedFields: [], problems: [] };
 }
 
-/** An http(s) address, as opposed to a path on this machine. */
-export function isUrl(reference: string): boolean {
-  return /^https?:\/\//i.test(reference);
-}
 
 function splitSemicolons(cell: string): string[] {
   return cell

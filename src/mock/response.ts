@@ -72,85 +72,153 @@ function writeImagePart(
   return { start, end };
 }
 
+/** What an answer holds, decided before anything is rendered. */
+interface AnswerShape {
+  /** The prompt without its directives: what the images are "of". */
+  words: string;
+  /** Gemini 3 models think in text and interim images before the final one. */
+  gemini3: boolean;
+  noImage: boolean;
+  finalCount: number;
+  thoughtCount: number;
+  textPart: boolean;
+}
+
+/** The parts every answer ends with: its id, the model version and the usage. */
+interface AnswerFrame {
+  responseId: string;
+  tail(usage: UsageMetadata): string;
+}
+
 export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
-  const { request, directives, model } = ctx;
+  const frame = answerFrame(ctx.modelId);
+  if (ctx.directives.blocked) return blockedAnswer(ctx, frame);
+  const shape = answerShape(ctx);
+  const thoughts = await Promise.all(
+    Array.from({ length: shape.thoughtCount }, (_, i) => renderImage(ctx, shape, frame, i === 0 ? 'thought-1' : 'thought-2', i)),
+  );
+  const finals = await Promise.all(
+    Array.from({ length: shape.finalCount }, (_, i) => renderImage(ctx, shape, frame, 'final', shape.thoughtCount + i)),
+  );
+  if (ctx.directives.gateway && shape.noImage) return gatewayFilteredAnswer(ctx, shape, frame);
+  return partsAnswer(ctx, shape, frame, thoughts, finals);
+}
+
+function answerFrame(modelId: string): AnswerFrame {
   const responseId = randomBytes(12).toString('base64url');
-  const modelVersion = JSON.stringify(ctx.modelId);
-  const tail = (usage: UsageMetadata) =>
-    `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${modelVersion},"responseId":"${responseId}"}`;
-  const body = new BodyWriter();
+  const modelVersion = JSON.stringify(modelId);
+  return {
+    responseId,
+    tail: (usage) => `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${modelVersion},"responseId":"${responseId}"}`,
+  };
+}
 
-  const gateway = directives.gateway;
-  const signature = (): string => thoughtSignature(directives.signatureBytes);
-  if (directives.blocked) {
-    const usage = blockedUsage(request.prompt, request.referenceImages);
-    body.text(`{${gateway ? `"candidates":null,${gatewayTopFields()}` : ''}"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},${tail(usage)}`);
-    return finish(body, 'blocked', usage, [], 0, undefined);
-  }
-
-  const words = stripDirectives(request.prompt);
+function answerShape(ctx: AnswerContext): AnswerShape {
+  const { request, directives, model } = ctx;
   const gemini3 = model.thoughtImages;
   const noImage = directives.noImage !== undefined || !request.wantsImage;
-  const finalCount = noImage ? 0 : directives.twoImages ? 2 : 1;
-  const thoughtCount = !noImage && gemini3 && ctx.thoughtImages ? 2 : 0;
-  // A no-image answer always explains itself in text, whatever modalities were asked for.
-  const textPart = request.wantsText || noImage;
+  return {
+    words: stripDirectives(request.prompt),
+    gemini3,
+    noImage,
+    finalCount: noImage ? 0 : directives.twoImages ? 2 : 1,
+    thoughtCount: !noImage && gemini3 && ctx.thoughtImages ? 2 : 0,
+    // A no-image answer always explains itself in text, whatever modalities were asked for.
+    textPart: request.wantsText || noImage,
+  };
+}
 
-  const render = (role: ImageRole, index: number): Promise<AnswerImage> =>
-    ctx.images.image(
-      {
-        mimeType: model.outputMimeType,
-        size: request.imageSize,
-        aspectRatio: request.aspectRatio,
-        prompt: words,
-        role,
-      },
-      `tokenhot-mock seq=${ctx.seq} part=${index} role=${role} response=${responseId}`,
-      role === 'final',
-    );
-  const thoughts = await Promise.all(
-    Array.from({ length: thoughtCount }, (_, i) => render(i === 0 ? 'thought-1' : 'thought-2', i)),
+function renderImage(ctx: AnswerContext, shape: AnswerShape, frame: AnswerFrame, role: ImageRole, index: number): Promise<AnswerImage> {
+  return ctx.images.image(
+    {
+      mimeType: ctx.model.outputMimeType,
+      size: ctx.request.imageSize,
+      aspectRatio: ctx.request.aspectRatio,
+      prompt: shape.words,
+      role,
+    },
+    `tokenhot-mock seq=${ctx.seq} part=${index} role=${role} response=${frame.responseId}`,
+    role === 'final',
   );
-  const finals = await Promise.all(Array.from({ length: finalCount }, (_, i) => render('final', thoughtCount + i)));
-  const usageOf = (textPart: boolean): UsageMetadata =>
-    answerUsage({
-      model,
-      prompt: request.prompt,
-      referenceImages: request.referenceImages,
-      imageSize: request.imageSize,
-      finalImages: finalCount,
-      textPart,
-      textDetails: directives.textDetails,
-    });
+}
 
-  if (gateway && noImage) {
-    // What a Go gateway makes of a blocked image: no parts at all (`null`), the thinking still billed.
-    const usage: UsageMetadata = { ...usageOf(false), candidatesTokensDetails: null };
-    const finishReason = directives.noImage ?? 'STOP';
-    const message = 'Unable to show the generated image. The image was filtered out because it violated Google\'s Generative AI Prohibited Use policy.';
-    body.text(`{"candidates":[{"content":{"parts":null,"role":"model"},"finishReason":"${finishReason}","finishMessage":${JSON.stringify(message)}}],${gatewayTopFields()}${tail(usage)}`);
-    return finish(body, 'no-image', usage, [], 0, undefined);
-  }
+function usageOf(ctx: AnswerContext, shape: AnswerShape, textPart: boolean): UsageMetadata {
+  return answerUsage({
+    model: ctx.model,
+    prompt: ctx.request.prompt,
+    referenceImages: ctx.request.referenceImages,
+    imageSize: ctx.request.imageSize,
+    finalImages: shape.finalCount,
+    textPart,
+    textDetails: ctx.directives.textDetails,
+  });
+}
 
-  let parts = 0;
+function blockedAnswer(ctx: AnswerContext, frame: AnswerFrame): BuiltAnswer {
+  const body = new BodyWriter();
+  const usage = blockedUsage(ctx.request.prompt, ctx.request.referenceImages);
+  body.text(`{${ctx.directives.gateway ? `"candidates":null,${gatewayTopFields()}` : ''}"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},${frame.tail(usage)}`);
+  return finish(body, 'blocked', usage, [], 0, undefined);
+}
+
+/** What a Go gateway makes of a blocked image: no parts at all (`null`), the thinking still billed. */
+function gatewayFilteredAnswer(ctx: AnswerContext, shape: AnswerShape, frame: AnswerFrame): BuiltAnswer {
+  const body = new BodyWriter();
+  const usage: UsageMetadata = { ...usageOf(ctx, shape, false), candidatesTokensDetails: null };
+  const finishReason = ctx.directives.noImage ?? 'STOP';
+  const message = 'Unable to show the generated image. The image was filtered out because it violated Google\'s Generative AI Prohibited Use policy.';
+  body.text(`{"candidates":[{"content":{"parts":null,"role":"model"},"finishReason":"${finishReason}","finishMessage":${JSON.stringify(message)}}],${gatewayTopFields()}${frame.tail(usage)}`);
+  return finish(body, 'no-image', usage, [], 0, undefined);
+}
+
+/** An answer with parts: the thinking (Gemini 3), the text, the final images. */
+function partsAnswer(
+  ctx: AnswerContext,
+  shape: AnswerShape,
+  frame: AnswerFrame,
+  thoughts: readonly AnswerImage[],
+  finals: readonly AnswerImage[],
+): BuiltAnswer {
+  const { directives } = ctx;
+  const body = new BodyWriter();
   body.text('{"candidates":[{"content":{"role":"model","parts":[');
+  const cutAt = writeParts(body, ctx, shape, thoughts, finals);
+  const finishReason = shape.noImage ? (directives.noImage ?? 'STOP') : 'STOP';
+  body.text(directives.gateway ? `]},"finishReason":"${finishReason}",${GATEWAY_CANDIDATE_FIELDS}}],${gatewayTopFields()}` : `]},"finishReason":"${finishReason}","index":0}],`);
+  const usage = usageOf(ctx, shape, shape.textPart);
+  body.text(frame.tail(usage));
+  const logged = finals.map((f) => ({ mimeType: f.mimeType, sha256: f.sha256 ?? '', bytes: f.bytes }));
+  return finish(body, shape.noImage ? 'no-image' : 'image', usage, logged, shape.thoughtCount, cutAt);
+}
+
+/** Writes the parts in the real endpoint's order; returns where `[mock:cut]` stops. */
+function writeParts(
+  body: BodyWriter,
+  ctx: AnswerContext,
+  shape: AnswerShape,
+  thoughts: readonly AnswerImage[],
+  finals: readonly AnswerImage[],
+): number | undefined {
+  const { directives } = ctx;
+  const signature = (): string => thoughtSignature(directives.signatureBytes);
+  let parts = 0;
   const separator = () => {
     if (parts++ > 0) body.text(',');
   };
-  if (gemini3) {
+  if (shape.gemini3) {
     separator();
-    const plan = `**Composing the image**\n\nPlanning the layout for: ${words.slice(0, 80)}`;
+    const plan = `**Composing the image**\n\nPlanning the layout for: ${shape.words.slice(0, 80)}`;
     body.text(JSON.stringify({ text: plan, thought: true, ...(directives.signatureBytes ? { thoughtSignature: signature() } : {}) }));
   }
   for (const image of thoughts) {
     separator();
     writeImagePart(body, image, true, signature());
   }
-  if (textPart) {
+  if (shape.textPart) {
     separator();
-    const text = noImage
+    const text = shape.noImage
       ? "I'm unable to generate that image. Try rephrasing the request."
-      : finalCount > 1
+      : shape.finalCount > 1
         ? 'Here are two takes on your request.'
         : 'Here is the image you asked for.';
     body.text(JSON.stringify({ text, ...(directives.signatureBytes ? { thoughtSignature: signature() } : {}) }));
@@ -158,16 +226,11 @@ export async function buildAnswer(ctx: AnswerContext): Promise<BuiltAnswer> {
   let cutAt: number | undefined;
   for (const image of finals) {
     separator();
-    const data = writeImagePart(body, image, directives.allThought, gemini3 || directives.signatureBytes ? signature() : undefined);
+    const data = writeImagePart(body, image, directives.allThought, shape.gemini3 || directives.signatureBytes ? signature() : undefined);
     // Cut in the middle of the first final image's data: headers and JSON prefix arrive intact.
     cutAt ??= Math.floor((data.start + data.end) / 2);
   }
-  const finishReason = noImage ? (directives.noImage ?? 'STOP') : 'STOP';
-  body.text(gateway ? `]},"finishReason":"${finishReason}",${GATEWAY_CANDIDATE_FIELDS}}],${gatewayTopFields()}` : `]},"finishReason":"${finishReason}","index":0}],`);
-  const usage = usageOf(textPart);
-  body.text(tail(usage));
-  const logged = finals.map((f) => ({ mimeType: f.mimeType, sha256: f.sha256 ?? '', bytes: f.bytes }));
-  return finish(body, noImage ? 'no-image' : 'image', usage, logged, thoughtCount, cutAt);
+  return cutAt;
 }
 
 function finish(

@@ -113,6 +113,12 @@ export interface LedgerEntry {
   blockReason?: string;
   images: number;
   tags: string[];
+  /**
+   * The row's product and shot (its metadata's `product` and `shot`: rows of a shot list, or a
+   * CSV with those columns), for reports per product. Lines of earlier versions have none.
+   */
+  product?: string;
+  shot?: string;
   /** The provider that answered (lines of earlier versions have none: Gemini). */
   provider?: string;
   /** What the answer is billed as (lines of earlier versions have none: read from usageMetadata). */

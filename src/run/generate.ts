@@ -188,6 +188,9 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
     ...(answer.blockReason ? { blockReason: answer.blockReason } : {}),
     images: answer.images.length,
     tags: row.tags,
+    // Only these two of the metadata: a line per billed answer stays small.
+    ...ledgerLabel('product', row.metadata?.product),
+    ...ledgerLabel('shot', row.metadata?.shot),
     billing: answer.billing,
     [answer.usage.field]: answer.usage.value,
     host: hostname(),
@@ -223,6 +226,12 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   }
   await counted?.();
   return outcome;
+}
+
+/** `{product: "A1"}` for a metadata value that is not blank, else nothing (a CSV's empty cell). */
+function ledgerLabel(field: 'product' | 'shot', value: string | undefined): Partial<Pick<LedgerEntry, 'product' | 'shot'>> {
+  const text = typeof value === 'string' ? value.trim() : '';
+  return text === '' ? {} : { [field]: text };
 }
 
 /** Lets `work` run on while a promise settles; the returned function waits for it (and throws its error). */

@@ -13,16 +13,15 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Express, type Request, type Response, type Router } from 'express';
+import type { Redis } from 'ioredis';
 import { BatchState } from '../../queue/batch-state.js';
 import { CatalogState } from '../../catalog/state.js';
-import { BatchRates, readStatus } from '../../queue/status.js';
 import { UsageError } from '../../core/errors.js';
-import { escapeHtml } from '../gallery-html.js';
 import { connectRedis, imagesQueue, type QueueSettings } from '../../queue/queue.js';
 import { catalogQueue } from '../../catalog/schedule.js';
 import { basicAuth, loopbackHostOnly, sameOriginChanges, type Credentials } from './access.js';
-import { renderBatchesPage } from './batches-page.js';
+import { batchesRoute } from './batches-route.js';
 
 export const BOARD_PATH = '/queues';
 
@@ -54,12 +53,40 @@ function commonHeaders(_request: Request, response: Response, next: () => void):
   next();
 }
 
-/** The batches page runs no script and loads nothing: its policy says so. */
-const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'";
-
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const warn = options.onWarning ?? (() => undefined);
-  const connection = await connectRedis(options.settings.redisUrl, 'producer');
+  const { connection, onRedisError } = await connectDashboardRedis(options.settings.redisUrl, warn);
+  const images = imagesQueue(options.settings, connection);
+  const catalog = catalogQueue(options.settings, connection);
+  const queues: Queue[] = [images, catalog];
+  // A Queue re-emits its connection's errors; an 'error' event without a listener would end the process.
+  for (const queue of queues) queue.on('error', onRedisError);
+  const release = async (): Promise<void> => {
+    await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));
+    connection.disconnect();
+  };
+
+  const app = createApp(options, images, catalog, connection, warn);
+  const server: Server = app.listen(options.port, options.host);
+  try {
+    await listening(server, options);
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  server.on('error', (error) => warn(`server: ${error.message}`));
+  return dashboardOf(server, release);
+}
+
+/**
+ * The one Redis connection, opened the producer's way; see the header for why it then keeps
+ * reconnecting. `onRedisError` warns once per distinct error.
+ */
+async function connectDashboardRedis(
+  redisUrl: string,
+  warn: (message: string) => void,
+): Promise<{ connection: Redis; onRedisError: (error: Error) => void }> {
+  const connection = await connectRedis(redisUrl, 'producer');
   // See the header: keep reconnecting after a successful start (the producer's way gives up).
   connection.options.retryStrategy = (times: number) => Math.min(times * 500, 5_000);
   let lastWarning = '';
@@ -70,15 +97,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   connection.on('error', onRedisError);
   connection.on('ready', () => (lastWarning = ''));
+  return { connection, onRedisError };
+}
 
-  const images = imagesQueue(options.settings, connection);
-  const catalog = catalogQueue(options.settings, connection);
-  const queues: Queue[] = [images, catalog];
-  // A Queue re-emits its connection's errors; an 'error' event without a listener would end the process.
-  for (const queue of queues) queue.on('error', onRedisError);
-  const state = new BatchState(connection, options.settings.prefix);
-  const catalogState = new CatalogState(connection, options.settings.prefix);
-
+/** Bull Board over both queues, mounted at BOARD_PATH. */
+function createBoard(images: Queue, catalog: Queue): ExpressAdapter {
   const board = new ExpressAdapter();
   board.setBasePath(BOARD_PATH);
   createBullBoard({
@@ -89,6 +112,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'tokenhot-batch', miscLinks: [{ text: 'Batches', url: '/' }] } },
   });
+  return board;
+}
+
+/** The access checks, then the batches page and Bull Board. */
+function createApp(options: DashboardOptions, images: Queue, catalog: Queue, connection: Redis, warn: (message: string) => void): Express {
+  const state = new BatchState(connection, options.settings.prefix);
+  const catalogState = new CatalogState(connection, options.settings.prefix);
+  const board = createBoard(images, catalog);
 
   const app = express();
   app.disable('x-powered-by');
@@ -97,57 +128,47 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   else app.use(loopbackHostOnly());
   app.use(sameOriginChanges());
 
-  const rates = new BatchRates();
-  const batchesPage = async (_request: Request, response: Response): Promise<void> => {
-    response.setHeader('Content-Security-Policy', PAGE_POLICY);
-    response.setHeader('Cache-Control', 'no-store');
-    try {
-      const status = await readStatus(images, state, catalogState, { failedLimit: options.failedLimit });
-      response.type('html').send(renderBatchesPage(status, { boardPath: BOARD_PATH, refreshSeconds: options.refreshSeconds, generatedAt: new Date(), failedLimit: options.failedLimit, rates: rates.observe(status) }));
-    } catch (error) {
-      const message = (error as Error).message;
-      warn(`batches page: ${message}`);
-      const retry = options.refreshSeconds > 0 ? `<meta http-equiv="refresh" content="${options.refreshSeconds}">` : '';
-      response
-        .status(503)
-        .type('html')
-        .send(`<!doctype html><html lang="en"><head><meta charset="utf-8">${retry}<title>Redis unavailable</title></head><body><h1>Redis is not answering</h1><p>${escapeHtml(message)}</p></body></html>\n`);
-    }
-  };
+  const batchesPage = batchesRoute({
+    images,
+    state,
+    catalogState,
+    boardPath: BOARD_PATH,
+    refreshSeconds: options.refreshSeconds,
+    failedLimit: options.failedLimit,
+    warn,
+  });
   app.get('/', batchesPage);
   app.get('/batches', batchesPage);
   // getRouter() is typed `any` by Bull Board; it is an Express router.
   app.use(BOARD_PATH, board.getRouter() as Router);
+  return app;
+}
 
-  const server: Server = app.listen(options.port, options.host);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException): void => {
-        server.off('listening', onListening);
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new UsageError(`port ${options.port} on ${options.host} is in use: choose another with --port`)
-            : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND'
-              ? new UsageError(`--host ${options.host} is not an address of this machine`)
-              : error,
-        );
-      };
-      const onListening = (): void => {
-        server.off('error', onError);
-        resolve();
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-    });
-  } catch (error) {
-    await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));
-    connection.disconnect();
-    throw error;
-  }
-  server.on('error', (error) => warn(`server: ${error.message}`));
+/** Resolves once the server listens; a port in use or a host not of this machine is the user's error. */
+function listening(server: Server, options: DashboardOptions): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new UsageError(`port ${options.port} on ${options.host} is in use: choose another with --port`)
+          : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND'
+            ? new UsageError(`--host ${options.host} is not an address of this machine`)
+            : error,
+      );
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+  });
+}
+
+function dashboardOf(server: Server, release: () => Promise<void>): Dashboard {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
@@ -157,8 +178,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         // Browsers keep connections open (keep-alive, Bull Board's polling): drop them.
         server.closeAllConnections();
         await closed;
-        await Promise.all(queues.map((queue) => queue.close().catch(() => undefined)));
-        connection.disconnect();
+        await release();
       })();
       return closing;
     },

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { capabilitiesOf, normalizeImageSize } from '../providers/models.js';
 import { UsageError } from '../core/errors.js';
 import { zonedParts } from './zoned-time.js';
+import { feedJobFields, feedJobOf, type FeedJob } from './shots.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -63,7 +64,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const definitionSchema = z
   .object({
     name: z.string().regex(NAME, 'letters, digits, ".", "_" and "-", at most 64'),
-    csv: z.string().min(1),
+    csv: z.string().min(1).optional(),
+    // A product feed made into rows by a shot list (catalog/shots.ts), instead of a prompt CSV.
+    ...feedJobFields,
+    feed: feedJobFields.feed.optional(),
+    format: feedJobFields.format.optional(),
     schedule: scheduleSchema,
     defaults: z
       .object({
@@ -81,6 +86,10 @@ const definitionSchema = z
   })
   .strict()
   .superRefine((definition, context) => {
+    if ((definition.csv === undefined) === (definition.feed === undefined)) {
+      context.addIssue({ code: 'custom', path: [definition.csv === undefined ? 'csv' : 'feed'], message: 'give either csv (a prompt CSV) or feed (a product feed with format and shots), not both' });
+    }
+    if (definition.feed !== undefined && definition.format === undefined) context.addIssue({ code: 'custom', path: ['format'], message: 'a feed needs its format: shopify, merchant or plain' });
     const model = definition.defaults?.model;
     if (model) {
       const capabilities = capabilitiesOf(model);
@@ -105,8 +114,10 @@ export interface CatalogDefinition {
   name: string;
   /** The definition file it came from. */
   file: string;
-  /** Absolute path of the CSV (given relative to the definition file). */
+  /** Absolute path of the prompt CSV or of the feed (given relative to the definition file). */
   csv: string;
+  /** A feed job: its mapping and shot list; `csv` is then the feed's path. */
+  feed?: FeedJob;
   schedule: { pattern?: string; tz?: string; everyMs?: number };
   defaults: { model?: string; aspectRatio?: string; imageSize?: string };
   /** Batch name pattern: `{name}`, `{date}` (YYYY-MM-DD), `{time}` (HHmmss), in the schedule's time zone. */
@@ -142,10 +153,12 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
     return { file, field: issue.path.join('.'), reason: issue.message };
   }
   const value = parsed.data;
+  const feed = value.feed !== undefined ? feedJobOf(file, { ...value, feed: value.feed, format: value.format! }) : undefined;
   return {
     name: value.name,
     file,
-    csv: resolve(dirname(file), value.csv),
+    csv: feed ? feed.feed : resolve(dirname(file), value.csv!),
+    ...(feed ? { feed } : {}),
     schedule: {
       ...(value.schedule.pattern ? { pattern: value.schedule.pattern } : {}),
       ...(value.schedule.tz ? { tz: value.schedule.tz } : {}),

@@ -1,8 +1,9 @@
 /**
- * One firing of a catalog job: read the CSV, hash each row's content, queue what the mode asks
- * for (incremental: rows new or changed since their last finished image; full: every row) into
- * the images queue under the firing's batch and budget, and record what it did. Rows an earlier
- * firing parked over budget are taken over by this one (catalog/takeover.ts).
+ * One firing of a catalog job: read the prompt CSV or the feed (made into rows by its shot list),
+ * queue what the mode asks for (firing-queue.ts) into the images queue under the firing's batch
+ * and budget, and record what it did. Rows an earlier firing parked over budget are taken over by
+ * this one (takeover.ts). A feed whose header lost columns since the last firing stops the
+ * firing with the difference, before anything is queued or taken over.
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -10,16 +11,19 @@ import type { Queue } from 'bullmq';
 import type { BatchState } from '../queue/batch-state.js';
 import { batchNameOf, type CatalogDefinition } from './definition.js';
 import type { CatalogRun, CatalogState } from './state.js';
-import { enqueueCatalogRows, setBudgetAndRelease } from '../queue/enqueue.js';
+import { setBudgetAndRelease } from '../queue/enqueue.js';
 import { DEFAULT_MODEL } from '../providers/models.js';
 import { usdToPico, type PriceTable } from '../cost/pricing.js';
 import { imageJobOptions, type ImageJobData } from '../queue/queue.js';
 import type { RetryPolicy } from '../run/retry-policy.js';
-import { FileHashes, rowContentHash } from '../rows/content-hash.js';
+import { FileHashes } from '../rows/content-hash.js';
 import { takeOverParkedRows } from './takeover.js';
 import { PhotoCache } from '../rows/photo-cache.js';
-import { formatProblem, readRows, rowChecks, type RowProblem } from '../rows/csv.js';
-import type { BatchRow } from '../core/types.js';
+import { formatProblem, rowChecks } from '../rows/csv.js';
+import type { RowRead } from '../rows/problems.js';
+import { csvSource, type RowSource } from '../rows/row-source.js';
+import { feedSource } from './feed-source.js';
+import { FiringQueue } from './firing-queue.js';
 
 export interface FiringDeps {
   images: Queue<ImageJobData>;
@@ -37,13 +41,11 @@ export interface FiringDeps {
 /** Thrown for a firing that cannot run (CSV missing): the run is recorded as failed, the schedule stays. */
 export class FiringError extends Error {}
 
-const CHUNK = 500;
 /** Longest a firing may hold its catalog's lock; firings only read a CSV and add jobs. */
 const LOCK_MS = 10 * 60_000;
 
-export async function runFiring(definition: CatalogDefinition, firedAt: Date, deps: FiringDeps): Promise<CatalogRun> {
-  const batch = batchNameOf(definition, firedAt);
-  const run: CatalogRun = {
+function newRun(definition: CatalogDefinition, batch: string, firedAt: Date): CatalogRun {
+  return {
     name: definition.name,
     batch,
     mode: definition.mode,
@@ -57,6 +59,12 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     rejected: 0,
     rejectedRows: [],
   };
+}
+
+export async function runFiring(definition: CatalogDefinition, firedAt: Date, deps: FiringDeps): Promise<CatalogRun> {
+  const batch = batchNameOf(definition, firedAt);
+  const run = newRun(definition, batch, firedAt);
+  const what = definition.feed ? 'feed' : 'CSV';
   const finish = async (status: CatalogRun['status'], reason?: string): Promise<CatalogRun> => {
     run.status = status;
     if (reason) run.reason = reason;
@@ -64,74 +72,78 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     await deps.catalogs.recordRun(run);
     return run;
   };
+  const fail = async (reason: string): Promise<never> => {
+    await finish('failed', reason);
+    throw new FiringError(`catalog ${definition.name}: ${reason}`);
+  };
 
   const token = randomBytes(8).toString('hex');
-  // Names this firing's jobs: its start time, unique enough (one firing of a job at a time).
-  const firing = Date.now().toString(36);
   if (!(await deps.catalogs.lock(definition.name, token, LOCK_MS))) {
     return finish('skipped', 'the previous firing of this catalog job was still running');
   }
   // A photo named by URL is asked for once per firing: a photo replaced at the shop changes the hashes of its rows.
   const photos = deps.photosDir ? new PhotoCache(deps.photosDir) : undefined;
   try {
-    try {
-      const info = await stat(definition.csv);
-      if (!info.isFile()) throw new Error('not a file');
-    } catch (error) {
-      const reason = `CSV ${definition.csv} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the schedule stays, the next firing tries again`;
-      await finish('failed', reason);
-      throw new FiringError(`catalog ${definition.name}: ${reason}`);
-    }
+    const problem = await inputProblem(definition.csv);
+    if (problem) await fail(`${what} ${definition.csv} cannot be read (${problem}); the schedule stays, the next firing tries again`);
 
     await deps.batches.register(batch, { csv: definition.csv, catalog: definition.name });
     const budgetPico = definition.budgetUsd === undefined ? undefined : usdToPico(definition.budgetUsd);
     if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);
+
+    const source = definition.feed ? feedSource(definition.feed) : csvSource(definition.csv);
+    const defaults = { model: definition.defaults.model ?? deps.defaultModel ?? DEFAULT_MODEL, aspectRatio: definition.defaults.aspectRatio, imageSize: definition.defaults.imageSize };
+    const reads = source.read(rowChecks(defaults, budgetPico, deps.prices, photos ? { photos } : {}))[Symbol.asyncIterator]();
+    // A feed is read whole by its first chunk: its header is known before anything is queued.
+    const first = await reads.next().catch((error: unknown) => fail(`${what} ${definition.csv} could not be read: ${(error as Error).message}`));
+    const changed = await headerChange(definition, source, deps);
+    if (changed) await fail(changed);
     run.takenOver = (await takeOverParkedRows(definition.name, batch, deps)).rowIds.size;
 
-    const files = new FileHashes(photos?.contentHash);
-    const jobOptions = imageJobOptions(deps.retry);
-    const rejected: RowProblem[] = [];
-    let chunk: BatchRow[] = [];
-
-    const flush = async (): Promise<void> => {
-      if (chunk.length === 0) return;
-      const rows = chunk;
-      chunk = [];
-      for (const row of rows) row.contentHash = await rowContentHash(row, files);
-      const known = await deps.catalogs.known(definition.name, rows.map((row) => row.id));
-      const wanted: BatchRow[] = [];
-      rows.forEach((row, index) => {
-        // Queued with this very content by an earlier firing and not finished yet.
-        if (known.pending[index] === row.contentHash) run.stillQueued += 1;
-        else if (definition.mode === 'incremental' && known.done[index] === row.contentHash) run.unchanged += 1;
-        else wanted.push(row);
-      });
-      await enqueueCatalogRows(deps.images, deps.batches, batch, wanted, jobOptions, definition.name, firing);
-      await deps.catalogs.markPending(definition.name, new Map(wanted.map((row) => [row.id, row.contentHash!])));
-      run.enqueued += wanted.length;
-    };
-
-    const defaults = { model: definition.defaults.model ?? deps.defaultModel ?? DEFAULT_MODEL, aspectRatio: definition.defaults.aspectRatio, imageSize: definition.defaults.imageSize };
+    // Names this firing's jobs: its start time, unique enough (one firing of a job at a time).
+    const queue = new FiringQueue(definition, batch, Date.now().toString(36), deps, new FileHashes(photos?.contentHash), imageJobOptions(deps.retry), run);
     try {
-      for await (const read of readRows(definition.csv, rowChecks(defaults, budgetPico, deps.prices, photos ? { photos } : {}))) {
-        if ('problem' in read) {
-          rejected.push(read.problem);
-          continue;
-        }
-        chunk.push({ ...read.row, batch });
-        if (chunk.length >= CHUNK) await flush();
-      }
-      await flush();
+      for (let next: IteratorResult<RowRead[]> = first; !next.done; next = await reads.next()) for (const read of next.value) await queue.take(read);
+      await queue.flush();
     } catch (error) {
-      const reason = `CSV ${definition.csv} could not be read to the end: ${(error as Error).message}`;
-      await finish('failed', reason);
-      throw new FiringError(`catalog ${definition.name}: ${reason}`);
+      await fail(`${what} ${definition.csv} could not be read to the end: ${(error as Error).message}`);
     }
-    run.rejected = rejected.length;
-    run.rejectedRows = rejected.slice(0, 20).map(formatProblem);
+    run.rejected = queue.rejected.length;
+    run.rejectedRows = queue.rejected.slice(0, 20).map(formatProblem);
     return await finish('ok');
   } finally {
     await photos?.close();
     await deps.catalogs.unlock(definition.name, token);
   }
+}
+
+/** Why the input file cannot be read, or undefined. */
+async function inputProblem(path: string): Promise<string | undefined> {
+  try {
+    return (await stat(path)).isFile() ? undefined : 'not a file';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  }
+}
+
+/**
+ * A feed whose header lost columns since the firing before (renamed or removed: its templates
+ * and the team's mapping may no longer mean what they did): the difference, as the firing's
+ * reason. Columns added are taken. `schedule sync` accepts the new header.
+ */
+async function headerChange(definition: CatalogDefinition, source: RowSource, deps: FiringDeps): Promise<string | undefined> {
+  const columns = source.columns?.();
+  if (!columns) return undefined;
+  const before = await deps.catalogs.feedColumns(definition.name);
+  const gone = before?.filter((column) => !columns.includes(column)) ?? [];
+  if (gone.length === 0) {
+    await deps.catalogs.setFeedColumns(definition.name, columns);
+    return undefined;
+  }
+  const added = columns.filter((column) => !before!.includes(column));
+  return (
+    `the header of feed ${definition.csv} changed since the last firing: ${gone.map((c) => `"${c}"`).join(', ')} gone` +
+    `${added.length > 0 ? `, ${added.map((c) => `"${c}"`).join(', ')} new` : ''}; nothing was queued or removed. ` +
+    `If the change is meant, check the job's templates and run \`tokenhot-batch schedule sync\` to accept the new header`
+  );
 }

@@ -8,6 +8,7 @@
  *   <prefix>:tokenhot:catalog:<name>:pending    hash row id → content hash queued, not finished yet
  *   <prefix>:tokenhot:catalog:<name>:runs       list of run records (JSON), newest first, 100 kept
  *   <prefix>:tokenhot:catalog:<name>:lock       held while a firing runs
+ *   <prefix>:tokenhot:catalog:<name>:feed-columns  JSON header of the feed at the last firing
  */
 import type { Redis } from 'ioredis';
 
@@ -63,6 +64,21 @@ export class CatalogState {
   /** The row failed for good: nothing of it is queued any more, so the next firing tries again. */
   async clearPending(name: string, rowId: string): Promise<void> {
     await this.client.hdel(this.key(name, 'pending'), rowId);
+  }
+
+  /** The header of the job's feed at its last firing (a firing compares the next one with it). */
+  async feedColumns(name: string): Promise<string[] | undefined> {
+    const value = await this.client.get(this.key(name, 'feed-columns'));
+    return value ? (JSON.parse(value) as string[]) : undefined;
+  }
+
+  async setFeedColumns(name: string, columns: string[]): Promise<void> {
+    await this.client.set(this.key(name, 'feed-columns'), JSON.stringify(columns));
+  }
+
+  /** `schedule sync`: the job's feed header as it is now is the one to compare with. */
+  async forgetFeedColumns(name: string): Promise<void> {
+    await this.client.del(this.key(name, 'feed-columns'));
   }
 
   async recordRun(run: CatalogRun): Promise<void> {

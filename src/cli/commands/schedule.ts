@@ -27,6 +27,9 @@ export async function scheduleCommand(action: 'sync' | 'list' | 'remove' | 'run'
     switch (action) {
       case 'sync': {
         const result = await syncSchedules(queue, argument!);
+        // Syncing accepts each feed's header as it is now (a firing stops when columns went missing).
+        const catalogs = new CatalogState(connection, settings.prefix);
+        for (const definition of result.definitions) await catalogs.forgetFeedColumns(definition.name);
         for (const name of result.upserted) process.stdout.write(`synced ${name}\n`);
         for (const name of result.removed) process.stdout.write(`removed ${name} (its definition is gone)\n`);
         for (const problem of result.problems) process.stderr.write(`rejected ${formatDefinitionProblem(problem)} (a scheduler it had is kept as it was)\n`);

@@ -15,11 +15,14 @@ import type { LedgerEntry } from '../core/types.js';
 import { billingOfEntry, providerOfEntry } from '../output/ledger.js';
 import type { BillingRecord } from './billing.js';
 
-export const GROUP_KEYS = ['provider', 'model', 'day', 'batch', 'tag'] as const;
+export const GROUP_KEYS = ['provider', 'model', 'day', 'batch', 'tag', 'product', 'shot'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
 
-/** The group of lines without a tag, when grouping by tag. */
-export const NO_TAG = '(none)';
+/**
+ * The group of lines without a tag, product or shot, when grouping by it (lines of rows that
+ * named none, and lines of versions that did not record products and shots).
+ */
+export const NO_VALUE = '(none)';
 
 /** The totals of the contract (`report --format json`). */
 export interface Totals {
@@ -67,6 +70,8 @@ export interface ReportOptions {
   prices: PriceTable;
   /** Only this batch and its sub-batches (`name/...`). */
   batch?: string;
+  /** Only lines of this product (the ledger's `product`, as written). */
+  product?: string;
   /** From this UTC day (`YYYY-MM-DD`) or ISO time on, inclusive. */
   since?: string;
   /** To this UTC day (`YYYY-MM-DD`) inclusive, or up to an ISO time (exclusive). */
@@ -284,6 +289,7 @@ export class ReportBuilder {
   add(entry: LedgerEntry): void {
     const { options } = this;
     if (options.batch && entry.batch !== options.batch && !entry.batch.startsWith(this.batchPrefix!)) return;
+    if (options.product !== undefined && entry.product !== options.product) return;
     // Ledger times are `toISOString()` text, where string order is time order; any other form
     // (an offset) is brought to it first, so the UTC day and the bounds are right.
     const ts = entry.ts.endsWith('Z') && entry.ts.length === 24 ? entry.ts : normalizeTime(entry.ts);
@@ -339,10 +345,7 @@ export class ReportBuilder {
     const by = this.options.by;
     // The values of every key but tag, in `by` order; a line has one of each.
     const values = this.values;
-    for (let index = 0; index < by.length; index += 1) {
-      const key = by[index];
-      values[index] = key === 'model' ? entry.model : key === 'day' ? day : key === 'batch' ? entry.batch : key === 'provider' ? providerOfEntry(entry) : '';
-    }
+    for (let index = 0; index < by.length; index += 1) values[index] = keyValue(by[index]!, entry, day);
     if (this.tagIndex < 0) {
       this.addToGroup(values, line);
       return;
@@ -362,7 +365,7 @@ export class ReportBuilder {
     }
     if (tagged > 1) this.multiTagged = true;
     if (tagged === 0) {
-      values[this.tagIndex] = NO_TAG;
+      values[this.tagIndex] = NO_VALUE;
       this.addToGroup(values, line);
     }
   }
@@ -422,6 +425,31 @@ export class ReportBuilder {
       warnings,
     };
   }
+}
+
+/** A line's value of one key (tag aside: a line may have several, see `addToGroups`). */
+function keyValue(key: GroupKey, entry: LedgerEntry, day: string): string {
+  switch (key) {
+    case 'provider':
+      return providerOfEntry(entry);
+    case 'model':
+      return entry.model;
+    case 'day':
+      return day;
+    case 'batch':
+      return entry.batch;
+    case 'product':
+      return labelOf(entry.product);
+    case 'shot':
+      return labelOf(entry.shot);
+    case 'tag':
+      return '';
+  }
+}
+
+/** A product or shot as read from a file (any JSON): its text, or `(none)`. */
+function labelOf(value: unknown): string {
+  return typeof value === 'string' && value !== '' ? value : NO_VALUE;
 }
 
 function normalizeTime(ts: string): string {

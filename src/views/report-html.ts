@@ -6,8 +6,8 @@
  * of groups without holding the page (and its copies) as one string: over a million ledger lines
  * by every key that was most of the command's peak memory.
  *
- * Everything that comes from the ledger (batch names, tags, models, even the days, since a ledger
- * line is only text) is user data and goes through `escapeHtml`.
+ * Everything that comes from the ledger (batch names, tags, products, shots, models, even the
+ * days, since a ledger line is only text) is user data and goes through `escapeHtml`.
  */
 import { formatUsd } from '../cost/pricing.js';
 import { costPerImageText, costText, type GroupKey, type Report, type ReportGroup, type Totals } from '../cost/report.js';
@@ -16,6 +16,7 @@ export interface HtmlReportOptions {
   by: GroupKey[];
   /** The filters the report was made with, shown under the title. */
   batch?: string;
+  product?: string;
   since?: string;
   until?: string;
   /** When the report was made (a parameter so tests get fixed output). */
@@ -29,7 +30,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => ENTITIES[char]!);
 }
 
-const KEY_TITLES: Record<GroupKey, string> = { provider: 'provider', model: 'model', day: 'day (UTC)', batch: 'batch', tag: 'tag' };
+const KEY_TITLES: Record<GroupKey, string> = { provider: 'provider', model: 'model', day: 'day (UTC)', batch: 'batch', tag: 'tag', product: 'product', shot: 'shot' };
 
 const number = (value: number): string => value.toLocaleString('en-US');
 
@@ -227,6 +228,7 @@ export function* htmlChunks(report: Report, options: HtmlReportOptions): Generat
   const totals = report.totals;
   const filters = [
     options.batch !== undefined ? `batch ${options.batch} (and its sub-batches)` : 'all batches',
+    options.product !== undefined ? `product ${options.product}` : '',
     options.since !== undefined ? `since ${options.since}` : '',
     options.until !== undefined ? `until ${options.until}` : '',
     by.length > 0 ? `grouped by ${by.join(', ')}` : '',

@@ -17,6 +17,7 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number];
 export interface ReportFlags extends ConfigFlags {
   prefix?: string;
   batch?: string;
+  product?: string;
   by?: string;
   format?: string;
   since?: string;
@@ -55,6 +56,7 @@ function checkDate(edge: 'since' | 'until', value: string | undefined): void {
 export interface RenderOptions {
   by: GroupKey[];
   batch?: string;
+  product?: string;
   since?: string;
   until?: string;
   generatedAt?: Date;
@@ -121,45 +123,73 @@ async function writeOutput(file: string, chunks: Iterable<string>): Promise<void
   }
 }
 
-export async function reportCommand(flags: ReportFlags): Promise<number> {
-  const config = loadConfig(flags);
-  const by = parseGroupKeys(flags.by);
-  const format = parseFormat(flags.format);
+/** Flags that are bad usage (exit 2), found before the ledger is read. */
+function checkFilters(flags: ReportFlags): void {
   checkDate('since', flags.since);
   checkDate('until', flags.until);
   if (flags.since && flags.until && flags.since.slice(0, 10) > flags.until.slice(0, 10)) {
     throw new UsageError(`--since ${flags.since} is after --until ${flags.until}: no day is in between`);
   }
   if (flags.output !== undefined && flags.output.trim() === '') throw new UsageError('--output: give a file name');
+  if (flags.product !== undefined && flags.product.trim() === '') throw new UsageError('--product: give a product id');
+}
+
+/** Batch names and products seen, to help with a --batch or --product that matches none (a few, not one per line). */
+interface SeenNames {
+  batches: Set<string>;
+  products: Set<string>;
+}
+
+/** The report of every ledger line, with the ledger's read warnings (and a filter that matched nothing) on top. */
+async function readReport(outDir: string, builder: ReportBuilder, flags: ReportFlags): Promise<Report> {
   const readWarnings: string[] = [];
-  const builder = new ReportBuilder({
-    by,
-    batch: flags.batch,
-    since: flags.since,
-    until: flags.until,
-    prices: await loadPriceTable(config),
-  });
+  const files = await ledgerFiles(outDir);
+  const seen: SeenNames = { batches: new Set(), products: new Set() };
   // scanLedger rather than readLedger: no promise per line, no entry kept (see there).
-  const files = await ledgerFiles(config.outDir);
-  // Batch names seen, to help with a --batch that matches none (a few, not one per line).
-  const batches = new Set<string>();
   await scanLedger(
-    config.outDir,
+    outDir,
     (entry) => {
       builder.add(entry);
-      if (flags.batch !== undefined && batches.size < 50) batches.add(entry.batch);
+      if (flags.batch !== undefined && seen.batches.size < 50) seen.batches.add(entry.batch);
+      if (flags.product !== undefined && seen.products.size < 50 && typeof entry.product === 'string') seen.products.add(entry.product);
     },
     { onWarning: (message) => readWarnings.push(message) },
   );
   const report = builder.finish();
-  // A typo in --out or --batch must not look like a batch that cost nothing.
-  if (files.length === 0) readWarnings.push(`no ledger under ${ledgerDir(config.outDir)}: nothing billed was recorded in this output folder (is --out / TOKENHOT_OUT_DIR right?)`);
-  else if (flags.batch !== undefined && report.totals.requests === 0 && !flags.since && !flags.until) {
-    readWarnings.push(`no ledger line of batch ${flags.batch}; batches in the ledger: ${[...batches].sort().slice(0, 10).join(', ')}${batches.size > 10 ? ', ...' : ''}`);
-  }
+  // A typo in --out, --batch or --product must not look like a batch that cost nothing.
+  if (files.length === 0) readWarnings.push(`no ledger under ${ledgerDir(outDir)}: nothing billed was recorded in this output folder (is --out / TOKENHOT_OUT_DIR right?)`);
+  else if (report.totals.requests === 0) readWarnings.push(...unmatchedFilter(flags, seen));
   report.warnings.unshift(...readWarnings);
+  return report;
+}
+
+/** Why a report of a --batch or --product came out empty, when that filter alone can say. */
+function unmatchedFilter(flags: ReportFlags, seen: SeenNames): string[] {
+  if (flags.since || flags.until) return [];
+  if (flags.batch !== undefined && flags.product !== undefined) return [`no ledger line of batch ${flags.batch} with product ${flags.product}`];
+  if (flags.batch !== undefined) return [`no ledger line of batch ${flags.batch}; batches in the ledger: ${someOf(seen.batches)}`];
+  if (flags.product === undefined) return [];
+  return seen.products.size === 0
+    ? [`no ledger line of product ${flags.product}: no line names a product (rows without a product column or shot list, or lines written before products were recorded)`]
+    : [`no ledger line of product ${flags.product}; products in the ledger: ${someOf(seen.products)}`];
+}
+
+export async function reportCommand(flags: ReportFlags): Promise<number> {
+  const config = loadConfig(flags);
+  const by = parseGroupKeys(flags.by);
+  const format = parseFormat(flags.format);
+  checkFilters(flags);
+  const builder = new ReportBuilder({
+    by,
+    batch: flags.batch,
+    product: flags.product,
+    since: flags.since,
+    until: flags.until,
+    prices: await loadPriceTable(config),
+  });
+  const report = await readReport(config.outDir, builder, flags);
   if (config.redisUrl) report.warnings.push(...(await budgetWarnings(config.redisUrl, flags.prefix, flags.batch)));
-  const chunks = reportChunks(report, format, by, { batch: flags.batch, since: flags.since, until: flags.until });
+  const chunks = reportChunks(report, format, by, { batch: flags.batch, product: flags.product, since: flags.since, until: flags.until });
   if (flags.output !== undefined) {
     await writeOutput(flags.output, chunks);
     process.stderr.write(`report written to ${flags.output}\n`);
@@ -170,6 +200,11 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   // sees the warnings on stderr.
   if (format !== 'table' || flags.output !== undefined) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
   return 0;
+}
+
+/** The first ten names, in order, for a warning. */
+function someOf(names: Set<string>): string {
+  return `${[...names].sort().slice(0, 10).join(', ')}${names.size > 10 ? ', ...' : ''}`;
 }
 
 /**

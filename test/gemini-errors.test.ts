@@ -68,6 +68,13 @@ describe('classifying HTTP answers', () => {
     expect(badKey.kind).toBe('fatal');
     expect(badKey.message).toContain('TOKENHOT_API_KEY');
   });
+  it('404 naming the model is a model the endpoint does not know (counted towards not sending its rows); another 404 is not', () => {
+    const notFound = (message: string) => JSON.stringify({ error: { code: 404, status: 'NOT_FOUND', message } });
+    const unknown = classifyHttpError(404, {}, notFound('models/gemini-4-pro-image is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.'));
+    expect(unknown).toMatchObject({ kind: 'rowFailed', status: 404, modelNotFound: true });
+    expect(unknown.message).toMatch(/^the endpoint does not know this model \(HTTP 404 NOT_FOUND: models\/gemini-4-pro-image is not found/);
+    expect(classifyHttpError(404, {}, notFound('Requested entity was not found.'))).toMatchObject({ kind: 'rowFailed', modelNotFound: false });
+  });
   it.each([
     [401, 'API key'],
     [402, 'credits'],

@@ -1,11 +1,12 @@
 /**
  * `tokenhot-batch run` in-process against a separate `mock-server` process, as a user points it
  * at a real URL: images byte-identical to what the endpoint sent, the ledger equal to what it
- * billed, failures listed, and a kill at any moment losing nothing.
+ * billed, failures listed, and a kill at any moment losing nothing. What the runner does after
+ * each kind of answer (the attempt policy) is tested in process in attempt-policy.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,9 +68,10 @@ describe('run in-process against a mock-server process', () => {
       else if (i % 50 === 32) prompt += ' [mock:no-image] [mock:gateway]';
       else if (i % 25 === 7) prompt += ' [mock:no-image]';
       else if (i % 40 === 21) prompt += ' [mock:gateway] [mock:signature=1MB]';
-      else if (i % 20 === 11) prompt += ' [mock:503x1]';
-      else if (i % 20 === 13) prompt += ' [mock:429x1] [mock:retry=0.3s]';
-      else if (i % 20 === 15) prompt += ' [mock:cutx1]';
+      // A few of each error the run waits out: how it waits (backoff, pace) is tested in process.
+      else if (i % 50 === 11) prompt += ' [mock:503x1]';
+      else if (i % 50 === 13) prompt += ' [mock:429x1] [mock:retry=0.3s]';
+      else if (i % 50 === 15) prompt += ' [mock:cutx1]';
       else if (i % 30 === 17) prompt += ' [mock:two-images]';
       return { id: `p${String(i).padStart(3, '0')}`, prompt, model, tags: i % 2 === 0 ? 'red' : 'blue' };
     });
@@ -236,20 +238,6 @@ describe('run in-process against a mock-server process', () => {
     expect((await readdir(join(out, 'rows'))).filter((file) => file.endsWith('.json'))).toHaveLength(30);
   });
 
-  it('a ledger that cannot be written stops the run at once: no row is called again and again unrecorded', async () => {
-    await mock.reset();
-    const rows: CsvRow[] = Array.from({ length: 5 }, (_, i) => ({ id: `l${i}`, prompt: `ledger row ${i}`, model: MODELS[2]! }));
-    const csv = await writeCsv(dir, rows);
-    const out = join(dir, 'no-ledger');
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'ledger'), 'a file where the ledger folder should be');
-    const result = await runCli(['run', csv, '--out', out, '--concurrency', '1', '--attempts', '3', '--plain'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('cannot write the ledger');
-    // One billed answer could not be recorded; nothing was asked again.
-    expect((await mock.requests()).filter((record) => record.status === 200)).toHaveLength(1);
-  });
-
   it('Ctrl-C at a slow pace does not wait out the start slots of the rows waiting for them', async () => {
     const rows: CsvRow[] = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, prompt: `slow pace ${i}`, model: MODELS[2]! }));
     const csv = await writeCsv(dir, rows);
@@ -268,46 +256,14 @@ describe('run in-process against a mock-server process', () => {
     expect(Date.now() - interruptedAt).toBeLessThan(5_000);
   });
 
-  it('a re-run tries again a row that was refused without a bill, not one whose billed answer had no image', async () => {
-    const csv = await writeCsv(dir, [
-      { id: 'refused', prompt: 'refused once, then fine [mock:404x1]', model: MODELS[2]! },
-      { id: 'blocked', prompt: 'blocked for good [mock:blocked]', model: MODELS[2]! },
-      { id: 'fine', prompt: 'fine from the start', model: MODELS[2]! },
-    ]);
-    const out = join(dir, 'unbilled');
-    const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
-    const first = await runCli(['run', csv, '--out', out, '--plain'], env);
-    expect(first.code).toBe(1);
-    expect(first.stdout).toMatch(/refused.*HTTP 404/);
-    expect(first.stdout).toMatch(/blocked.*prompt blocked/);
-    const second = await runCli(['run', csv, '--out', out, '--plain'], env);
-    expect(second.code).toBe(1);
-    expect(second.stdout).toMatch(/failed in an earlier run, not tried again[^\n]*\n\s+blocked/);
-    expect(JSON.parse(await readFile(join(out, 'rows', 'refused.json'), 'utf8'))).toMatchObject({ status: 'done' });
-    expect(JSON.parse(await readFile(join(out, 'rows', 'blocked.json'), 'utf8'))).toMatchObject({ status: 'failed' });
-  });
-
-  it('a model the endpoint does not know: after 3 rows answered 404 its other rows are not sent; other models go on', async () => {
-    const unknown = 'gemini-4-pro-image';
-    const rows: CsvRow[] = Array.from({ length: 12 }, (_, i) => ({ id: `m${i}`, prompt: `model row ${i}`, model: i % 4 === 3 ? MODELS[2]! : unknown }));
-    const csv = await writeCsv(dir, rows);
-    const out = join(dir, 'unknown-model');
-    await mock.reset();
-    const result = await runCli(['run', csv, '--out', out, '--plain', '--concurrency', '1'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
-    expect(result.code).toBe(1);
-    const asked = (await mock.requests()).filter((record) => record.model === unknown);
-    expect(asked).toHaveLength(3);
-    expect(result.stdout).toContain('3 done, 9 failed');
-    expect(result.stdout).toMatch(/m10 \(line \d+\): not sent: 3 rows of gemini-4-pro-image in a row were refused as unknown to the endpoint \([^)]*HTTP 404/);
-  });
-
   it('an endpoint that cannot be reached stops the run with exit 2 after a few rows, not after every row', async () => {
     const rows: CsvRow[] = Array.from({ length: 30 }, (_, i) => ({ id: `u${i}`, prompt: `unreachable ${i}`, model: MODELS[2]! }));
     const csv = await writeCsv(dir, rows);
     const out = join(dir, 'unreachable');
     // A port nothing listens on: the connection is refused at once.
     const closedPort = await freePort();
-    const result = await runCli(['run', csv, '--out', out, '--plain', '--attempts', '2', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: `http://127.0.0.1:${closedPort}` });
+    // One attempt a row: the backoffs between attempts are the attempt policy's, tested in process.
+    const result = await runCli(['run', csv, '--out', out, '--plain', '--attempts', '1', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: `http://127.0.0.1:${closedPort}` });
     expect(result.code).toBe(2);
     expect(result.stdout + result.stderr).toMatch(/the endpoint cannot be reached: 3 rows in a row gave up on connection failed \(ECONNREFUSED/);
     const notRun = Number(/(\d+) not run/.exec(result.stdout)?.[1] ?? 0);

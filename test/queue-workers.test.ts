@@ -72,7 +72,7 @@ describe('enqueue', () => {
 
 describe('run with REDIS_URL', () => {
   it('enqueues, works the queue in-process until drained, and prints the summary and the report', async () => {
-    const { env, out } = await setup('run-redis', ['--latency-ms', '20']);
+    const { env, out } = await setup('run-redis');
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `x${i}`, prompt: `run row ${i}${i === 3 ? ' [mock:blocked]' : ''}`, model: MODELS[i % 3]! }));
     const csv = await writeCsv('run-redis', rows);
     const result = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
@@ -88,13 +88,14 @@ describe('run with REDIS_URL', () => {
   });
 
   it('--retry-failed queues the failed rows again', async () => {
-    const { env, out } = await setup('retry-failed', ['--latency-ms', '10']);
+    const { env, out } = await setup('retry-failed');
     const rows = [
       { id: 'ok', prompt: 'fine row', model: MODELS[2]! },
-      { id: 'flaky', prompt: 'flaky row [mock:503x3]', model: MODELS[2]! },
+      { id: 'flaky', prompt: 'flaky row [mock:503x1]', model: MODELS[2]! },
     ];
     const csv = await writeCsv('retry-failed', rows);
-    const first = await runCli(['run', csv, '--batch', 'flaky', '--attempts', '2', '--plain'], { ...env, TOKENHOT_QUEUE_PREFIX: env.TOKENHOT_QUEUE_PREFIX });
+    // One attempt: the row fails at once (the backoffs between attempts are tested in process).
+    const first = await runCli(['run', csv, '--batch', 'flaky', '--attempts', '1', '--plain'], env);
     expect(first.code).toBe(1);
     expect(first.stdout).toMatch(/flaky \(line 3\): the endpoint failed \(HTTP 503/);
     const second = await runCli(['run', csv, '--batch', 'flaky', '--retry-failed', '--plain'], env);
@@ -103,7 +104,7 @@ describe('run with REDIS_URL', () => {
   });
 
   it('enqueueing again queues a row that was refused without a bill, not one whose billed answer had no image', async () => {
-    const { env, out } = await setup('unbilled', ['--latency-ms', '10']);
+    const { env, out } = await setup('unbilled');
     const csv = await writeCsv('unbilled', [
       { id: 'refused', prompt: 'refused once, then fine [mock:404x1]', model: MODELS[2]! },
       { id: 'blocked', prompt: 'blocked for good [mock:blocked]', model: MODELS[2]! },
@@ -119,7 +120,7 @@ describe('run with REDIS_URL', () => {
   });
 
   it('work --until-drained says what it did and exits 1 when a row it took failed for good', async () => {
-    const { env } = await setup('drained-failed', ['--latency-ms', '10']);
+    const { env } = await setup('drained-failed');
     const csv = await writeCsv('drained-failed', [
       { id: 'ok', prompt: 'a fine row', model: MODELS[2]! },
       { id: 'blocked', prompt: 'a blocked row [mock:blocked]', model: MODELS[2]! },
@@ -206,18 +207,20 @@ describe('workers', () => {
   });
 
   it('a worker killed while an answer streams in leaves no partial image; another worker finishes the row', async () => {
-    const { env, out } = await setup('mid-stream', ['--latency-ms', '20']);
-    const rows = [{ id: 'slow', prompt: 'a slow download [mock:trickle=4000]', model: MODELS[1]! }];
+    const { env, out } = await setup('mid-stream');
+    const rows = [{ id: 'slow', prompt: 'a slow download [mock:trickle=1500]', model: MODELS[1]! }];
     const csv = await writeCsv('mid-stream', rows);
     await runCli(['enqueue', csv, '--batch', 'stream'], env);
-    const a = worker(env);
+    // Short locks: the killed worker's job comes back as stalled within about 2.5 s.
+    const fastLocks = ['--lock-duration', '2000', '--stalled-interval', '500'];
+    const a = worker(env, fastLocks);
     const partial = join(out, 'stream', '.partial');
     await waitFor('an image being received', async () => (await readdir(partial).catch(() => [] as string[])).length > 0);
     a.child.kill('SIGKILL');
     await a.done;
     expect((await readdir(join(out, 'stream'))).filter((file) => !file.startsWith('.'))).toEqual([]);
 
-    const b = worker(env);
+    const b = worker(env, fastLocks);
     const result = await b.done;
     expect(result.code, result.stderr).toBe(0);
     const files = await readdir(join(out, 'stream'));
@@ -226,10 +229,11 @@ describe('workers', () => {
   });
 
   it('after a 429 with retryDelay N s, no worker of either process sends a request for N s, and no job loses an attempt', async () => {
-    const { env, mock, out } = await setup('rate-limit', ['--latency-ms', '30', '--latency-jitter-ms', '40']);
-    const rows = Array.from({ length: 60 }, (_, i) => ({
+    const { env, mock, out } = await setup('rate-limit');
+    const rows = Array.from({ length: 30 }, (_, i) => ({
       id: `q${i}`,
-      prompt: `quota row ${i}${i === 12 ? ' [mock:429x1] [mock:retry=2.5s]' : ''}`,
+      // Answers after 30 to 69 ms, spread as a jitter would.
+      prompt: `quota row ${i} [mock:latency=${30 + ((i * 17) % 40)}]${i === 12 ? ' [mock:429x1] [mock:retry=1.5s]' : ''}`,
       model: MODELS[i % 3]!,
     }));
     const csv = await writeCsv('rate-limit', rows);
@@ -246,13 +250,13 @@ describe('workers', () => {
     const answeredAt = limited[0]!.answeredAt;
     // A request already on its way when the 429 was answered cannot be called back; allow the
     // time it takes a worker to hear of the pause (a Redis round trip).
-    const during = records.filter((record) => record.receivedAt > answeredAt + 150 && record.receivedAt < answeredAt + 2500);
+    const during = records.filter((record) => record.receivedAt > answeredAt + 150 && record.receivedAt < answeredAt + 1500);
     expect(during).toEqual([]);
-    expect(records.some((record) => record.receivedAt >= answeredAt + 2500)).toBe(true);
+    expect(records.some((record) => record.receivedAt >= answeredAt + 1500)).toBe(true);
 
     const entries = await ledger(out);
-    expect(entries).toHaveLength(60);
+    expect(entries).toHaveLength(30);
     expect(entries.every((entry) => entry.attempt === 1)).toBe(true);
-    expect(await sidecars(out, 'quota')).toHaveLength(60);
+    expect(await sidecars(out, 'quota')).toHaveLength(30);
   });
 });

@@ -1,6 +1,9 @@
 /**
- * What the queue tests share: a mock-server process and a key prefix per test, CSV files and
- * worker processes, all ended or removed after each test (only this test's keys).
+ * What the queue tests share: one mock-server process per test file (its log and per-prompt
+ * attempt counts reset before each test), a key prefix per test, CSV files and worker processes,
+ * all ended or removed after each test (only this test's keys). A test that needs other mock
+ * flags (a quota) gets a mock of its own; a latency of its own is a `[mock:latency=MS]` in its
+ * prompts.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -27,28 +30,45 @@ let dir: string;
 const prefixes: string[] = [];
 /** Processes a test started; each is killed after the test if still running. */
 export const processes: CliProcess[] = [];
-const mocks: MockProcess[] = [];
+/** The file's mock, and those started for one test only. */
+let fileMock: MockProcess;
+const ownMocks: MockProcess[] = [];
 
-/** Registers the hooks that make and clean up each test's folder, processes and keys. */
-export function useQueueHarness(): void {
+/**
+ * Registers the hooks that make and clean up the file's folder and mock, and each test's
+ * processes and keys. `mockArgs`: the file mock's flags (answers after 20 ms unless told).
+ */
+export function useQueueHarness(mockArgs: string[] = ['--latency-ms', '20']): void {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'thb-queue-'));
+    fileMock = await startMockProcess(['--api-key', KEY, ...mockArgs]);
   });
   afterEach(async () => {
     for (const process of processes.splice(0)) if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill('SIGKILL');
-    for (const mock of mocks.splice(0)) await mock.stop();
+    for (const mock of ownMocks.splice(0)) await mock.stop();
     for (const prefix of prefixes.splice(0)) await removePrefix(redisUrl, prefix);
   });
   afterAll(async () => {
+    await fileMock?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 }
 
-export async function setup(name: string, mockArgs: string[] = []) {
+/**
+ * A test's prefix, output folder and environment, against the file's mock (reset, and not
+ * holding answers) or, given `ownMockArgs`, a mock of its own with those flags.
+ */
+export async function setup(name: string, ownMockArgs?: string[]) {
   const prefix = uniquePrefix(name);
   prefixes.push(prefix);
-  const mock = await startMockProcess(['--api-key', KEY, ...mockArgs]);
-  mocks.push(mock);
+  let mock = fileMock;
+  if (ownMockArgs) {
+    mock = await startMockProcess(['--api-key', KEY, ...ownMockArgs]);
+    ownMocks.push(mock);
+  } else {
+    await fetch(`${mock.url}/__mock/release`, { method: 'POST' });
+    await mock.reset();
+  }
   const out = join(dir, name);
   const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
   return { prefix, mock, out, env };

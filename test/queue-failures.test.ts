@@ -16,7 +16,7 @@ useQueueHarness();
 
 describe('workers when things fail', () => {
   it('a wrong key pauses the queue: jobs stay waiting, none failed, the exit names the cause; resume after the fix', async () => {
-    const { env, prefix, out } = await setup('wrong-key', ['--latency-ms', '10']);
+    const { env, prefix, out } = await setup('wrong-key');
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `k${i}`, prompt: `key row ${i}`, model: MODELS[0]! }));
     const csv = await writeCsv('wrong-key', rows);
     await runCli(['enqueue', csv, '--batch', 'keyed'], env);
@@ -58,19 +58,20 @@ describe('workers when things fail', () => {
     const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
     await redis.start();
     try {
-      const { out, env } = await setup('restart', ['--latency-ms', '120']);
+      const { out, env } = await setup('restart');
       const local = { ...env, REDIS_URL: redis.url };
-      const rows = Array.from({ length: 60 }, (_, i) => ({ id: `s${i}`, prompt: `restart row ${i}`, model: MODELS[2]! }));
+      const rows = Array.from({ length: 30 }, (_, i) => ({ id: `s${i}`, prompt: `restart row ${i} [mock:latency=120]`, model: MODELS[2]! }));
       const csv = await writeCsv('restart', rows);
       await runCli(['enqueue', csv, '--batch', 'restart'], local);
       const w = worker(local, ['--concurrency', '4', '--lock-duration', '30000']);
       await waitFor('some rows done', async () => (await sidecars(out, 'restart')).length >= 10);
+      // Down long enough for every connection to break; how long does not matter.
       await redis.stop();
-      await sleep(1500);
+      await sleep(500);
       await redis.start();
       const result = await w.done;
       expect(result.code, result.stderr).toBe(0);
-      expect(await sidecars(out, 'restart')).toHaveLength(60);
+      expect(await sidecars(out, 'restart')).toHaveLength(30);
     } finally {
       await redis.stop();
     }
@@ -80,9 +81,9 @@ describe('workers when things fail', () => {
     const redis = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'thb-redis-')));
     await redis.start();
     try {
-      const { out, env, mock } = await setup('redis-gone', ['--latency-ms', '1500']);
+      const { out, env, mock } = await setup('redis-gone');
       const local = { ...env, REDIS_URL: redis.url };
-      const rows = Array.from({ length: 8 }, (_, i) => ({ id: `g${i}`, prompt: `gone row ${i}`, model: MODELS[2]! }));
+      const rows = Array.from({ length: 8 }, (_, i) => ({ id: `g${i}`, prompt: `gone row ${i} [mock:latency=1500]`, model: MODELS[2]! }));
       await runCli(['enqueue', await writeCsv('redis-gone', rows), '--batch', 'gone'], local);
       const w = startCli(['work', '--concurrency', '4', '--plain'], local);
       processes.push(w);
@@ -106,8 +107,8 @@ describe('workers when things fail', () => {
   });
 
   it('SIGTERM while a job waits for its start slot puts the job back at once instead of leaving it active', async () => {
-    const { env, out, prefix } = await setup('slot-wait', ['--latency-ms', '50']);
-    const rows = Array.from({ length: 6 }, (_, i) => ({ id: `w${i}`, prompt: `slot row ${i}`, model: MODELS[2]! }));
+    const { env, out, prefix } = await setup('slot-wait');
+    const rows = Array.from({ length: 6 }, (_, i) => ({ id: `w${i}`, prompt: `slot row ${i} [mock:latency=50]`, model: MODELS[2]! }));
     await runCli(['enqueue', await writeCsv('slot-wait', rows), '--batch', 'slots'], env);
     // At 2 calls a minute the second job waits 30 s for its slot.
     const w = startCli(['work', '--concurrency', '2', '--rpm', '2', '--plain'], env);
@@ -125,14 +126,13 @@ describe('workers when things fail', () => {
   });
 
   it('SIGTERM lets calls in flight finish and takes no new job', async () => {
-    const { env, out, prefix } = await setup('sigterm', ['--latency-ms', '800']);
-    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, prompt: `term row ${i}`, model: MODELS[1]! }));
+    const { env, out, prefix, mock } = await setup('sigterm');
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, prompt: `term row ${i} [mock:latency=800]`, model: MODELS[1]! }));
     const csv = await writeCsv('sigterm', rows);
     await runCli(['enqueue', csv, '--batch', 'term'], env);
     const w = startCli(['work', '--concurrency', '4'], env);
     processes.push(w);
-    await waitFor('calls in flight', async () => w.stderr().includes('worker started'));
-    await sleep(300);
+    await waitFor('4 calls in flight', async () => (await mock.requests()).length === 4);
     w.child.kill('SIGTERM');
     const result = await w.done;
     expect(result.code).toBe(0);

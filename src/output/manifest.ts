@@ -1,0 +1,271 @@
+/**
+ * A batch's manifest: the one file a team's sync reads to learn which image belongs to which
+ * product and shot, and what it cost. Built from the sidecars alone (every settled row has one),
+ * so the in-process runner and queue workers write the same manifest, and writing it again
+ * later gives the same lines.
+ *
+ *   <out>/<batch>/manifest.csv    one line per row, sorted by product, then shot (then row id)
+ *   <out>/<batch>/manifest.json   the same rows, files and photos as lists
+ *
+ * One line per row, not per image: a row with several images lists them `;`-joined in its
+ * `file` cell (first image first), so that the cost column sums to the batch's cost. Source
+ * photos are `;`-joined too, as `reference_images` are in a prompt CSV; the JSON has both as
+ * lists. Cells that a spreadsheet would run as a formula start with `'`, as in cost reports.
+ *
+ * Rows are read one sidecar at a time (a few in flight) and kept as small records; both files are
+ * written to a temporary file beside them, flushed and renamed into place, so a reader sees the
+ * old manifest or the new one, and writers that race (two workers ending a batch) leave one whole.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { mkdir, opendir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { OutputStore } from './storage.js';
+
+export const MANIFEST_CSV = 'manifest.csv';
+export const MANIFEST_JSON = 'manifest.json';
+/** How manifest.json starts, which no sidecar does: a row named `manifest` has its sidecar there. */
+const JSON_MARKER = '{"manifest":"tokenhot-batch/1"';
+const SIDECARS_IN_FLIGHT = 32;
+const WRITE_CHUNK = 1 << 20;
+
+export const MANIFEST_COLUMNS = ['product', 'shot', 'file', 'status', 'reason', 'model', 'cost_usd', 'source_photos', 'row_id', 'finished_at'] as const;
+
+/** One row of a batch as the manifest lists it. */
+export interface ManifestEntry {
+  /** `metadata.product` (rows of a product feed), else the row id. */
+  product: string;
+  /** `metadata.shot`, else empty. */
+  shot: string;
+  /** The row's images, relative to the output folder, `/`-separated (`nightly/2026-11-30/mug--hero.png`). */
+  files: string[];
+  status: 'done' | 'failed';
+  /** Why the row failed; empty when done. */
+  reason: string;
+  model: string;
+  /** As in the sidecar; null when the model has no price. */
+  costUsd: number | null;
+  /** `metadata.photos` split on spaces (a feed's photo URLs), else the row's reference images. */
+  photos: string[];
+  rowId: string;
+  finishedAt: string;
+}
+
+export interface ManifestSummary {
+  batch: string;
+  csvPath: string;
+  /** Undefined when manifest.json was not written (see `warnings`). */
+  jsonPath: string | undefined;
+  rows: number;
+  done: number;
+  failed: number;
+  /** Sum of the priced rows' costs, to the picodollar. */
+  costUsd: number;
+  /** Rows whose model has no price (cost null). */
+  unpriced: number;
+  warnings: string[];
+}
+
+/** What the manifest reads of a sidecar (see `Sidecar` in run/generate.ts), read leniently. */
+interface SidecarFields {
+  id?: unknown;
+  status?: unknown;
+  reason?: unknown;
+  parameters?: { model?: unknown; referenceImages?: unknown };
+  metadata?: Record<string, unknown>;
+  images?: { file?: unknown }[];
+  costUsd?: unknown;
+  timings?: { finishedAt?: unknown };
+}
+
+/** Writes `<out>/<batch>/manifest.csv` and `manifest.json` from the batch's sidecars. */
+export async function writeManifest(store: OutputStore, batch: string): Promise<ManifestSummary> {
+  const entries = await readManifestEntries(store, batch);
+  const summary = summarize(store, batch, entries);
+  // A batch whose rows all failed before any sidecar (a model that does not exist) has no folder yet.
+  await mkdir(store.batchDir(batch), { recursive: true });
+  await writeTextAtomic(summary.csvPath, csvLines(entries));
+  if (summary.jsonPath) await writeTextAtomic(summary.jsonPath, jsonLines(batch, entries));
+  return summary;
+}
+
+/** Every settled row of a batch, from its sidecar, sorted by product, shot and row id. */
+export async function readManifestEntries(store: OutputStore, batch: string): Promise<ManifestEntry[]> {
+  const dir = store.batchDir(batch);
+  const entries: ManifestEntry[] = [];
+  let names: string[] = [];
+  const readSome = async (): Promise<void> => {
+    const read = await Promise.all(names.map((name) => readEntry(dir, batch, name)));
+    for (const entry of read) if (entry) entries.push(entry);
+    names = [];
+  };
+  for await (const dirent of listBatchDir(dir)) {
+    if (!dirent.isFile() || !dirent.name.endsWith('.json') || dirent.name.startsWith('.')) continue;
+    names.push(dirent.name);
+    if (names.length >= SIDECARS_IN_FLIGHT) await readSome();
+  }
+  await readSome();
+  return entries.sort(byProductShotRow);
+}
+
+/** The batch folder to list; a batch with no folder yet has no rows. */
+async function* listBatchDir(dir: string): AsyncGenerator<Dirent> {
+  let listing;
+  try {
+    listing = await opendir(dir, { bufferSize: 256 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  yield* listing;
+}
+
+/** The manifest's record of one `<id>.json`; undefined for a file that is not a finished row's sidecar. */
+async function readEntry(dir: string, batch: string, name: string): Promise<ManifestEntry | undefined> {
+  const path = join(dir, name);
+  if (name === MANIFEST_JSON && (await isManifestJson(path))) return undefined;
+  let sidecar: SidecarFields;
+  try {
+    sidecar = JSON.parse(await readFile(path, 'utf8')) as SidecarFields;
+  } catch (error) {
+    // Gone since listed (a row made again), or not ours: not a finished row.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+  if (typeof sidecar !== 'object' || sidecar === null) return undefined;
+  const rowId = sidecar.id;
+  if (typeof rowId !== 'string' || `${rowId}.json` !== name) return undefined;
+  if (sidecar.status !== 'done' && sidecar.status !== 'failed') return undefined;
+  return entryOf(batch, rowId, sidecar.status, sidecar);
+}
+
+function entryOf(batch: string, rowId: string, status: 'done' | 'failed', sidecar: SidecarFields): ManifestEntry {
+  const metadata = sidecar.metadata ?? {};
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  const photos = typeof metadata.photos === 'string' && metadata.photos.trim() !== '' ? metadata.photos.trim().split(/\s+/) : stringsOf(sidecar.parameters?.referenceImages);
+  const files = (Array.isArray(sidecar.images) ? sidecar.images : []).map((image) => image?.file).filter((file): file is string => typeof file === 'string');
+  return {
+    product: text(metadata.product) || rowId,
+    shot: text(metadata.shot),
+    files: files.map((file) => `${batch}/${file}`),
+    status,
+    reason: text(sidecar.reason),
+    model: text(sidecar.parameters?.model),
+    costUsd: typeof sidecar.costUsd === 'number' && Number.isFinite(sidecar.costUsd) ? sidecar.costUsd : null,
+    photos,
+    rowId,
+    finishedAt: text(sidecar.timings?.finishedAt),
+  };
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/** Whether `path` is a manifest.json this module wrote (read from its first bytes only). */
+async function isManifestJson(path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return false;
+  try {
+    const start = Buffer.alloc(JSON_MARKER.length);
+    const { bytesRead } = await handle.read(start, 0, start.length, 0);
+    return start.subarray(0, bytesRead).toString('utf8') === JSON_MARKER;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Code-unit order: the same on every machine and locale. */
+export function byProductShotRow(a: Pick<ManifestEntry, 'product' | 'shot' | 'rowId'>, b: Pick<ManifestEntry, 'product' | 'shot' | 'rowId'>): number {
+  return compare(a.product, b.product) || compare(a.shot, b.shot) || compare(a.rowId, b.rowId);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function summarize(store: OutputStore, batch: string, entries: ManifestEntry[]): ManifestSummary {
+  let costPico = 0n;
+  let unpriced = 0;
+  for (const entry of entries) {
+    if (entry.costUsd === null) unpriced++;
+    else costPico += BigInt(Math.round(entry.costUsd * 1e12));
+  }
+  const done = entries.filter((entry) => entry.status === 'done').length;
+  // A row named `manifest` keeps its sidecar in manifest.json: overwriting it would make the row
+  // run (and be billed) again. Such a batch gets the CSV only.
+  const owner = entries.find((entry) => entry.rowId.toLowerCase() === 'manifest');
+  const warnings = owner ? [`row "${owner.rowId}" has its sidecar at ${batch}/${owner.rowId}.json: ${MANIFEST_JSON} not written (rename the row to get it)`] : [];
+  return {
+    batch,
+    csvPath: store.pathOf(batch, MANIFEST_CSV),
+    jsonPath: owner ? undefined : store.pathOf(batch, MANIFEST_JSON),
+    rows: entries.length,
+    done,
+    failed: entries.length - done,
+    costUsd: Number(costPico) / 1e12,
+    unpriced,
+    warnings,
+  };
+}
+
+function* csvLines(entries: ManifestEntry[]): Generator<string> {
+  yield `${MANIFEST_COLUMNS.join(',')}\n`;
+  for (const entry of entries) {
+    const cells = [entry.product, entry.shot, entry.files.join(';'), entry.status, entry.reason, entry.model, csvCost(entry.costUsd), entry.photos.join(';'), entry.rowId, entry.finishedAt];
+    yield `${cells.map(csvCell).join(',')}\n`;
+  }
+}
+
+/**
+ * A spreadsheet runs a cell that starts with = + - @ (or tab/CR) as a formula; a leading ' makes
+ * it text. Then RFC 4180 quoting for commas, quotes and line breaks. (The rule of cost reports'
+ * CSV, kept here so output/ needs nothing of cost/.)
+ */
+export function csvCell(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** Plain decimals, to the picodollar the cost was reckoned in (`3e-7` is not read by every sheet). */
+function csvCost(value: number | null): string {
+  if (value === null) return '';
+  return Number.isInteger(value) ? String(value) : value.toFixed(12).replace(/\.?0+$/, '');
+}
+
+function* jsonLines(batch: string, entries: ManifestEntry[]): Generator<string> {
+  yield `${JSON_MARKER},"batch":${JSON.stringify(batch)},"writtenAt":${JSON.stringify(new Date().toISOString())},"rows":[`;
+  for (const [index, entry] of entries.entries()) yield `${index === 0 ? '' : ','}\n${JSON.stringify(entry)}`;
+  yield '\n]}\n';
+}
+
+/**
+ * Writes a file from pieces of text through a temporary file beside it (`.<name>.<hex>.tmp`:
+ * hidden, so no listing of images meets it), flushed, then renamed into place. A manifest is
+ * written once per batch, so its flush is always made.
+ */
+export async function writeTextAtomic(path: string, pieces: Iterable<string>): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(temp, 'w');
+  try {
+    try {
+      let chunk = '';
+      for (const piece of pieces) {
+        chunk += piece;
+        if (chunk.length >= WRITE_CHUNK) {
+          await handle.writeFile(chunk);
+          chunk = '';
+        }
+      }
+      // writeFile goes on from where the last one ended and loops over short writes.
+      if (chunk) await handle.writeFile(chunk);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}

@@ -12,6 +12,7 @@ import { quotaScope } from '../run/pacing.js';
 import type { Pipeline } from '../run/pipeline.js';
 import { ModelWatch, nextStep, ReachWatch, type NextStep } from '../run/retry-policy.js';
 import type { CatalogState } from '../catalog/state.js';
+import { finishBatchIfSettled } from './batch-finish.js';
 import type { BatchState } from './batch-state.js';
 import { reserveOrPark } from './budget-parking.js';
 import { recordCall } from './call-record.js';
@@ -223,6 +224,7 @@ export class ImageJobProcessor {
     const { row, catalog } = job.data;
     await this.parts.batches.markDone(row.batch, row.id);
     if (catalog && row.contentHash) await this.parts.catalogs.markFinished(catalog.name, row.id, row.contentHash);
+    await this.finishBatch(job);
   }
 
   private async failForGood(job: Job<ImageJobData>, reason: string, billed: boolean): Promise<void> {
@@ -230,6 +232,13 @@ export class ImageJobProcessor {
     await this.parts.batches.markFailed(row.batch, row.id, reason, row.line, billed);
     // Nothing of the row is queued any more: the catalog's next firing tries it again.
     if (catalog) await this.parts.catalogs.clearPending(catalog.name, row.id);
+    await this.finishBatch(job);
+  }
+
+  /** The batch's last row settled: its manifest (and a catalog job's latest/ view) are written. */
+  private async finishBatch(job: Job<ImageJobData>): Promise<void> {
+    const { batches, pipeline, log } = this.parts;
+    await finishBatchIfSettled({ batches, store: pipeline.store, log }, job.data);
   }
 
   private settle(row: ImageJobData['row'], outcome: SettledOutcome): void {

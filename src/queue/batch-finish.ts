@@ -1,0 +1,49 @@
+/**
+ * The end of a batch in queue mode: the worker that settles a batch's last row writes its
+ * manifest (and, for a catalog job's row, the job's `latest/` view). No worker knows that it
+ * holds the last row, so each settled row asks the batch's counts (one round trip); only when
+ * nothing is left is anything read from disk. Two workers settling the last rows at once may
+ * both write: each file is written whole and renamed into place, so the last one wins.
+ */
+import type { Logger } from '../core/log.js';
+import { updateLatest } from '../output/latest.js';
+import { writeManifest } from '../output/manifest.js';
+import type { OutputStore } from '../output/storage.js';
+import type { BatchState } from './batch-state.js';
+import type { ImageJobData } from './queue.js';
+
+export interface BatchFinishParts {
+  batches: BatchState;
+  store: OutputStore;
+  log: Logger;
+}
+
+/**
+ * Called after a row of `data` was marked done or failed for good. Never throws: the manifest
+ * is made from what is on disk, so a failed one is made by the batch's next settled row or the
+ * next run, and the row itself stays settled.
+ */
+export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJobData): Promise<void> {
+  const { batch } = data.row;
+  try {
+    if (!(await nothingLeft(parts.batches, batch))) return;
+    const manifest = await writeManifest(parts.store, batch);
+    for (const warning of manifest.warnings) parts.log.warn({ batch }, warning);
+    parts.log.info({ batch, rows: manifest.rows, done: manifest.done, failed: manifest.failed, costUsd: manifest.costUsd }, `batch ${batch} settled: manifest written`);
+    if (!data.catalog) return;
+    const latest = await updateLatest(parts.store, data.catalog.name, batch);
+    parts.log.info({ batch, job: latest.job, updated: latest.updated, copied: latest.copied, keptNewer: latest.keptNewer }, `latest/${latest.job} updated`);
+  } catch (error) {
+    parts.log.warn({ batch, err: (error as Error).message }, 'manifest of the batch not written');
+  }
+}
+
+/**
+ * Every row queued in the batch is done, failed for good or parked over budget: then no job of
+ * the batch is waiting or active but the caller's own (status.ts counts waiting as the rest).
+ * Parked rows are made after a budget raise, and their settling writes the manifest again.
+ */
+async function nothingLeft(batches: BatchState, batch: string): Promise<boolean> {
+  const counts = await batches.counts(batch);
+  return counts.rows > 0 && counts.done + counts.failed + counts.overBudget >= counts.rows;
+}

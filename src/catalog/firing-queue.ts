@@ -9,8 +9,18 @@ import { rowContentHash, type FileHashes } from '../rows/content-hash.js';
 import type { RowProblem, RowRead } from '../rows/problems.js';
 import type { BatchRow } from '../core/types.js';
 import type { CatalogDefinition } from './definition.js';
-import type { FiringDeps } from './firing.js';
+import type { Queue } from 'bullmq';
+import type { BatchState } from '../queue/batch-state.js';
+import type { ImageJobData } from '../queue/queue.js';
+import type { CatalogState } from './state.js';
 import type { CatalogRun } from './state.js';
+
+/** What queuing needs of a firing's parts. */
+export interface FiringQueueDeps {
+  images: Queue<ImageJobData>;
+  batches: BatchState;
+  catalogs: CatalogState;
+}
 
 const CHUNK = 500;
 
@@ -23,7 +33,7 @@ export class FiringQueue {
     private readonly batch: string,
     /** Names this firing's jobs. */
     private readonly firing: string,
-    private readonly deps: FiringDeps,
+    private readonly deps: FiringQueueDeps,
     private readonly files: FileHashes,
     private readonly jobOptions: JobsOptions,
     private readonly run: CatalogRun,

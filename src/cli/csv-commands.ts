@@ -11,8 +11,8 @@ import { createLogger } from '../core/log.js';
 export function registerRunCommand(program: Command): void {
   withHelp(
     commonFlags(
-      csvFlags(program.command('run <csv>'))
-        .description('run every row of a CSV and print the report (in-process; through the queue when REDIS_URL is set)')
+      csvFlags(program.command('run [csv]'))
+        .description('run every row of a CSV (or of a job\'s feed and shots: --job) and print the report (in-process; through the queue when REDIS_URL is set)')
         .option('--batch <name>', 'batch name (default: the file name)')
         .option('--strict', 'refuse the whole file when any row is bad or names a model this version does not know, before any request')
         .option('--retry-failed', 'also run rows that failed for good in an earlier run (billed again)')
@@ -33,7 +33,7 @@ export function registerRunCommand(program: Command): void {
         EXIT.interrupted,
       ],
     },
-  ).action(async (csv: string, flags) => {
+  ).action(async (csv: string | undefined, flags) => {
     process.exitCode = await (await import('./commands/run.js')).runCommand(csv, flags, createLogger('warn', process.env.TOKENHOT_API_KEY));
   });
 }
@@ -42,8 +42,8 @@ export function registerRunCommand(program: Command): void {
 export function registerEstimateCommand(program: Command): void {
   withHelp(
     costFlags(
-      csvFlags(program.command('estimate <csv>'))
-        .description('what a CSV will cost per model and size, estimated without sending anything')
+      csvFlags(program.command('estimate [csv]'))
+        .description('what a CSV (or a job\'s feed × shots: --job) will cost per model and size, estimated without sending anything')
         .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
     ),
     {
@@ -55,7 +55,7 @@ export function registerEstimateCommand(program: Command): void {
         [2, 'bad usage, or a file that cannot be read as a CSV'],
       ],
     },
-  ).action(async (csv: string, flags) => {
+  ).action(async (csv: string | undefined, flags) => {
     process.exitCode = await (await import('./commands/estimate.js')).estimateCommand(csv, flags);
   });
 }
@@ -66,8 +66,8 @@ export function registerEnqueueCommand(program: Command): void {
   withHelp(
     attemptsFlag(
       pricesFlag(
-        csvFlags(program.command('enqueue <csv>'))
-          .description('validate a CSV and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
+        csvFlags(program.command('enqueue [csv]'))
+          .description('validate a CSV (or a job\'s feed × shots: --job) and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
           .option('--batch <name>', 'batch name (default: the file name)')
           .option('--strict', 'refuse the whole file when any row is bad or names a model this version does not know, before adding any job')
           .option('--budget-usd <amount>', 'cap on the batch\'s spend across all workers (enqueueing again changes it; needs prices for its models)')
@@ -85,7 +85,7 @@ export function registerEnqueueCommand(program: Command): void {
         [2, `${REFUSED}, or Redis not reachable`],
       ],
     },
-  ).action(async (csv: string, flags) => {
+  ).action(async (csv: string | undefined, flags) => {
     process.exitCode = await (await import('./commands/enqueue.js')).enqueueCommand(csv, flags);
   });
 }

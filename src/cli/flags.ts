@@ -7,7 +7,8 @@ export const csvFlags = (command: Command): Command =>
     .option('--model <id>', 'model for rows that name none (env TOKENHOT_MODEL)')
     .option('--aspect-ratio <ratio>', 'aspect ratio for rows that name none, e.g. 16:9')
     .option('--image-size <size>', 'image size for rows that name none: 512, 1K, 2K, 4K (1k works too)')
-    .option('--delimiter <char>', 'field delimiter: , or ; or tab (default: detected from the header line)');
+    .option('--delimiter <char>', 'field delimiter: , or ; or tab (default: detected from the header line)')
+    .option('--job <file>', 'instead of a CSV: a job definition (jobs/*.yaml): its CSV, or its product feed made into rows by its shots, with its defaults, budget and name as the batch');
 
 export const pricesFlag = (command: Command): Command => command.option('--prices <file>', 'price file (JSON or YAML) over the built-in prices (env TOKENHOT_PRICES)');
 

@@ -68,6 +68,7 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('the example catalog against a built-in mock: images, ledger and report in ./output/demo')
     .option('--out <dir>', 'where the demo writes (default ./output/demo; emptied first)')
+    .option('--shopify', 'the Shopify example instead: a product feed, three shots a product from its photos, a manifest (jobs/shopify-nightly.yaml)')
     .option('--plain', 'plain progress lines instead of a bar')
     .addHelpText(
       'after',

@@ -22,7 +22,8 @@ export interface Config {
   /** Row defaults for the CSV's empty cells. */
   model: string;
   /** Where `model` came from, to name it in messages. */
-  modelSource: '--model' | 'TOKENHOT_MODEL' | 'default';
+  /** `--model`, `TOKENHOT_MODEL`, `default`, or a job definition's `defaults.model` (named by its file). */
+  modelSource: string;
   aspectRatio?: string;
   /** In the form the API requires (`2K`), whatever case it was given in. */
   imageSize?: string;

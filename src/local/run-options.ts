@@ -4,9 +4,12 @@ import type { Progress } from '../run/progress.js';
 import type { RetryPolicy } from '../run/retry-policy.js';
 import type { CsvReading, RowDefaults } from '../rows/csv.js';
 import type { BatchRow } from '../core/types.js';
+import type { RowSource } from '../rows/row-source.js';
 
 export interface LocalRunOptions {
   csvPath: string;
+  /** Where the rows come from when not the CSV at `csvPath` (a feed job's shots). */
+  source?: RowSource;
   batch: string;
   defaults: RowDefaults;
   concurrency: number;

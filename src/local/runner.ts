@@ -4,7 +4,8 @@
  */
 import type { RowContext } from '../run/generate.js';
 import type { PriceTable } from '../cost/pricing.js';
-import { readRows, rowChecks, strictRejection, type RowProblem } from '../rows/csv.js';
+import { rowChecks, strictRejection, type RowProblem } from '../rows/csv.js';
+import { csvSource, readSourceRows } from '../rows/row-source.js';
 import type { BatchRow } from '../core/types.js';
 import { rowsToRun } from './resume.js';
 import { LocalRowRunner } from './row-runner.js';
@@ -18,7 +19,7 @@ export type { FailedRow, RunSummary } from './run-summary.js';
 async function collectRows(options: LocalRunOptions, prices: PriceTable): Promise<{ rows: BatchRow[]; rejected: RowProblem[] }> {
   const rows: BatchRow[] = [];
   const rejected: RowProblem[] = [];
-  for await (const read of readRows(options.csvPath, rowChecks(options.defaults, options.budgetPico, prices, options.reading))) {
+  for await (const read of readSourceRows(options.source ?? csvSource(options.csvPath), rowChecks(options.defaults, options.budgetPico, prices, options.reading))) {
     if ('problem' in read) rejected.push(read.problem);
     else rows.push({ ...read.row, batch: options.batch });
   }

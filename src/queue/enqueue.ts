@@ -9,11 +9,14 @@ import type { Progress, ProgressState } from '../run/progress.js';
 import { catalogJobIdFor, imageJobOptions, jobIdFor, type ImageJobData } from './queue.js';
 import type { RetryPolicy } from '../run/retry-policy.js';
 import type { PriceTable } from '../cost/pricing.js';
-import { readRowBatches, rejectedRowCount, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from '../rows/csv.js';
+import { rejectedRowCount, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from '../rows/csv.js';
 import type { BatchRow } from '../core/types.js';
+import { csvSource, type RowSource } from '../rows/row-source.js';
 
 export interface EnqueueOptions {
   csvPath: string;
+  /** Where the rows come from when not the CSV at `csvPath` (a feed job's shots). */
+  source?: RowSource;
   batch: string;
   defaults: RowDefaults;
   /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
@@ -40,10 +43,12 @@ export interface EnqueueSummary {
   rejected: RowProblem[];
 }
 
+const sourceOf = (options: EnqueueOptions): RowSource => options.source ?? csvSource(options.csvPath);
+
 /** Reads the file once without queuing anything: `--strict` refuses it before the first job. */
 async function checkWholeFile(options: EnqueueOptions): Promise<void> {
   const rejected: RowProblem[] = [];
-  for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices, options.reading))) {
+  for await (const reads of sourceOf(options).read(rowChecks(options.defaults, options.budgetPico, options.prices, options.reading))) {
     for (const read of reads) if ('problem' in read) rejected.push(read.problem);
   }
   if (rejected.length > 0) throw strictRejection(options.csvPath, rejected);
@@ -89,7 +94,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   };
 
   try {
-    for await (const reads of readRowBatches(options.csvPath, rowChecks(options.defaults, options.budgetPico, options.prices, options.reading))) {
+    for await (const reads of sourceOf(options).read(rowChecks(options.defaults, options.budgetPico, options.prices, options.reading))) {
       for (const read of reads) {
         if ('problem' in read) {
           summary.rejected.push(read.problem);

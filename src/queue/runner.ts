@@ -12,9 +12,12 @@ import { refusePausedQueue, startWorker } from './worker.js';
 import type { RunSummary } from '../local/runner.js';
 import type { CsvReading } from '../rows/csv.js';
 import { loadPriceTable } from '../cost/pricing.js';
+import type { RowSource } from '../rows/row-source.js';
 
 export interface QueueRunOptions {
   csvPath: string;
+  /** Where the rows come from when not the CSV at `csvPath` (a feed job's shots). */
+  source?: RowSource;
   batch: string;
   /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
   reading?: CsvReading;
@@ -38,6 +41,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
     const before = await state.counts(options.batch);
     const enqueued = await enqueueCsv(queue, state, {
       csvPath: options.csvPath,
+      ...(options.source ? { source: options.source } : {}),
       batch: options.batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       reading: options.reading,

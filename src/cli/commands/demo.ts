@@ -3,7 +3,7 @@
  * Needs nothing but Node: no key, no Redis, no network.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../core/config.js';
 import type { Logger } from '../../core/log.js';
@@ -11,6 +11,8 @@ import { startMockServer } from '../../mock/index.js';
 import { packageRoot } from '../../core/package-root.js';
 import { createPipeline } from '../../run/pipeline.js';
 import { runFileInProcess } from './run.js';
+import { rowInput } from './job-input.js';
+import { warnOnStderr } from './csv-input.js';
 
 /** Marks a folder as the demo's own, so that the next demo may empty it. */
 const DEMO_MARKER = '.tokenhot-demo';
@@ -18,6 +20,24 @@ const DEMO_MARKER = '.tokenhot-demo';
 export interface DemoFlags {
   out?: string;
   plain?: boolean;
+  /** The Shopify example: a product feed and three shots per product (jobs/shopify-nightly.yaml). */
+  shopify?: boolean;
+}
+
+/** The shop's photo host in the example feed; the demo's copy points at the mock, which serves the photos. */
+const EXAMPLE_PHOTO_HOST = 'https://cdn.example-shop.com/';
+
+/**
+ * The Shopify example's job, copied into the demo folder with its feed's photo links pointing at
+ * the mock (the example's shop does not exist); the same job file otherwise.
+ */
+async function shopifyJob(outDir: string, mockUrl: string): Promise<string> {
+  const jobs = join(packageRoot(), 'jobs');
+  const feed = (await readFile(join(jobs, 'examples', 'shopify-products.csv'), 'utf8')).replaceAll(EXAMPLE_PHOTO_HOST, `${mockUrl}/`);
+  await writeFile(join(outDir, 'shopify-products.csv'), feed);
+  const job = (await readFile(join(jobs, 'shopify-nightly.yaml'), 'utf8')).replace(/^feed: .*$/m, 'feed: shopify-products.csv');
+  await writeFile(join(outDir, 'shopify-nightly.yaml'), job);
+  return join(outDir, 'shopify-nightly.yaml');
 }
 
 export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number> {
@@ -40,20 +60,24 @@ export async function demoCommand(flags: DemoFlags, log: Logger): Promise<number
   // A realistic endpoint in miniature: some latency, a small quota (so 429s happen and are
   // waited out), and an occasional 503 (retried).
   const mock = await startMockServer({ apiKey, latencyMs: 300, latencyJitterMs: 900, rps: 5, burst: 5, failRate5xx: 0.05 });
-  process.stderr.write(`demo: ${csvPath} → ${outDir}, against a mock endpoint on ${mock.url}\n`);
+  const jobFile = flags.shopify ? await shopifyJob(outDir, mock.url) : undefined;
+  process.stderr.write(`demo: ${jobFile ? `${jobFile} (a Shopify export, 3 shots a product)` : csvPath} → ${outDir}, against a mock endpoint on ${mock.url}\n`);
   const loaded = loadConfig({ out: outDir, concurrency: 8, baseUrl: mock.url }, { ...process.env, TOKENHOT_API_KEY: apiKey, REDIS_URL: '' });
   // Short backoffs, and a short wait after a 429 that names none (the images endpoint's): the
   // demo should take seconds, not minutes.
   const config = { ...loaded, retry: { ...loaded.retry, baseDelayMs: 500, defaultRateLimitMs: 1_000 } };
   const pipeline = await createPipeline(config);
   try {
-    const { exitCode } = await runFileInProcess(csvPath, { batch: 'catalog', plain: flags.plain }, config, pipeline, log);
+    const input = await rowInput(jobFile ? undefined : csvPath, jobFile ? { job: jobFile } : { batch: 'catalog' }, config, warnOnStderr);
+    const { exitCode } = await runFileInProcess(input, { plain: flags.plain }, pipeline, log);
     const rateLimited = mock.requests.filter((request) => request.kind === 'rate-limited').length;
     const retried = mock.requests.filter((request) => request.status >= 500).length;
     process.stdout.write(
       `\nthe mock answered ${mock.requests.length} requests: ${rateLimited} with 429 (waited out, no attempt used) and ${retried} with 5xx (retried)\n` +
-        `images and sidecars: ${join(outDir, 'catalog')}\nledger: ${join(outDir, 'ledger')}\n` +
-        `try: npx tokenhot-batch report --out ${outDir} --by provider,model (or --by tag)\n`,
+        `images and sidecars: ${join(outDir, input.batch)}\nledger: ${join(outDir, 'ledger')}\n` +
+        (jobFile
+          ? `manifest: ${join(outDir, input.batch, 'manifest.csv')}\ntry: npx tokenhot-batch report --out ${outDir} --by product (or --by shot,model)\n`
+          : `try: npx tokenhot-batch report --out ${outDir} --by provider,model (or --by tag)\n`),
     );
     return exitCode;
   } finally {

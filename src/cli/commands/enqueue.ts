@@ -10,9 +10,10 @@ import { createProgress } from '../../run/progress.js';
 import { withQueue } from './queue-connection.js';
 import { formatProblem, rejectedRowCount } from '../../rows/csv.js';
 import { loadPriceTable } from '../../cost/pricing.js';
-import { batchNameFor, csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
+import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
+import { rowInput, type JobInputFlags } from './job-input.js';
 
-export interface EnqueueFlags extends ConfigFlags, CsvInputFlags {
+export interface EnqueueFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   batch?: string;
   prefix?: string;
   plain?: boolean;
@@ -29,25 +30,27 @@ export function formatEnqueueSummary(summary: EnqueueSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function enqueueCommand(csvPath: string, flags: EnqueueFlags): Promise<number> {
-  const batch = batchNameFor(csvPath, flags.batch);
-  return withQueue(flags, async ({ config, images, batches }) => {
+export async function enqueueCommand(csv: string | undefined, flags: EnqueueFlags): Promise<number> {
+  return withQueue(flags, async ({ config: flagConfig, images, batches }) => {
     // Said after the progress bar, which a line written under it would break.
     const warnings: string[] = [];
+    const input = await rowInput(csv, flags, flagConfig, (message) => warnings.push(message));
+    const { config, batch } = input;
     const { reading } = csvInput(flags, config, (message) => warnings.push(message));
     const summary = await enqueueCsv(images, batches, {
-      csvPath,
+      csvPath: input.path,
+      source: input.source,
       batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       reading,
       retry: config.retry,
       strict: flags.strict,
-      budgetPico: parseBudget(flags.budgetUsd),
+      budgetPico: parseBudget(input.budgetUsd),
       prices: await loadPriceTable(config),
       retryFailed: flags.retryFailed,
       progress: createProgress({
         label: `enqueue ${batch}`,
-        total: await estimateRecords(csvPath),
+        total: input.job?.feed ? 0 : await estimateRecords(input.path),
         plain: flags.plain,
         words: { done: 'added', skipped: 'already queued', failed: 'rejected' },
         spend: false,

@@ -4,13 +4,15 @@
 import { loadConfig, type Config, type ConfigFlags } from '../../core/config.js';
 import { ESTIMATE_ASSUMPTIONS, estimateRows, type Estimate, type EstimateLine } from '../../cost/estimate.js';
 import { formatUsd, loadPriceTable } from '../../cost/pricing.js';
-import { formatProblem, readRows, rejectedRowCount, type CsvReading, type RowProblem } from '../../rows/csv.js';
+import { formatProblem, rejectedRowCount, type CsvReading, type RowProblem } from '../../rows/csv.js';
 import { OutputStore } from '../../output/storage.js';
 import { planRow, type Sidecar } from '../../run/generate.js';
 import type { Row } from '../../core/types.js';
 import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
+import { csvSource, readSourceRows, type RowSource } from '../../rows/row-source.js';
+import { rowInput, type JobInputFlags } from './job-input.js';
 
-export interface EstimateFlags extends ConfigFlags, CsvInputFlags {
+export interface EstimateFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   format?: string;
   /** Leave out rows a run of this batch would not do (run --dry-run). */
   batch?: string;
@@ -64,12 +66,13 @@ export async function estimateFile(
   flags: EstimateFlags,
   config: Config,
   reading: CsvReading,
+  source: RowSource = csvSource(csvPath),
 ): Promise<{ estimate: Estimate; rejected: RowProblem[]; skipped: number }> {
   const rows: Row[] = [];
   const rejected: RowProblem[] = [];
   let skipped = 0;
   const store = flags.batch ? new OutputStore(config.outDir) : undefined;
-  for await (const read of readRows(csvPath, { ...reading, defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
+  for await (const read of readSourceRows(source, { ...reading, defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize } })) {
     if ('problem' in read) rejected.push(read.problem);
     else if (store && planRow(read.row, await store.readSidecar<Sidecar>(flags.batch!, read.row.id), flags) !== 'run') skipped += 1;
     else rows.push(read.row);
@@ -78,10 +81,11 @@ export async function estimateFile(
   return { estimate, rejected, skipped };
 }
 
-export async function estimateCommand(csvPath: string, flags: EstimateFlags): Promise<number> {
-  const config = loadConfig(flags);
+export async function estimateCommand(csv: string | undefined, flags: EstimateFlags): Promise<number> {
+  const input = await rowInput(csv, flags, loadConfig(flags), warnOnStderr);
+  const { config } = input;
   const { reading, unknownModels } = csvInput(flags, config, warnOnStderr);
-  const { estimate, rejected, skipped } = await estimateFile(csvPath, flags, config, reading);
+  const { estimate, rejected, skipped } = await estimateFile(input.path, flags, config, reading, input.source);
   if (flags.format === 'json') {
     const lines = estimate.lines.map(({ costPico, ...rest }) => ({ ...rest, costUsd: costPico === undefined ? null : Number(costPico) / 1e12 }));
     process.stdout.write(

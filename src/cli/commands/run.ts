@@ -2,7 +2,7 @@
  * `tokenhot-batch run <csv>`: the whole flow for one file, in-process (without REDIS_URL).
  */
 import { describeBudget, ledgerSpend, parseBudget } from '../../run/budget.js';
-import { loadConfig, type Config, type ConfigFlags } from '../../core/config.js';
+import { loadConfig, type ConfigFlags } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { readLedger } from '../../output/ledger.js';
 import { runLocal, type FailedRow, type RunSummary } from '../../local/runner.js';
@@ -14,9 +14,10 @@ import { createProgress, spendText } from '../../run/progress.js';
 import { buildReport, renderTable } from '../../cost/report.js';
 import { formatProblem, rejectedRowCount } from '../../rows/csv.js';
 import { numberFlag } from './flag-values.js';
-import { batchNameFor, csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
+import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
+import { rowInput, type JobInputFlags, type RowInput } from './job-input.js';
 
-export interface RunFlags extends ConfigFlags, CsvInputFlags {
+export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   batch?: string;
   retryFailed?: boolean;
   /** Make again the finished rows whose prompt or parameters changed in the file since. */
@@ -104,9 +105,9 @@ async function printReport(batch: string, outDir: string, prices: PriceTable): P
 }
 
 /** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
-export async function runFileInProcess(csvPath: string, flags: RunFlags, config: Config, pipeline: Pipeline, log: Logger): Promise<RunResult> {
-  const batch = batchNameFor(csvPath, flags.batch);
-  const budgetPico = parseBudget(flags.budgetUsd);
+export async function runFileInProcess(input: RowInput, flags: RunFlags, pipeline: Pipeline, log: Logger): Promise<RunResult> {
+  const { batch, config } = input;
+  const budgetPico = parseBudget(input.budgetUsd);
   const stop = new AbortController();
   const abort = new AbortController();
   let interrupts = 0;
@@ -126,7 +127,8 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
   try {
     const summary = await runLocal(
       {
-        csvPath,
+        csvPath: input.path,
+        source: input.source,
         batch,
         defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
         reading,
@@ -158,14 +160,14 @@ export async function runFileInProcess(csvPath: string, flags: RunFlags, config:
   }
 }
 
-export async function runCommand(csvPath: string, flags: RunFlags, log: Logger): Promise<number> {
-  const config = loadConfig(flags);
+export async function runCommand(csv: string | undefined, flags: RunFlags, log: Logger): Promise<number> {
+  const input = await rowInput(csv, flags, loadConfig(flags), warnOnStderr);
+  const { config, batch } = input;
   if (flags.dryRun) {
-    const batch = batchNameFor(csvPath, flags.batch);
     const { reading, unknownModels } = csvInput(flags, config, warnOnStderr);
-    const { estimate, rejected, skipped } = await estimateFile(csvPath, { batch, retryFailed: flags.retryFailed, redoChanged: flags.redoChanged }, config, reading);
+    const { estimate, rejected, skipped } = await estimateFile(input.path, { batch, retryFailed: flags.retryFailed, redoChanged: flags.redoChanged }, config, reading, input.source);
     process.stdout.write(`dry run of batch ${batch}: nothing sent\n${renderEstimate(estimate, rejected, skipped)}`);
-    const budgetPico = parseBudget(flags.budgetUsd);
+    const budgetPico = parseBudget(input.budgetUsd);
     if (budgetPico !== undefined) {
       const spent = await ledgerSpend(config.outDir, batch, await loadPriceTable(config));
       const after = spent + estimate.costPico;
@@ -180,12 +182,11 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   if (config.redisUrl) {
     // A queued row's job id is taken once it is done; making it again is a new batch's work.
     if (flags.redoChanged) throw new UsageError('--redo-changed works in-process (without REDIS_URL); through the queue, run the file as another --batch');
-    const batch = batchNameFor(csvPath, flags.batch);
     const { reading } = csvInput(flags, config, warnOnStderr);
     // BullMQ and ioredis load only here: an in-process run has no use for them.
     const { runCsvWithRedis } = await import('../../queue/runner.js');
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(flags.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
+      { csvPath: input.path, source: input.source, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
       log,
     );
@@ -194,7 +195,7 @@ export async function runCommand(csvPath: string, flags: RunFlags, log: Logger):
   }
   const pipeline = await createPipeline(config);
   try {
-    return (await runFileInProcess(csvPath, flags, config, pipeline, log)).exitCode;
+    return (await runFileInProcess(input, flags, pipeline, log)).exitCode;
   } finally {
     await pipeline.close();
   }

@@ -10,7 +10,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { batchNameOf, loadDefinition, loadDefinitions } from '../src/catalog/definition.js';
 import { CatalogState, type CatalogRun } from '../src/catalog/state.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { runInProcess } from './helpers/cli-in-process.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
 const redisUrl = inject('redisUrl');
@@ -118,7 +119,7 @@ describe('catalog schedules on a real Redis', () => {
     const out = join(dir, 'incremental-out');
     const env = envFor(out);
 
-    const sync = await runCli(['schedule', 'sync', folder], env);
+    const sync = await runInProcess(['schedule', 'sync', folder], env);
     expect(sync.code, sync.stderr).toBe(0);
     expect(sync.stdout).toContain('synced products');
     const worker = startCli(['work', '--concurrency', '4'], env);
@@ -153,15 +154,16 @@ describe('catalog schedules on a real Redis', () => {
     await writeFile(join(await mkdir(folder, { recursive: true }).then(() => folder), 'rows.csv'), 'id,prompt\nf1,one\nf2,two\nf3,three\n');
     await definitionFile(folder, 'full.yaml', 'name: fullcat\ncsv: rows.csv\nschedule: { every: 2s }\nmode: full\ndefaults: { model: gemini-2.5-flash-image }\n');
     const env = envFor(join(dir, 'full-out'));
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'sync', folder], env)).code).toBe(0);
     const worker = startCli(['work', '--concurrency', '4'], env);
     processes.push(worker);
-    // Each firing's rows are done before the next firing (2 s apart, 10 ms answers).
-    const runs = await waitForRun('fullcat', (all) => all.filter((run) => run.status === 'ok').length >= 3);
+    // Each firing's rows are done before the next firing (2 s apart, 10 ms answers): the second
+    // queues them again all the same.
+    const runs = await waitForRun('fullcat', (all) => all.filter((run) => run.status === 'ok').length >= 2);
     const ok = runs.filter((run) => run.status === 'ok');
-    expect(ok.slice(0, 3).map((run) => run.enqueued + run.stillQueued)).toEqual([3, 3, 3]);
+    expect(ok.slice(0, 2).map((run) => run.enqueued + run.stillQueued)).toEqual([3, 3]);
     const images = new Queue('images', { connection: client, prefix });
-    await waitFor(async () => ((await images.getJobCounts('completed')).completed ?? 0) >= 9);
+    await waitFor(async () => ((await images.getJobCounts('completed')).completed ?? 0) >= 6);
     await images.close();
   });
 
@@ -171,8 +173,8 @@ describe('catalog schedules on a real Redis', () => {
     await definitionFile(folder, 'a.yaml', 'name: alpha\ncsv: a.csv\nschedule: { pattern: "0 3 * * *", tz: Europe/Berlin }\n');
     const bFile = await definitionFile(folder, 'b.yaml', 'name: beta\ncsv: b.csv\nschedule: { every: 1h }\n');
     const env = envFor(join(dir, 'sync-out'));
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
-    let list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as { name: string; next?: string; schedule: string }[];
+    expect((await runInProcess(['schedule', 'sync', folder], env)).code).toBe(0);
+    let list = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as { name: string; next?: string; schedule: string }[];
     expect(list.map((item) => item.name)).toEqual(['alpha', 'beta']);
     expect(list[0]!.schedule).toBe('cron "0 3 * * *" Europe/Berlin');
     expect(Date.parse(list[0]!.next!)).toBeGreaterThan(Date.now());
@@ -180,22 +182,22 @@ describe('catalog schedules on a real Redis', () => {
     await unlink(bFile);
     await definitionFile(folder, 'c.yaml', 'name: gamma\ncsv: c.csv\nschedule: { pattern: "0 25 * * *" }\n');
     await definitionFile(folder, 'd.yaml', 'name: delta\ncsv: d.csv\nschedule: { every: 30m }\n');
-    const sync = await runCli(['schedule', 'sync', folder], env);
+    const sync = await runInProcess(['schedule', 'sync', folder], env);
     expect(sync.code).toBe(1);
     expect(sync.stdout).toContain('removed beta (its definition is gone)');
     expect(sync.stderr).toMatch(/rejected .*c\.yaml: schedule\.pattern: "0 25 \* \* \*" is not a cron pattern/);
-    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
+    list = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['alpha', 'delta']);
 
     // A folder that is not there is a mistake, not "no definitions": nothing is removed.
-    const typo = await runCli(['schedule', 'sync', join(dir, 'no-such-folder')], env);
+    const typo = await runInProcess(['schedule', 'sync', join(dir, 'no-such-folder')], env);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('no-such-folder: no such folder; give the folder of catalog definitions');
-    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
+    list = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['alpha', 'delta']);
 
-    expect((await runCli(['schedule', 'remove', 'alpha'], env)).code).toBe(0);
-    list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
+    expect((await runInProcess(['schedule', 'remove', 'alpha'], env)).code).toBe(0);
+    list = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['delta']);
   });
 
@@ -204,18 +206,18 @@ describe('catalog schedules on a real Redis', () => {
     const folder = join(dir, 'missing');
     await definitionFile(folder, 'm.yaml', 'name: missing\ncsv: nowhere.csv\nschedule: { pattern: "0 4 * * *" }\n');
     const env = envFor(join(dir, 'missing-out'));
-    const sync = await runCli(['schedule', 'sync', folder], env);
+    const sync = await runInProcess(['schedule', 'sync', folder], env);
     expect(sync.code).toBe(0);
     expect(sync.stderr).toMatch(/warning: missing: its CSV .*nowhere\.csv does not exist; each firing fails until it does/);
-    expect((await runCli(['schedule', 'run', 'missing'], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'run', 'missing'], env)).code).toBe(0);
     const worker = startCli(['work'], env);
     processes.push(worker);
     const runs = await waitForRun('missing', (all) => all.length >= 1);
     expect(runs[0]!.status).toBe('failed');
     expect(runs[0]!.reason).toMatch(/nowhere\.csv cannot be read \(ENOENT\); the schedule stays/);
-    const list = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as { name: string }[];
+    const list = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as { name: string }[];
     expect(list.map((item) => item.name)).toEqual(['missing']);
-    const status = await runCli(['status'], env);
+    const status = await runInProcess(['status'], env);
     expect(status.stdout).toContain('catalog missing, last firings:');
     expect(status.stdout).toContain('failed (CSV');
   });

@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { geminiBilling } from '../src/providers/gemini/usage.js';
 import { billedCostPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
 import type { LedgerEntry } from '../src/core/types.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
@@ -126,7 +127,7 @@ describe('budget caps', () => {
     const csv = await writeCsv('queued');
     const out = join(dir, 'queued-out');
     const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
-    expect((await runCli(['enqueue', csv, '--batch', 'capped', '--budget-usd', '1'], env)).code).toBe(0);
+    expect((await runInProcess(['enqueue', csv, '--batch', 'capped', '--budget-usd', '1'], env)).code).toBe(0);
 
     const work = (): CliProcess => {
       const process = startCli(['work', '--until-drained', '--concurrency', '4'], env);
@@ -142,7 +143,7 @@ describe('budget caps', () => {
     expect(billed).toBeLessThanOrEqual(BOUND_USD);
     expect(billed).toBeGreaterThan(1 - maxCallUsd - 0.01);
     expect(Math.abs(spendUsd - billed)).toBeLessThan(1e-9);
-    const status = JSON.parse((await runCli(['status', '--format', 'json'], env)).stdout) as {
+    const status = JSON.parse((await runInProcess(['status', '--format', 'json'], env)).stdout) as {
       batches: { done: number; failed: number; overBudget: number; spendUsd: number; budgetUsd: number }[];
     };
     const batch = status.batches[0]!;
@@ -152,12 +153,12 @@ describe('budget caps', () => {
     expect(batch.budgetUsd).toBe(1);
     // The Redis counter is the ledger's spend, exactly (integer picodollars on both sides).
     expect(Math.abs(batch.spendUsd - spendUsd)).toBeLessThan(1e-9);
-    expect((await runCli(['status'], env)).stdout).toContain('is OVER BUDGET');
-    expect((await runCli(['status', '--batch', 'caped'], env)).stdout).toContain('(no batch named caped in this queue; its batches: capped)');
-    const report = await runCli(['report', '--batch', 'capped'], env);
+    expect((await runInProcess(['status'], env)).stdout).toContain('is OVER BUDGET');
+    expect((await runInProcess(['status', '--batch', 'caped'], env)).stdout).toContain('(no batch named caped in this queue; its batches: capped)');
+    const report = await runInProcess(['report', '--batch', 'capped'], env);
     expect(report.stdout).toMatch(/batch capped is OVER BUDGET: spent \$0\.\d+ of a \$1\.00 budget; \d+ row\(s\) wait/);
 
-    const raised = await runCli(['budget', 'capped', '--usd', '10'], env);
+    const raised = await runInProcess(['budget', 'capped', '--usd', '10'], env);
     expect(raised.code).toBe(0);
     expect(raised.stdout).toContain(`${40 - lines} parked row(s) set going again`);
     const again = await work().done;
@@ -174,7 +175,7 @@ describe('budget caps', () => {
     const out = join(dir, 'killed-out');
     const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
     // Room for three calls' estimates ($0.14 each), not four.
-    expect((await runCli(['enqueue', csv, '--batch', 'killed', '--budget-usd', '0.45'], env)).code).toBe(0);
+    expect((await runInProcess(['enqueue', csv, '--batch', 'killed', '--budget-usd', '0.45'], env)).code).toBe(0);
     const fastLocks = ['--lock-duration', '1000', '--stalled-interval', '300', '--no-catalog'];
 
     const redis = new Redis(redisUrl);
@@ -199,7 +200,7 @@ describe('budget caps', () => {
     processes.push(second);
     const result = await second.done;
     expect(result.code, result.stderr).toBe(0);
-    const status = JSON.parse((await runCli(['status', '--format', 'json'], env)).stdout) as { batches: { done: number; overBudget: number }[] };
+    const status = JSON.parse((await runInProcess(['status', '--format', 'json'], env)).stdout) as { batches: { done: number; overBudget: number }[] };
     expect(status.batches[0]).toMatchObject({ done: 3, overBudget: 0 });
     expect(await billedByMock('killed')).toBeLessThanOrEqual(0.45);
   });

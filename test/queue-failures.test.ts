@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { runInProcess } from './helpers/cli-in-process.js';
 import { runCli, startCli } from './helpers/processes.js';
 import { MODELS, processes, redisUrl, setup, sidecars, sleep, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
 import { freePort, PrivateRedis } from './helpers/redis.js';
@@ -19,7 +20,7 @@ describe('workers when things fail', () => {
     const { env, prefix, out } = await setup('wrong-key');
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `k${i}`, prompt: `key row ${i}`, model: MODELS[0]! }));
     const csv = await writeCsv('wrong-key', rows);
-    await runCli(['enqueue', csv, '--batch', 'keyed'], env);
+    await runInProcess(['enqueue', csv, '--batch', 'keyed'], env);
     const wrongKey = 'sk-not-the-right-one-123';
     const bad = await worker({ ...env, TOKENHOT_API_KEY: wrongKey }, ['--concurrency', '4']).done;
     expect(bad.code).toBe(2);
@@ -34,7 +35,7 @@ describe('workers when things fail', () => {
     await queue.close();
     connection.disconnect();
 
-    const status = await runCli(['status'], env);
+    const status = await runInProcess(['status'], env);
     expect(status.stdout).toContain('queue PAUSED: the API key was refused');
 
     // A run that would have to drain a paused queue says so at once instead of waiting forever.
@@ -48,7 +49,7 @@ describe('workers when things fail', () => {
     await after.close();
     afterConnection.disconnect();
 
-    expect((await runCli(['resume'], env)).code).toBe(0);
+    expect((await runInProcess(['resume'], env)).code).toBe(0);
     const good = await worker(env).done;
     expect(good.code, good.stderr).toBe(0);
     expect(await sidecars(out, 'keyed')).toHaveLength(12);
@@ -62,7 +63,7 @@ describe('workers when things fail', () => {
       const local = { ...env, REDIS_URL: redis.url };
       const rows = Array.from({ length: 30 }, (_, i) => ({ id: `s${i}`, prompt: `restart row ${i} [mock:latency=120]`, model: MODELS[2]! }));
       const csv = await writeCsv('restart', rows);
-      await runCli(['enqueue', csv, '--batch', 'restart'], local);
+      await runInProcess(['enqueue', csv, '--batch', 'restart'], local);
       const w = worker(local, ['--concurrency', '4', '--lock-duration', '30000']);
       await waitFor('some rows done', async () => (await sidecars(out, 'restart')).length >= 10);
       // Down long enough for every connection to break; how long does not matter.
@@ -84,7 +85,7 @@ describe('workers when things fail', () => {
       const { out, env, mock } = await setup('redis-gone');
       const local = { ...env, REDIS_URL: redis.url };
       const rows = Array.from({ length: 8 }, (_, i) => ({ id: `g${i}`, prompt: `gone row ${i} [mock:latency=1500]`, model: MODELS[2]! }));
-      await runCli(['enqueue', await writeCsv('redis-gone', rows), '--batch', 'gone'], local);
+      await runInProcess(['enqueue', await writeCsv('redis-gone', rows), '--batch', 'gone'], local);
       const w = startCli(['work', '--concurrency', '4', '--plain'], local);
       processes.push(w);
       await waitFor('calls in flight', async () => (await mock.requests()).length === 4);
@@ -109,7 +110,7 @@ describe('workers when things fail', () => {
   it('SIGTERM while a job waits for its start slot puts the job back at once instead of leaving it active', async () => {
     const { env, out, prefix } = await setup('slot-wait');
     const rows = Array.from({ length: 6 }, (_, i) => ({ id: `w${i}`, prompt: `slot row ${i} [mock:latency=50]`, model: MODELS[2]! }));
-    await runCli(['enqueue', await writeCsv('slot-wait', rows), '--batch', 'slots'], env);
+    await runInProcess(['enqueue', await writeCsv('slot-wait', rows), '--batch', 'slots'], env);
     // At 2 calls a minute the second job waits 30 s for its slot.
     const w = startCli(['work', '--concurrency', '2', '--rpm', '2', '--plain'], env);
     processes.push(w);
@@ -129,7 +130,7 @@ describe('workers when things fail', () => {
     const { env, out, prefix, mock } = await setup('sigterm');
     const rows = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, prompt: `term row ${i} [mock:latency=800]`, model: MODELS[1]! }));
     const csv = await writeCsv('sigterm', rows);
-    await runCli(['enqueue', csv, '--batch', 'term'], env);
+    await runInProcess(['enqueue', csv, '--batch', 'term'], env);
     const w = startCli(['work', '--concurrency', '4'], env);
     processes.push(w);
     await waitFor('4 calls in flight', async () => (await mock.requests()).length === 4);

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
 import type { UsageMetadata } from '../src/core/types.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 import { runCli } from './helpers/processes.js';
 import { billed, KEY, ledger, MODELS, redisUrl, setup, sha256, sidecars, sleep, testFile, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
 import { freePort } from './helpers/redis.js';
@@ -38,7 +39,7 @@ describe('enqueue', () => {
     await queue.close();
     connection.disconnect();
 
-    const status = await runCli(['status', '--format', 'json'], env);
+    const status = await runInProcess(['status', '--format', 'json'], env);
     const json = JSON.parse(status.stdout) as { batches: { batch: string; rows: number; waiting: number }[] };
     expect(json.batches).toEqual([expect.objectContaining({ batch: 'twice', rows: 30, waiting: 30 })]);
   });
@@ -47,13 +48,13 @@ describe('enqueue', () => {
     const { env } = await setup('enqueue-bad');
     const csv = testFile('bad.csv');
     await writeFile(csv, 'id,prompt,model,aspect_ratio\na,fine,gemini-3-pro-image-preview,1:1\nb,,gemini-3-pro-image-preview,1:1\nc,wide,gemini-3-pro-image-preview,5:7\n');
-    const strict = await runCli(['enqueue', csv, '--batch', 'bad', '--strict'], env);
+    const strict = await runInProcess(['enqueue', csv, '--batch', 'bad', '--strict'], env);
     expect(strict.code).toBe(2);
     expect(strict.stderr).toContain('bad.csv:3: prompt:');
     expect(strict.stderr).toContain('bad.csv:4: aspect_ratio:');
-    const status = await runCli(['status', '--format', 'json'], env);
+    const status = await runInProcess(['status', '--format', 'json'], env);
     expect((JSON.parse(status.stdout) as { batches: unknown[] }).batches).toEqual([]);
-    const lenient = await runCli(['enqueue', csv, '--batch', 'bad'], env);
+    const lenient = await runInProcess(['enqueue', csv, '--batch', 'bad'], env);
     expect(lenient.code).toBe(1);
     expect(lenient.stdout).toContain('1 added, 0 already queued or done, 2 rejected');
   });
@@ -125,7 +126,7 @@ describe('run with REDIS_URL', () => {
       { id: 'ok', prompt: 'a fine row', model: MODELS[2]! },
       { id: 'blocked', prompt: 'a blocked row [mock:blocked]', model: MODELS[2]! },
     ]);
-    expect((await runCli(['enqueue', csv, '--batch', 'drained'], env)).code).toBe(0);
+    expect((await runInProcess(['enqueue', csv, '--batch', 'drained'], env)).code).toBe(0);
     const drained = await runCli(['work', '--until-drained', '--no-catalog'], env);
     expect(drained.code, drained.stderr).toBe(1);
     expect(drained.stdout).toMatch(/work: queue drained; this worker did 2 row\(s\): 1 done, 1 failed for good/);
@@ -143,7 +144,7 @@ describe('workers', () => {
       model: MODELS[i % 3]!,
     }));
     const csv = await writeCsv('two-workers', rows);
-    expect((await runCli(['enqueue', csv, '--batch', 'big'], env)).code).toBe(0);
+    expect((await runInProcess(['enqueue', csv, '--batch', 'big'], env)).code).toBe(0);
 
     const a = worker(env, ['--concurrency', '8']);
     const b = worker(env, ['--concurrency', '8']);
@@ -192,7 +193,7 @@ describe('workers', () => {
     // The ledger holds every billed answer, exactly once each.
     const entries = await ledger(out);
     expect(entries).toHaveLength(billed(records).length);
-    const report = JSON.parse((await runCli(['report', '--format', 'json'], env)).stdout) as { totals: Record<string, number> };
+    const report = JSON.parse((await runInProcess(['report', '--format', 'json'], env)).stdout) as { totals: Record<string, number> };
     const expected = { requests: 0, images: 0, promptTokens: 0, imageOutputTokens: 0, textOutputTokens: 0, thoughtsTokens: 0 };
     for (const record of billed(records)) {
       const counts = geminiTokenCounts(record.usageMetadata as UsageMetadata);
@@ -210,7 +211,7 @@ describe('workers', () => {
     const { env, out } = await setup('mid-stream');
     const rows = [{ id: 'slow', prompt: 'a slow download [mock:trickle=1500]', model: MODELS[1]! }];
     const csv = await writeCsv('mid-stream', rows);
-    await runCli(['enqueue', csv, '--batch', 'stream'], env);
+    await runInProcess(['enqueue', csv, '--batch', 'stream'], env);
     // Short locks: the killed worker's job comes back as stalled within about 2.5 s.
     const fastLocks = ['--lock-duration', '2000', '--stalled-interval', '500'];
     const a = worker(env, fastLocks);
@@ -237,7 +238,7 @@ describe('workers', () => {
       model: MODELS[i % 3]!,
     }));
     const csv = await writeCsv('rate-limit', rows);
-    await runCli(['enqueue', csv, '--batch', 'quota'], env);
+    await runInProcess(['enqueue', csv, '--batch', 'quota'], env);
     const a = worker(env, ['--concurrency', '3']);
     const b = worker(env, ['--concurrency', '3']);
     const [ra, rb] = await Promise.all([a.done, b.done]);

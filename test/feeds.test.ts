@@ -265,6 +265,6 @@ describe('where: filters', () => {
   it('refuses a filter on a column the feed lacks, naming the definition file and the columns', async () => {
     const path = await file('merchant.csv', 'id,title,brand\nA,Mug,X\n');
     const error = await mappingError(readProducts(mapping(path, { format: 'merchant', where: { vendor: 'X' } })));
-    expect(error.message).toBe(`${join(dir, 'job.yaml')}: where: names the column "vendor", which the feed ${path} has: id, title, brand`);
+    expect(error.message).toBe(`${join(dir, 'job.yaml')}: where: names the column "vendor", which the feed ${path} lacks; its columns: id, title, brand`);
   });
 });

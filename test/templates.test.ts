@@ -83,9 +83,9 @@ describe('templates against a feed', () => {
     expect(error).toBeInstanceOf(FeedMappingError);
     expect((error as Error).message).toBe(
       [
-        `${definition}: id: "{{sku}}" names the column "sku", which the feed ${feed} has: id, title, brand`,
-        `${definition}: shots[2].prompt: "{{title}} in {{color}}, {{Pattern | default: "plain"}}" names the column "color", which the feed ${feed} has: id, title, brand`,
-        `${definition}: shots[2].prompt: "{{title}} in {{color}}, {{Pattern | default: "plain"}}" names the column "Pattern", which the feed ${feed} has: id, title, brand`,
+        `${definition}: id: "{{sku}}" names the column "sku", which the feed ${feed} lacks; its columns: id, title, brand`,
+        `${definition}: shots[2].prompt: "{{title}} in {{color}}, {{Pattern | default: "plain"}}" names the column "color", which the feed ${feed} lacks; its columns: id, title, brand`,
+        `${definition}: shots[2].prompt: "{{title}} in {{color}}, {{Pattern | default: "plain"}}" names the column "Pattern", which the feed ${feed} lacks; its columns: id, title, brand`,
       ].join('\n'),
     );
   });

@@ -16,6 +16,9 @@ import { formatProblem, rejectedRowCount } from '../../rows/csv.js';
 import { numberFlag } from './flag-values.js';
 import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
 import { rowInput, type JobInputFlags, type RowInput } from './job-input.js';
+import { writeManifest } from '../../output/manifest.js';
+import { updateLatest } from '../../output/latest.js';
+import type { OutputStore } from '../../output/storage.js';
 
 export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   batch?: string;
@@ -104,6 +107,19 @@ async function printReport(batch: string, outDir: string, prices: PriceTable): P
   }
 }
 
+/**
+ * The batch's manifest, and for a job its `latest/` view: what a team's sync reads. A failure
+ * here is said, and the run's outcome stands (its images and ledger are safe).
+ */
+async function writeBatchFiles(store: OutputStore, batch: string, job: string | undefined): Promise<void> {
+  try {
+    await writeManifest(store, batch);
+    if (job) await updateLatest(store, job, batch);
+  } catch (error) {
+    process.stderr.write(`warning: the manifest of batch ${batch} could not be written: ${(error as Error).message}\n`);
+  }
+}
+
 /** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
 export async function runFileInProcess(input: RowInput, flags: RunFlags, pipeline: Pipeline, log: Logger): Promise<RunResult> {
   const { batch, config } = input;
@@ -150,6 +166,7 @@ export async function runFileInProcess(input: RowInput, flags: RunFlags, pipelin
       },
       pipeline,
     );
+    await writeBatchFiles(pipeline.store, batch, input.job?.name);
     const interrupted = summary.stopReason === 'interrupted';
     const fatal = !interrupted && summary.stopReason !== undefined && !summary.stopReason.startsWith('daily quota') ? summary.stopReason : undefined;
     await printOutcome(summary, pipeline.store.root, pipeline.prices, fatal);

@@ -116,7 +116,7 @@ function parseTemplates(definitionFile: string, templates: readonly NamedTemplat
 /** Every column a template or the filter names must be in the feed: one error listing them all. */
 function checkColumns(mapping: FeedMapping, table: FeedTable, derived: readonly string[], templates: readonly Template[]): void {
   const available = [...table.columns, ...derived];
-  const theFeedHas = `the feed ${table.file} has: ${table.columns.join(', ')}${derived.length > 0 ? `; and its products' options: ${derived.join(', ')}` : ''}`;
+  const theFeedHas = `the feed ${table.file} lacks; its columns: ${table.columns.join(', ')}${derived.length > 0 ? `; and its products' options: ${derived.join(', ')}` : ''}`;
   const problems: string[] = [];
   for (const template of templates) {
     for (const column of missingColumns(template, available)) {

@@ -4,11 +4,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { estimateBilling, estimateRow, estimateRowCost, estimateRows, promptTokens, type EstimateRow } from '../src/cost/estimate.js';
 import { PriceTable } from '../src/cost/pricing.js';
 import type { Row } from '../src/core/types.js';
-import { runCli, startMockProcess } from './helpers/processes.js';
+import { runInProcess } from './helpers/cli-in-process.js';
+import { runCli, startMockProcess, type MockProcess } from './helpers/processes.js';
 
 const row = (model: string, imageSize?: string, prompt = 'a red mug on a table', refs = 0): Row => ({
   id: 'x',
@@ -126,53 +127,58 @@ describe('estimate', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('estimates of a file, before and after a run against a mock-server process', () => {
+  let mock: MockProcess;
+  beforeAll(async () => {
+    mock = await startMockProcess(['--api-key', 'k']);
+  });
+  afterAll(async () => {
+    await mock.stop();
+  });
 
   it('run --dry-run sends nothing and lands within a few percent of what the run then bills', async () => {
-    const mock = await startMockProcess(['--api-key', 'k']);
-    try {
-      const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url };
-      const dry = await runCli(['run', 'jobs/examples/catalog.csv', '--dry-run', '--out', '/tmp/thb-dry-run-never'], env);
-      expect(dry.code).toBe(0);
-      expect(dry.stdout).toContain('nothing sent');
-      expect(await mock.requests()).toEqual([]);
-      const estimated = Number(dry.stdout.match(/TOTAL\s+20\s+\$([\d.]+)/)![1]);
+    await mock.reset();
+    const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url };
+    const dry = await runInProcess(['run', 'jobs/examples/catalog.csv', '--dry-run', '--out', '/tmp/thb-dry-run-never'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('nothing sent');
+    expect(await mock.requests()).toEqual([]);
+    const estimated = Number(dry.stdout.match(/TOTAL\s+20\s+\$([\d.]+)/)![1]);
 
-      const json = await runCli(['estimate', 'jobs/examples/catalog.csv', '--format', 'json'], env);
-      expect((JSON.parse(json.stdout) as { costUsd: number }).costUsd).toBeCloseTo(estimated, 4);
-      const total = (await mock.requests()).length;
-      expect(total).toBe(0);
-      // The mock bills like the real endpoint; the estimate should be near it.
-      expect(estimated).toBeGreaterThan(1.9);
-      expect(estimated).toBeLessThan(2.2);
-    } finally {
-      await mock.stop();
-    }
+    const json = await runInProcess(['estimate', 'jobs/examples/catalog.csv', '--format', 'json'], env);
+    expect((JSON.parse(json.stdout) as { costUsd: number }).costUsd).toBeCloseTo(estimated, 4);
+    const total = (await mock.requests()).length;
+    expect(total).toBe(0);
+    // The mock bills like the real endpoint; the estimate should be near it.
+    expect(estimated).toBeGreaterThan(1.9);
+    expect(estimated).toBeLessThan(2.2);
   });
 
   it('run --dry-run counts the rows a run would do: not a billed failure (unless --retry-failed), but an unbilled one; bad rows are listed', async () => {
-    const mock = await startMockProcess(['--api-key', 'k']);
+    await mock.reset();
     const dir = await mkdtemp(join(tmpdir(), 'thb-dry-'));
     try {
       const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url };
       const csv = join(dir, 'rows.csv');
       await writeFile(csv, 'id,prompt,model\nok,fine,gemini-2.5-flash-image\nblocked,[mock:blocked],gemini-2.5-flash-image\nrefused,[mock:400],gemini-2.5-flash-image\n');
       expect((await runCli(['run', csv, '--out', join(dir, 'out'), '--plain'], env)).code).toBe(1);
-      const dry = await runCli(['run', csv, '--out', join(dir, 'out'), '--dry-run'], env);
+      const dry = await runInProcess(['run', csv, '--out', join(dir, 'out'), '--dry-run'], env);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toMatch(/TOTAL\s+1\s+\$/);
       expect(dry.stdout).toContain('(2 row(s) a run would not do again are not counted');
-      const again = await runCli(['run', csv, '--out', join(dir, 'out'), '--dry-run', '--retry-failed'], env);
+      const again = await runInProcess(['run', csv, '--out', join(dir, 'out'), '--dry-run', '--retry-failed'], env);
       expect(again.stdout).toMatch(/TOTAL\s+2\s+\$/);
 
       await writeFile(csv, 'id,prompt,aspect_ratio\na,one,5:7\nb,two,\nb,three,\n');
-      const estimate = await runCli(['estimate', csv, '--format', 'json'], env);
+      const estimate = await runInProcess(['estimate', csv, '--format', 'json'], env);
       expect(estimate.code).toBe(1);
       expect((JSON.parse(estimate.stdout) as { rejectedRows: string[] }).rejectedRows).toEqual([
         expect.stringMatching(/rows\.csv:2: aspect_ratio: "5:7"/),
         expect.stringMatching(/rows\.csv:4: id: "b" is already the id of line 3/),
       ]);
     } finally {
-      await mock.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });

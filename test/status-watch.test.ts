@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BatchRates, renderStatus, type BatchStatus, type QueueStatus } from '../src/queue/status.js';
-import { runCli } from './helpers/processes.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const batch = (done: number, waiting: number): BatchStatus => ({
   batch: 'spring',
@@ -34,10 +34,10 @@ describe('status --watch', () => {
 
 describe('number flags', () => {
   it('refuses a number that is not one, by flag name and with exit 2, before anything runs', async () => {
-    const watch = await runCli(['status', '--watch', '--interval', '2s']);
+    const watch = await runInProcess(['status', '--watch', '--interval', '2s']);
     expect(watch.code).toBe(2);
     expect(watch.stderr).toContain('--interval: "2s" is not a number of 0.2 or more');
-    const failed = await runCli(['status', '--failed', 'all']);
+    const failed = await runInProcess(['status', '--failed', 'all']);
     expect(failed.code).toBe(2);
     expect(failed.stderr).toContain('--failed: "all" is not a whole number from 0 to 10000');
   });

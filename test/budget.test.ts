@@ -14,6 +14,7 @@ import type { LedgerEntry } from '../src/core/types.js';
 import { runInProcess } from './helpers/cli-in-process.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { isSidecar } from './helpers/output-files.js';
 
 const KEY = 'budget-key-31';
 const redisUrl = inject('redisUrl');
@@ -97,7 +98,7 @@ describe('budget caps', () => {
 
     const second = await runCli(['run', csv, '--out', out, '--budget-usd', '10', '--plain'], env);
     expect(second.code).toBe(0);
-    expect((await readdir(join(out, 'local'))).filter((file) => file.endsWith('.json'))).toHaveLength(40);
+    expect((await readdir(join(out, 'local'))).filter(isSidecar)).toHaveLength(40);
     expect((await spendOf(out)).lines).toBe(40);
   });
 
@@ -164,7 +165,7 @@ describe('budget caps', () => {
     const again = await work().done;
     expect(again.code, again.stderr).toBe(0);
     expect((await spendOf(out)).lines).toBe(40);
-    expect((await readdir(join(out, 'capped'))).filter((file) => file.endsWith('.json'))).toHaveLength(40);
+    expect((await readdir(join(out, 'capped'))).filter(isSidecar)).toHaveLength(40);
   });
 
   it('a worker killed mid-call leaves no budget held: its jobs come back and run, with the row that was waiting', async () => {

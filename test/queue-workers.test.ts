@@ -14,6 +14,7 @@ import { runInProcess } from './helpers/cli-in-process.js';
 import { runCli } from './helpers/processes.js';
 import { billed, KEY, ledger, MODELS, redisUrl, setup, sha256, sidecars, sleep, testFile, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
 import { freePort } from './helpers/redis.js';
+import { isImageFile, isSidecar } from './helpers/output-files.js';
 
 useQueueHarness();
 
@@ -187,8 +188,8 @@ describe('workers', () => {
       expect(sets!.map((set) => set.join()), row.id).toContain(onDisk.join());
       imageCount += count;
     }
-    expect(files.filter((file) => !file.endsWith('.json'))).toHaveLength(imageCount);
-    expect(files.filter((file) => file.endsWith('.json'))).toHaveLength(500);
+    expect(files.filter(isImageFile)).toHaveLength(imageCount);
+    expect(files.filter(isSidecar)).toHaveLength(500);
 
     // The ledger holds every billed answer, exactly once each.
     const entries = await ledger(out);
@@ -225,7 +226,7 @@ describe('workers', () => {
     const result = await b.done;
     expect(result.code, result.stderr).toBe(0);
     const files = await readdir(join(out, 'stream'));
-    expect(files.sort()).toEqual(['slow.json', 'slow.png']);
+    expect(files.sort()).toEqual(['manifest.csv', 'manifest.json', 'slow.json', 'slow.png']);
     expect(existsSync(partial)).toBe(false);
   });
 

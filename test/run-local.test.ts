@@ -14,6 +14,7 @@ import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
 import type { UsageMetadata } from '../src/core/types.js';
 import { runCli, startCli, startMockProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
 import { freePort } from './helpers/redis.js';
+import { isImageFile, isSidecar } from './helpers/output-files.js';
 
 const KEY = 'test-key-9f2c1d';
 const MODELS = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image'];
@@ -106,7 +107,7 @@ describe('run in-process against a mock-server process', () => {
     const sent = sentImages(records);
     const batchDir = join(out, 'rows');
     const files = await readdir(batchDir);
-    const imageFiles = files.filter((file) => !file.endsWith('.json'));
+    const imageFiles = files.filter(isImageFile);
     let expectedImages = 0;
     for (const row of rows) {
       const hashes = sent.get(row.prompt) ?? [];
@@ -171,7 +172,7 @@ describe('run in-process against a mock-server process', () => {
     const first = startCli(['run', csv, '--out', out, '--concurrency', '4', '--plain'], env);
     // Kill it once some rows are finished and others are in flight.
     for (;;) {
-      const finished = (await readdir(batchDir).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).length;
+      const finished = (await readdir(batchDir).catch(() => [] as string[])).filter(isSidecar).length;
       if (finished >= 12) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -180,12 +181,12 @@ describe('run in-process against a mock-server process', () => {
     expect(killed.signal).toBe('SIGKILL');
 
     const afterKill = await readdir(batchDir);
-    const finished = new Set(afterKill.filter((file) => file.endsWith('.json')).map((file) => file.replace(/\.json$/, '')));
+    const finished = new Set(afterKill.filter(isSidecar).map((file) => file.replace(/\.json$/, '')));
     expect(finished.size).toBeGreaterThanOrEqual(12);
     expect(finished.size).toBeLessThan(40);
     // Whatever is visible as an image is whole: it is exactly an image the mock sent.
     const sentBefore = new Set((await mock.requests()).flatMap((record) => record.images.map((image) => image.sha256)));
-    for (const file of afterKill.filter((name) => !name.endsWith('.json') && !name.startsWith('.'))) {
+    for (const file of afterKill.filter(isImageFile)) {
       expect(sentBefore.has(sha256(await readFile(join(batchDir, file)))), file).toBe(true);
     }
 
@@ -199,7 +200,7 @@ describe('run in-process against a mock-server process', () => {
     expect(askedIds.size).toBe(40 - finished.size);
 
     const files = await readdir(batchDir);
-    expect(files.filter((file) => file.endsWith('.json'))).toHaveLength(40);
+    expect(files.filter(isSidecar)).toHaveLength(40);
     expect(files.filter((file) => file.startsWith('.') || file.endsWith('.tmp'))).toEqual([]);
     expect(existsSync(join(batchDir, '.partial'))).toBe(false);
 
@@ -219,7 +220,7 @@ describe('run in-process against a mock-server process', () => {
     const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
     const run = startCli(['run', csv, '--out', out, '--concurrency', '3', '--plain'], env);
     for (;;) {
-      const finished = (await readdir(join(out, 'rows')).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).length;
+      const finished = (await readdir(join(out, 'rows')).catch(() => [] as string[])).filter(isSidecar).length;
       if (finished >= 5) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -228,14 +229,14 @@ describe('run in-process against a mock-server process', () => {
     expect(result.code).toBe(130);
     expect(result.stdout).toMatch(/stopped: interrupted/);
     const records = await mock.requests();
-    const done = (await readdir(join(out, 'rows'))).filter((file) => file.endsWith('.json'));
+    const done = (await readdir(join(out, 'rows'))).filter(isSidecar);
     // Every call that was sent was let finish and saved.
     expect(records.filter((record) => record.status === 200)).toHaveLength(done.length);
     expect(done.length).toBeLessThan(30);
 
     const again = await runCli(['run', csv, '--out', out, '--plain'], env);
     expect(again.code).toBe(0);
-    expect((await readdir(join(out, 'rows'))).filter((file) => file.endsWith('.json'))).toHaveLength(30);
+    expect((await readdir(join(out, 'rows'))).filter(isSidecar)).toHaveLength(30);
   });
 
   it('Ctrl-C at a slow pace does not wait out the start slots of the rows waiting for them', async () => {
@@ -244,7 +245,7 @@ describe('run in-process against a mock-server process', () => {
     const out = join(dir, 'slow-pace');
     const run = startCli(['run', csv, '--out', out, '--concurrency', '4', '--rpm', '6', '--plain'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
     for (;;) {
-      const finished = (await readdir(join(out, 'rows')).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).length;
+      const finished = (await readdir(join(out, 'rows')).catch(() => [] as string[])).filter(isSidecar).length;
       if (finished >= 1) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -67,6 +67,7 @@ function unsafeIdReason(id: string): string | undefined {
   if (id.includes('..')) return 'it contains ".."';
   if (id.length > 120) return 'it is longer than 120 characters';
   if (/\.json$/i.test(id)) return 'it ends in ".json", which would clash with the sidecar files';
+  if (/^manifest$/i.test(id)) return 'manifest.csv and manifest.json are the batch\'s manifest; choose another id';
   if (!SAFE_ID.test(id)) return 'use letters, digits, ".", "_" and "-", starting with a letter or digit';
   return undefined;
 }

@@ -9,6 +9,7 @@ import { tokenCountsOf, type BillingRecord } from '../cost/billing.js';
 import { geminiBilling } from '../providers/gemini/usage.js';
 import type { UsageMetadata } from '../core/types.js';
 import type { GalleryRow } from './gallery-html.js';
+import { MANIFEST_JSON } from '../output/manifest.js';
 
 /**
  * The sidecar fields the page shows (the `Sidecar` type of run/generate.ts). Checked rather than
@@ -41,7 +42,7 @@ export async function readSidecars(folder: string, batch: string, unreadable: st
   const dir = await opendir(folder, { bufferSize: 256 });
   for await (const entry of dir) {
     // `.partial/` holds images being received; sub-batches are folders of their own.
-    if (!entry.isFile() || !entry.name.endsWith('.json')) continue;
+    if (!entry.isFile() || !entry.name.endsWith('.json') || entry.name === MANIFEST_JSON) continue;
     const row = await readSidecar(join(folder, entry.name), entry.name, batch, unreadable);
     if (row) rows.push(row);
   }

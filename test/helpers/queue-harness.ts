@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import type { LedgerEntry } from '../../src/core/types.js';
 import { startCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './processes.js';
 import { removePrefix, uniquePrefix } from './redis.js';
+import { isSidecar } from './output-files.js';
 
 export const KEY = 'queue-test-key-77';
 export const MODELS = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image'];
@@ -93,7 +94,7 @@ export function worker(env: Record<string, string>, args: string[] = []): CliPro
 }
 
 export async function sidecars(out: string, batch: string): Promise<string[]> {
-  return (await readdir(join(out, batch)).catch(() => [] as string[])).filter((file) => file.endsWith('.json'));
+  return (await readdir(join(out, batch)).catch(() => [] as string[])).filter(isSidecar);
 }
 
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

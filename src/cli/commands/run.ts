@@ -19,6 +19,7 @@ import { rowInput, type JobInputFlags, type RowInput } from './job-input.js';
 import { writeManifest } from '../../output/manifest.js';
 import { updateLatest } from '../../output/latest.js';
 import type { OutputStore } from '../../output/storage.js';
+import { existsSync } from 'node:fs';
 
 export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   batch?: string;
@@ -112,6 +113,8 @@ async function printReport(batch: string, outDir: string, prices: PriceTable): P
  * here is said, and the run's outcome stands (its images and ledger are safe).
  */
 async function writeBatchFiles(store: OutputStore, batch: string, job: string | undefined): Promise<void> {
+  // A batch no row ever settled in (a wrong key stopped it at once) gets no folder for a manifest of nothing.
+  if (!existsSync(store.batchDir(batch))) return;
   try {
     await writeManifest(store, batch);
     if (job) await updateLatest(store, job, batch);

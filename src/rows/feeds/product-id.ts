@@ -12,7 +12,8 @@ export const MAX_PRODUCT_ID_LENGTH = 80;
 /**
  * `Café Crème 250g` → `Cafe-Creme-250g`, `SKU 12 / A` → `SKU-12-A`: accents dropped, every run of
  * other characters one "-", ".." one ".", leading characters that are not letters or digits
- * and trailing "-" and "." removed, cut to MAX_PRODUCT_ID_LENGTH, a final `.json` made `-json`.
+ * and trailing "-" and "." removed, cut to MAX_PRODUCT_ID_LENGTH, a final `.json` made `-json`,
+ * `manifest` made `manifest_`.
  * '' when nothing is left.
  */
 export function fileSafeId(raw: string): string {
@@ -22,5 +23,7 @@ export function fileSafeId(raw: string): string {
     .replace(/\.{2,}/g, '.')
     .replace(/^[^A-Za-z0-9]+/, '');
   // A row without shots is named by its product id alone, and `<id>.json` is a sidecar's name.
-  return safe.slice(0, MAX_PRODUCT_ID_LENGTH).replace(/[-.]+$/, '').replace(/\.(json)$/i, '-$1');
+  const id = safe.slice(0, MAX_PRODUCT_ID_LENGTH).replace(/[-.]+$/, '').replace(/\.(json)$/i, '-$1');
+  // `manifest.json` is the batch's manifest, not a row's sidecar.
+  return /^manifest$/i.test(id) ? `${id}_` : id;
 }

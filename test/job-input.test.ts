@@ -1,0 +1,52 @@
+/**
+ * `--job FILE` on estimate, run and enqueue: a feed job priced before anything is sent (every
+ * active product × every shot), and the mistakes a user makes with it named plainly (exit 2).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInProcess } from './helpers/cli-in-process.js';
+import { ROOT } from './helpers/processes.js';
+
+const JOB = join(ROOT, 'jobs/shopify-nightly.yaml');
+
+describe('--job', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'thb-job-input-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('estimate --job: the feed × shots, per model, before anything is sent (29 active products × 3 shots)', async () => {
+    const result = await runInProcess(['estimate', '--job', JOB, '--format', 'json'], { TOKENHOT_OUT_DIR: join(dir, 'out') });
+    expect(result.code, result.stderr).toBe(0);
+    const estimate = JSON.parse(result.stdout) as { rows: number; costUsd: number; lines: { model: string; rows: number }[] };
+    expect(estimate.rows).toBe(87);
+    expect(Object.fromEntries(estimate.lines.map((line) => [line.model, line.rows]))).toEqual({ 'gemini-3.1-flash-image-preview': 29, 'doubao-seedream-4-5-251128': 29, 'gpt-image-1.5': 29 });
+    // Seedream 4.5 at $0.04 an image is a known part of it.
+    expect(estimate.costUsd).toBeGreaterThan(29 * 0.04);
+  });
+
+  it('a CSV and --job together, neither, a job file that does not parse, a template naming a missing column: exit 2, named', async () => {
+    const both = await runInProcess(['estimate', 'prompts.csv', '--job', JOB]);
+    expect([both.code, both.stderr]).toEqual([2, expect.stringContaining('give a CSV file or --job, not both')]);
+    const neither = await runInProcess(['run']);
+    expect([neither.code, neither.stderr]).toEqual([2, expect.stringContaining('give a CSV file, or a job definition with --job FILE')]);
+
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'name: bad\nfeed: feed.csv\nschedule: { every: 1h }\nshots: [{ name: hero }]\n');
+    const unparsed = await runInProcess(['estimate', '--job', bad]);
+    expect(unparsed.code).toBe(2);
+    expect(unparsed.stderr).toContain(`${bad}: format: a feed needs its format: shopify, merchant or plain`);
+
+    await writeFile(join(dir, 'feed.csv'), 'sku,title\nA1,Mug\n');
+    const missing = join(dir, 'missing.yaml');
+    await writeFile(missing, 'name: missing\nfeed: feed.csv\nformat: plain\nid: "{{sku}}"\nprompt: "{{title}} in {{Colour}}"\nschedule: { every: 1h }\n');
+    const result = await runInProcess(['run', '--job', missing], { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: 'http://127.0.0.1:9', TOKENHOT_OUT_DIR: join(dir, 'out') });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${missing}: prompt: "{{title}} in {{Colour}}" names the column "Colour", which the feed ${join(dir, 'feed.csv')} lacks; its columns: sku, title`);
+  });
+});

@@ -3,7 +3,7 @@
  * model), what it keeps from an answer (images byte for byte, base64 or link; the usage as sent;
  * the billing record), and the error kinds it makes of refusals, the gateway's 429 and the rest.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,7 +18,8 @@ import { OutputStore } from '../src/output/storage.js';
 import { ImageLinks } from '../src/providers/image-link.js';
 import { OpenAiImagesProvider } from '../src/providers/openai-images/client.js';
 import { rateLimitHint } from '../src/providers/openai-images/errors.js';
-import type { ProviderAnswer } from '../src/providers/provider.js';
+import { ImagesAnswerScanner } from '../src/providers/openai-images/answer.js';
+import type { ImageSink, ProviderAnswer } from '../src/providers/provider.js';
 
 const KEY = 'sk-images-test-0123456789abcdef';
 const SEEDREAM_45 = 'doubao-seedream-4-5-251128';
@@ -238,3 +239,52 @@ describe('answers as gateways re-serialize them', () => {
   });
 });
 
+
+describe('memory: an answer\u2019s image is decoded through one small buffer, reused', () => {
+  interface Write {
+    bytes: number;
+    memory: ArrayBufferLike;
+  }
+
+  /** The store's sink, noting each write: its length and the memory its bytes lie in. */
+  function noting(writes: Write[], rowId: string): ImageSink {
+    const sink = store.imageSink('b', rowId);
+    return {
+      async open() {
+        const writer = await sink.open();
+        return {
+          write: (bytes) => {
+            writes.push({ bytes: bytes.byteLength, memory: bytes.buffer });
+            return writer.write(bytes);
+          },
+          close: () => writer.close(),
+          discard: () => writer.discard(),
+        };
+      },
+    };
+  }
+
+  /** Pushes an answer holding `image` as b64_json: a small first piece, then the rest at once. */
+  async function scan(image: Buffer, sink: ImageSink): Promise<Buffer> {
+    const body = Buffer.from(`{"created":1,"data":[{"b64_json":"${image.toString('base64')}"}],"usage":{"generated_images":1}}`);
+    const scanner = new ImagesAnswerScanner(sink);
+    await scanner.push(body.subarray(0, 100));
+    await scanner.push(body.subarray(100));
+    const scanned = scanner.end();
+    return readFile(scanned.images.get(0)!.tempPath);
+  }
+
+  it('3 MB of base64 in one piece is written 256 KB at most at a time, from one buffer that the next answer reuses', async () => {
+    // A buffer per answer (1 MB, as before) outlived young collections and piled up as garbage
+    // at 32 answers in flight; a piece too large for it was decoded into a buffer of its own.
+    const writes: Write[] = [];
+    const first = randomBytes(3 * 1024 * 1024);
+    const second = randomBytes(1024 * 1024);
+    // equals(): toEqual compares megabytes a byte at a time, slowly.
+    expect((await scan(first, noting(writes, 'm1'))).equals(first)).toBe(true);
+    expect((await scan(second, noting(writes, 'm2'))).equals(second)).toBe(true);
+    expect(writes.reduce((sum, write) => sum + write.bytes, 0)).toBe(first.length + second.length);
+    expect(Math.max(...writes.map((write) => write.bytes))).toBeLessThanOrEqual(256 * 1024);
+    expect(new Set(writes.map((write) => write.memory)).size).toBe(1);
+  });
+});

@@ -14,6 +14,7 @@ import { Agent, request } from 'undici';
 import { redact } from '../core/errors.js';
 import { sniffImageMime, SNIFF_BYTES } from '../rows/image-type.js';
 import { parseRetryAfter } from './http-errors.js';
+import { giveBackWriteBuffer, takeWriteBuffer } from './json-image-scanner.js';
 import type { FinalImage, ImageFileWriter, ImageSink } from './provider.js';
 
 export interface ImageLinkOptions {
@@ -48,8 +49,6 @@ export type ConditionalLinkResult = LinkResult | { notModified: true };
 
 const DEFAULTS = { maxBytes: 50 * 1024 * 1024, timeoutMs: 120_000, attempts: 4, baseDelayMs: 1_000, connections: 8, label: 'image link', goneHint: '; links live 1 to 24 hours' };
 const MAX_REDIRECTS = 5;
-/** Decoded bytes gathered into one write (a write per network chunk costs more than the copy). */
-const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 /** One try's end: `retry` for what another download may cure, `failed` for what it cannot. */
 type Attempt = ConditionalLinkResult | { retry: string; afterMs?: number };
@@ -206,31 +205,44 @@ export class ImageLinks {
     }
   }
 
-  /** Streams the body into `writer`, within the byte limit; the first bytes are kept for sniffing. */
+  /**
+   * Streams the body into `writer`, within the byte limit; the first bytes are kept for sniffing.
+   * Chunks are gathered in a write buffer reused from image to image (see takeWriteBuffer), not
+   * joined anew for each write: a buffer made per write outlives young collections while the
+   * write is pending, and is then garbage that waits for a full one.
+   */
   private async receive(body: AsyncIterable<Buffer>, writer: ImageFileWriter): Promise<{ bytes: number; head: Buffer } | { failed: string }> {
     let bytes = 0;
     let head = Buffer.alloc(0);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    const gathered = takeWriteBuffer();
+    let gatheredBytes = 0;
     const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return;
-      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
+      if (gatheredBytes === 0) return;
+      const chunk = gathered.subarray(0, gatheredBytes);
+      gatheredBytes = 0;
       await writer.write(chunk).catch((error: unknown) => {
         throw new SaveError(error);
       });
     };
-    for await (const chunk of body) {
-      bytes += chunk.length;
-      if (bytes > this.settings.maxBytes) return { failed: `is over the ${formatMb(this.settings.maxBytes)} taken` };
-      if (head.length < SNIFF_BYTES) head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
+    try {
+      for await (const chunk of body) {
+        bytes += chunk.length;
+        if (bytes > this.settings.maxBytes) return { failed: `is over the ${formatMb(this.settings.maxBytes)} taken` };
+        if (head.length < SNIFF_BYTES) head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
+        // Copied in as far as it fits; a full buffer is written before the rest goes in.
+        for (let at = 0; at < chunk.length; ) {
+          if (gatheredBytes === gathered.length) await flush();
+          const copied = chunk.copy(gathered, gatheredBytes, at);
+          gatheredBytes += copied;
+          at += copied;
+        }
+      }
+      await flush();
+      return { bytes, head };
+    } finally {
+      // Every write above was awaited: none of the buffer's bytes is still to be written.
+      giveBackWriteBuffer(gathered);
     }
-    await flush();
-    return { bytes, head };
   }
 
   /** A `data:image/...;base64,` link (a gateway's way of inlining): decoded, checked like any other. */

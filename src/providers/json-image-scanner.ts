@@ -27,8 +27,38 @@ const PLACEHOLDER_PREFIX = 'tokenhot:image:';
 /** Longest `data:<type>;base64,` prefix looked for before an image string is taken as plain base64. */
 const MAX_DATA_URI_PREFIX = 128;
 
-/** Size of the decoded-bytes buffer of one answer in flight (see `JsonImageScanner.out`). */
-const OUT_BUFFER_BYTES = 1024 * 1024;
+/**
+ * Size of the buffer that image bytes are gathered in before a write: decoded base64 here (see
+ * `JsonImageScanner.out`), a link's download in image-link.ts. A network chunk decodes to 50-200 KB.
+ */
+export const WRITE_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * base64 text decoded at once. Decoding goes through a string of it, and a string over 128 KB is
+ * a "large object" to V8, which does not hurry to collect it: decoding the socket's chunks whole
+ * (up to 260 KB when they pile up) kept several MB more of them alive, and fewer young
+ * collections left more of the socket's buffers waiting for one.
+ */
+const TEXT_SLICE_BYTES = 96 * 1024;
+
+/**
+ * Write buffers of images finished, handed to the next image. A buffer lives as long as its
+ * image is read, long enough for the GC to move it to the old generation, where, once dropped,
+ * it waits for a full collection: a new 1 MB buffer per image left tens of MB of them behind at
+ * 32 answers in flight (peak RSS of a worker over 200 MB on 4K answers).
+ */
+const spareWriteBuffers: Buffer[] = [];
+const MAX_SPARE_WRITE_BUFFERS = 64;
+
+/** A write buffer (WRITE_BUFFER_BYTES), a spare one when there is one. */
+export function takeWriteBuffer(): Buffer {
+  return spareWriteBuffers.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+}
+
+/** Gives a write buffer back; only once no write of its bytes is still pending. */
+export function giveBackWriteBuffer(buffer: Buffer): void {
+  if (spareWriteBuffers.length < MAX_SPARE_WRITE_BUFFERS && !spareWriteBuffers.includes(buffer)) spareWriteBuffers.push(buffer);
+}
 
 /**
  * Removes a temporary image file, already gone or not. `unlink` rather than `rm`: `rm` looks at
@@ -110,8 +140,8 @@ export class JsonImageScanner {
   private decoder?: Base64StreamDecoder;
   private currentIndex = -1;
   /**
-   * Decoded image bytes gathered into one write: a network chunk decodes to ~50-100 KB, and a
-   * write (a thread-pool round trip) per chunk costs more than the copy it saves.
+   * Decoded image bytes gathered into one write: a write (a thread-pool round trip) per network
+   * chunk costs more than the copy it saves. Taken when an image starts, given back when it ends.
    */
   private out?: Buffer;
   private outLength = 0;
@@ -236,6 +266,8 @@ export class JsonImageScanner {
   async discard(): Promise<void> {
     const writer = this.writer;
     this.writer = undefined;
+    // Pushes are awaited one by one, so no write of the buffer is pending here.
+    this.releaseOut();
     if (writer) await writer.discard();
     await Promise.all([...this.images.values()].map((image) => removeTempFile(image.tempPath)));
     this.images.clear();
@@ -299,21 +331,26 @@ export class JsonImageScanner {
     }
     if (text.length === 0) return;
     const decoder = this.decoder!;
-    const needed = decoder.maxDecodedLength(text);
     if (!this.writer) {
       // Nothing is saved any more (see `saveError`); the text is still checked and consumed.
       decoder.decode(text);
       return;
     }
-    if (needed > OUT_BUFFER_BYTES) {
-      await this.flushOut();
-      const bytes = decoder.decode(text);
-      if (bytes.length > 0 && this.writer) await this.guard(() => this.writer!.write(bytes));
-      return;
+    // A slice at a time (see TEXT_SLICE_BYTES), into the write buffer, even a large piece (the
+    // socket's buffered chunks joined): never into a buffer of its own.
+    for (let at = 0; at < text.length; at += TEXT_SLICE_BYTES) {
+      const slice = text.subarray(at, at + TEXT_SLICE_BYTES);
+      if (this.outLength + decoder.maxDecodedLength(slice) > WRITE_BUFFER_BYTES) await this.flushOut();
+      this.out ??= takeWriteBuffer();
+      this.outLength += decoder.decodeInto(slice, this.out, this.outLength);
     }
-    if (this.outLength + needed > OUT_BUFFER_BYTES) await this.flushOut();
-    this.out ??= Buffer.allocUnsafe(OUT_BUFFER_BYTES);
-    this.outLength += decoder.decodeInto(text, this.out, this.outLength);
+  }
+
+  /** Gives the write buffer back: its bytes are written (flushOut resolved) or dropped. */
+  private releaseOut(): void {
+    if (this.out) giveBackWriteBuffer(this.out);
+    this.out = undefined;
+    this.outLength = 0;
   }
 
   /** Writes the decoded bytes gathered so far; the buffer is free again when this resolves. */
@@ -334,9 +371,10 @@ export class JsonImageScanner {
     }
     const tail = this.decoder!.end();
     this.decoder = undefined;
-    if (!this.writer) return;
     await this.flushOut();
-    if (tail.length > 0 && this.writer) await this.guard(() => this.writer!.write(tail));
+    this.releaseOut();
+    if (!this.writer) return;
+    if (tail.length > 0) await this.guard(() => this.writer!.write(tail));
     const writer = this.writer;
     this.writer = undefined;
     if (!writer) return;

@@ -14,6 +14,9 @@ import { billedCostPico, formatUsd, picoToUsd, unpricedPart, type ModelPrice, ty
 import type { LedgerEntry } from '../core/types.js';
 import { billingOfEntry, providerOfEntry } from '../output/ledger.js';
 import type { BillingRecord } from './billing.js';
+import { csvCell, csvDecimal } from '../output/csv-cells.js';
+
+export { csvCell };
 
 export const GROUP_KEYS = ['provider', 'model', 'day', 'batch', 'tag', 'product', 'shot'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
@@ -569,28 +572,11 @@ export function renderTable(report: Report, by: GroupKey[]): string {
   return `${[...warnings, ...body].join('\n')}\n`;
 }
 
-/**
- * A spreadsheet runs a cell that starts with = + - @ (or tab/CR, which some strip first) as a
- * formula; a leading ' makes it text. Then RFC 4180 quoting for commas, quotes and newlines.
- */
-export function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-/**
- * Plain decimals (a tiny cost would otherwise print as `3e-7`, which not every sheet reads);
- * an empty cell for no figure (cost per image without images).
- */
-function csvNumber(value: number | null): string {
-  if (value === null) return '';
-  return Number.isInteger(value) ? String(value) : value.toFixed(12).replace(/\.?0+$/, '');
-}
-
+/** The report as CSV, cells by the rule of output/csv-cells.ts. */
 export function renderCsv(report: Report, by: GroupKey[]): string {
   const lines = [[...by, ...TOTAL_FIELDS].map(csvCell).join(',')];
   const row = (key: Partial<Record<GroupKey, string>>, totals: Totals): string =>
-    [...by.map((k) => csvCell(key[k] ?? '')), ...TOTAL_FIELDS.map((field) => csvNumber(totals[field]))].join(',');
+    [...by.map((k) => csvCell(key[k] ?? '')), ...TOTAL_FIELDS.map((field) => csvDecimal(totals[field]))].join(',');
   for (const group of report.groups) lines.push(row(group.key, group));
   lines.push(row(Object.fromEntries(by.map((k, i) => [k, i === 0 ? 'TOTAL' : ''])), report.totals));
   return `${lines.join('\n')}\n`;

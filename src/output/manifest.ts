@@ -21,6 +21,7 @@ import type { Dirent } from 'node:fs';
 import { mkdir, opendir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { OutputStore } from './storage.js';
+import { csvCell, csvDecimal } from './csv-cells.js';
 
 export const MANIFEST_CSV = 'manifest.csv';
 export const MANIFEST_JSON = 'manifest.json';
@@ -212,25 +213,9 @@ function summarize(store: OutputStore, batch: string, entries: ManifestEntry[]):
 function* csvLines(entries: ManifestEntry[]): Generator<string> {
   yield `${MANIFEST_COLUMNS.join(',')}\n`;
   for (const entry of entries) {
-    const cells = [entry.product, entry.shot, entry.files.join(';'), entry.status, entry.reason, entry.model, csvCost(entry.costUsd), entry.photos.join(';'), entry.rowId, entry.finishedAt];
+    const cells = [entry.product, entry.shot, entry.files.join(';'), entry.status, entry.reason, entry.model, csvDecimal(entry.costUsd), entry.photos.join(';'), entry.rowId, entry.finishedAt];
     yield `${cells.map(csvCell).join(',')}\n`;
   }
-}
-
-/**
- * A spreadsheet runs a cell that starts with = + - @ (or tab/CR) as a formula; a leading ' makes
- * it text. Then RFC 4180 quoting for commas, quotes and line breaks. (The rule of cost reports'
- * CSV, kept here so output/ needs nothing of cost/.)
- */
-export function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-/** Plain decimals, to the picodollar the cost was reckoned in (`3e-7` is not read by every sheet). */
-function csvCost(value: number | null): string {
-  if (value === null) return '';
-  return Number.isInteger(value) ? String(value) : value.toFixed(12).replace(/\.?0+$/, '');
 }
 
 function* jsonLines(batch: string, entries: ManifestEntry[]): Generator<string> {

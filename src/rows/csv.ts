@@ -17,6 +17,7 @@ import { Utf8Guard } from './utf8-guard.js';
 import { UsageError } from '../core/errors.js';
 import { MAX_GEMINI_REFERENCE_BYTES } from '../providers/gemini/models.js';
 import type { PriceTable } from '../cost/pricing.js';
+import { csvParseOptions, MAX_RECORD_BYTES } from './parse-options.js';
 
 // The reader's public surface stays here; its parts are in the modules named above.
 export { CsvFileError, formatProblem, type RowProblem, type RowRead } from './problems.js';
@@ -53,11 +54,7 @@ export function strictRejection(file: string, problems: readonly RowProblem[]): 
 /** Gemini's limit on a row's reference images together (see providers/gemini/models.ts). */
 export const MAX_REFERENCE_BYTES = MAX_GEMINI_REFERENCE_BYTES;
 
-/**
- * One record may not exceed this. A prompt is a few KB at most; without a cap, a big file with no
- * line breaks (not a CSV) would be held in memory whole.
- */
-export const MAX_RECORD_BYTES = 1024 * 1024;
+export { MAX_RECORD_BYTES };
 
 // ---------------------------------------------------------------------------------------------
 // Records
@@ -180,20 +177,7 @@ async function checkIsFile(file: string): Promise<void> {
 
 /** The file's records as csv-parse reads them, each with its raw text (to count lines), behind the UTF-8 guard. */
 function openParser(csvPath: string, delimiter: string): Parser {
-  const parser = parse({
-    bom: true,
-    delimiter,
-    raw: true,
-    // Blank lines come through as records so every physical line is seen and counted.
-    skip_empty_lines: false,
-    // Wrong field counts become row problems instead of ending the file.
-    relax_column_count: true,
-    // `He said "hi"` in an unquoted cell is meant literally; only a cell that starts with a quote is quoted.
-    relax_quotes: true,
-    // Files glued together from several editors mix line endings.
-    record_delimiter: ['\r\n', '\n', '\r'],
-    max_record_size: MAX_RECORD_BYTES,
-  });
+  const parser = parse(csvParseOptions(delimiter));
   const source = createReadStream(csvPath);
   // pipeline destroys every stream when one fails or the consumer stops early; the error itself
   // reaches us through the parser's iterator.

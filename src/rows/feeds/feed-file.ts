@@ -7,7 +7,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { CsvError } from 'csv-parse';
 import { parse } from 'csv-parse/sync';
-import { CsvFileError, delimiterName, delimiterOfHeader, MAX_RECORD_BYTES } from '../csv.js';
+import { CsvFileError, delimiterName, delimiterOfHeader } from '../csv.js';
+import { csvParseOptions } from '../parse-options.js';
 import type { FeedProblem, FeedRecord, FeedTable } from './types.js';
 
 /** Largest feed read: well above a large shop's export, well below what would strain memory. */
@@ -90,17 +91,7 @@ async function readFeedText(path: string): Promise<string> {
 function parseRecords(path: string, text: string, delimiter: string): { line: number; cells: string[] }[] {
   let parsed: { record: string[]; raw: string }[];
   try {
-    parsed = parse(text, {
-      bom: true,
-      delimiter,
-      raw: true,
-      skip_empty_lines: false,
-      relax_column_count: true,
-      // `He said "hi"` in an unquoted cell is meant literally, as in prompt CSVs.
-      relax_quotes: true,
-      record_delimiter: ['\r\n', '\n', '\r'],
-      max_record_size: MAX_RECORD_BYTES,
-    }) as unknown as { record: string[]; raw: string }[];
+    parsed = parse(text, csvParseOptions(delimiter)) as unknown as { record: string[]; raw: string }[];
   } catch (error) {
     if (!(error instanceof CsvError)) throw error;
     const line = typeof (error as CsvError & { lines?: number }).lines === 'number' ? (error as CsvError & { lines: number }).lines : undefined;

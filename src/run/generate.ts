@@ -176,26 +176,7 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   const finishedAt = new Date();
   const price = prices.priceOf(row.model, finishedAt.toISOString());
   const cost = price ? billedCostPico(answer.billing, price) : undefined;
-  const entry: LedgerEntry = {
-    ts: finishedAt.toISOString(),
-    batch: row.batch,
-    rowId: row.id,
-    provider: provider.name,
-    model: row.model,
-    attempt: info.attempt,
-    outcome: answer.images.length > 0 && answer.saveError === undefined ? 'done' : 'failed',
-    ...(answer.finishReason ? { finishReason: answer.finishReason } : {}),
-    ...(answer.blockReason ? { blockReason: answer.blockReason } : {}),
-    images: answer.images.length,
-    tags: row.tags,
-    // Only these two of the metadata: a line per billed answer stays small.
-    ...ledgerLabel('product', row.metadata?.product),
-    ...ledgerLabel('shot', row.metadata?.shot),
-    billing: answer.billing,
-    [answer.usage.field]: answer.usage.value,
-    host: hostname(),
-    pid: process.pid,
-  };
+  const entry = ledgerEntryOf(row, provider.name, answer, info.attempt, finishedAt);
   try {
     await ledger.append(entry);
   } catch (error) {
@@ -226,6 +207,30 @@ export async function generateRow(row: BatchRow, context: RowContext, info: Atte
   }
   await counted?.();
   return outcome;
+}
+
+/** The ledger line of a billed answer: the usage exactly as received, and what it is billed as. */
+function ledgerEntryOf(row: BatchRow, provider: ProviderName, answer: ProviderAnswer, attempt: number, finishedAt: Date): LedgerEntry {
+  return {
+    ts: finishedAt.toISOString(),
+    batch: row.batch,
+    rowId: row.id,
+    provider,
+    model: row.model,
+    attempt,
+    outcome: answer.images.length > 0 && answer.saveError === undefined ? 'done' : 'failed',
+    ...(answer.finishReason ? { finishReason: answer.finishReason } : {}),
+    ...(answer.blockReason ? { blockReason: answer.blockReason } : {}),
+    images: answer.images.length,
+    tags: row.tags,
+    // Only these two of the metadata: a line per billed answer stays small.
+    ...ledgerLabel('product', row.metadata?.product),
+    ...ledgerLabel('shot', row.metadata?.shot),
+    billing: answer.billing,
+    [answer.usage.field]: answer.usage.value,
+    host: hostname(),
+    pid: process.pid,
+  };
 }
 
 /** `{product: "A1"}` for a metadata value that is not blank, else nothing (a CSV's empty cell). */

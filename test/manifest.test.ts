@@ -53,7 +53,8 @@ async function settleRow(batch: string, row: FakeRow): Promise<void> {
     status: row.status ?? 'done',
     ...(row.reason ? { reason: row.reason } : {}),
     prompt: `prompt of ${row.id}`,
-    parameters: { model: row.model ?? 'gemini-3-pro-image-preview', referenceImages: row.referenceImages ?? [] },
+    // A feed's row sends the photos its metadata lists (all of them, as `references: all`).
+    parameters: { model: row.model ?? 'gemini-3-pro-image-preview', referenceImages: row.referenceImages ?? row.metadata?.photos?.split(' ') ?? [] },
     tags: [],
     metadata: row.metadata ?? {},
     images: images.map((file) => ({ file, mimeType: file.endsWith('.jpg') ? 'image/jpeg' : 'image/png', bytes: 10 })),
@@ -262,7 +263,8 @@ describe('manifest in queue mode', () => {
     for (const row of json.rows) {
       const sidecar = JSON.parse(await readFile(join(out, 'shop/queue', `${row.rowId}.json`), 'utf8')) as { costUsd: number };
       expect(row.costUsd, row.rowId).toBe(sidecar.costUsd);
-      expect(row.photos).toEqual([`https://shop.example/${row.product}.jpg`]);
+      // The rows sent no reference images: the product's photo column is metadata, not what was sent.
+      expect(row.photos).toEqual([]);
       for (const file of row.files) expect((await stat(join(out, file))).size).toBeGreaterThan(0);
     }
     const csvLines = (await readFile(join(out, 'shop/queue', 'manifest.csv'), 'utf8')).trimEnd().split('\n');

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { capabilitiesOf, normalizeImageSize } from '../providers/models.js';
 import { UsageError } from '../core/errors.js';
 import { zonedParts } from './zoned-time.js';
-import { feedJobFields, feedJobOf, type FeedJob } from './shots.js';
+import { feedJobFields, feedJobOf, shotOptionProblem, type FeedJob } from './shots.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -69,7 +69,8 @@ const definitionSchema = z
     ...feedJobFields,
     feed: feedJobFields.feed.optional(),
     format: feedJobFields.format.optional(),
-    schedule: scheduleSchema,
+    // Optional for `run --job` / `estimate --job`; `schedule sync` needs it.
+    schedule: scheduleSchema.optional(),
     defaults: z
       .object({
         model: z.string().optional(),
@@ -154,15 +155,18 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
   }
   const value = parsed.data;
   const feed = value.feed !== undefined ? feedJobOf(file, { ...value, feed: value.feed, format: value.format! }) : undefined;
+  // A shot its model cannot make is this file's mistake: said now (sync, run), not at a firing.
+  const shotProblem = feed ? shotOptionProblem(feed, value.defaults?.model) : undefined;
+  if (shotProblem) return { file, field: '', reason: shotProblem.replace(`${file}: `, '') };
   return {
     name: value.name,
     file,
     csv: feed ? feed.feed : resolve(dirname(file), value.csv!),
     ...(feed ? { feed } : {}),
     schedule: {
-      ...(value.schedule.pattern ? { pattern: value.schedule.pattern } : {}),
-      ...(value.schedule.tz ? { tz: value.schedule.tz } : {}),
-      ...(value.schedule.every !== undefined ? { everyMs: parseDuration(value.schedule.every)! } : {}),
+      ...(value.schedule?.pattern ? { pattern: value.schedule.pattern } : {}),
+      ...(value.schedule?.tz ? { tz: value.schedule.tz } : {}),
+      ...(value.schedule?.every !== undefined ? { everyMs: parseDuration(value.schedule.every)! } : {}),
     },
     defaults: value.defaults ?? {},
     batch: value.batch ?? '{name}/{date}',

@@ -24,6 +24,7 @@ import type { RowRead } from '../rows/problems.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
 import { feedSource } from './feed-source.js';
 import { FiringQueue } from './firing-queue.js';
+import { UsageError } from '../core/errors.js';
 
 export interface FiringDeps {
   images: Queue<ImageJobData>;
@@ -95,7 +96,9 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     const defaults = { model: definition.defaults.model ?? deps.defaultModel ?? DEFAULT_MODEL, aspectRatio: definition.defaults.aspectRatio, imageSize: definition.defaults.imageSize };
     const reads = source.read(rowChecks(defaults, budgetPico, deps.prices, photos ? { photos } : {}))[Symbol.asyncIterator]();
     // A feed is read whole by its first chunk: its header is known before anything is queued.
-    const first = await reads.next().catch((error: unknown) => fail(`${what} ${definition.csv} could not be read: ${(error as Error).message}`));
+    const first = await reads.next().catch((error: unknown) =>
+      fail(error instanceof UsageError ? `the job cannot run: ${(error as Error).message}` : `${what} ${definition.csv} could not be read: ${(error as Error).message}`),
+    );
     const changed = await headerChange(definition, source, deps);
     if (changed) await fail(changed);
     run.takenOver = (await takeOverParkedRows(definition.name, batch, deps)).rowIds.size;

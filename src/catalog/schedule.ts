@@ -29,7 +29,10 @@ export interface SyncResult {
 }
 
 export async function syncSchedules(queue: Queue<FiringJobData>, dir: string): Promise<SyncResult> {
-  const { definitions, problems } = await loadDefinitions(dir);
+  const loaded = await loadDefinitions(dir);
+  // A job with no schedule is for `run --job`: it has no scheduler to sync.
+  const problems = [...loaded.problems, ...loaded.definitions.filter((d) => !isScheduled(d)).map((d) => ({ file: d.file, field: 'schedule', reason: 'a scheduled job needs a schedule: { pattern: "0 2 * * *" } or { every: 6h }' }))];
+  const definitions = loaded.definitions.filter(isScheduled);
   for (const definition of definitions) {
     await queue.upsertJobScheduler(definition.name, await repeatOf(queue, definition), { name: FIRING_JOB, data: { definition }, opts: firingJobOptions });
   }
@@ -57,6 +60,10 @@ async function repeatOf(queue: Queue<FiringJobData>, definition: CatalogDefiniti
   if (everyMs === undefined) return { pattern: pattern!, ...(tz ? { tz } : {}) };
   const existing = await queue.getJobScheduler(definition.name);
   return existing?.every === everyMs ? { every: everyMs } : { every: everyMs, startDate: Date.now() + everyMs };
+}
+
+function isScheduled(definition: CatalogDefinition): boolean {
+  return definition.schedule.pattern !== undefined || definition.schedule.everyMs !== undefined;
 }
 
 /** Names of schedulers whose (now broken) definition file is still there. */

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Row } from '../core/types.js';
 import type { PriceTable } from '../cost/pricing.js';
-import { normalizeImageSize, rulesOf, unknownModelReason, type ModelRules } from '../providers/models.js';
+import { DEFAULT_MODEL, normalizeImageSize, rulesOf, unknownModelReason, type ModelRules } from '../providers/models.js';
 import type { OptionValue } from '../providers/row-options.js';
 import type { RowDefaults } from '../rows/csv.js';
 import { FeedMappingError, readProducts, type NamedTemplate, type ProductsRead } from '../rows/feeds/products.js';
@@ -178,6 +178,17 @@ function shotsOf(job: FeedJob): { shot: Shot; field: string }[] {
 }
 
 /** Each shot's model and options checked by the model's rules; one FeedMappingError listing every problem. */
+/** The first problem of the job's shots with their models (options a model cannot take, a missing prompt), without reading the feed. */
+export function shotOptionProblem(job: FeedJob, defaultModel = DEFAULT_MODEL): string | undefined {
+  try {
+    checkShots(job, { defaults: { model: defaultModel } });
+    return undefined;
+  } catch (error) {
+    if (error instanceof FeedMappingError) return error.message.split('\n')[0];
+    throw error;
+  }
+}
+
 function checkShots(job: FeedJob, options: ShotRowsOptions): { checked: CheckedShot[]; unknownModels: string[] } {
   const problems: string[] = [];
   const unknownModels = new Set<string>();

@@ -46,7 +46,7 @@ export interface ManifestEntry {
   model: string;
   /** As in the sidecar; null when the model has no price. */
   costUsd: number | null;
-  /** `metadata.photos` split on spaces (a feed's photo URLs), else the row's reference images. */
+  /** The reference images the row sent: photo URLs as the feed named them, or paths. */
   photos: string[];
   rowId: string;
   finishedAt: string;
@@ -143,7 +143,8 @@ async function readEntry(dir: string, batch: string, name: string): Promise<Mani
 function entryOf(batch: string, rowId: string, status: 'done' | 'failed', sidecar: SidecarFields): ManifestEntry {
   const metadata = sidecar.metadata ?? {};
   const text = (value: unknown): string => (typeof value === 'string' ? value : '');
-  const photos = typeof metadata.photos === 'string' && metadata.photos.trim() !== '' ? metadata.photos.trim().split(/\s+/) : stringsOf(sidecar.parameters?.referenceImages);
+  // The photos this row sent (a shot with `references: none` sent none), not all of its product's.
+  const photos = stringsOf(sidecar.parameters?.referenceImages);
   const files = (Array.isArray(sidecar.images) ? sidecar.images : []).map((image) => image?.file).filter((file): file is string => typeof file === 'string');
   return {
     product: text(metadata.product) || rowId,

@@ -32,6 +32,9 @@ export function createImagesWorker(config: Config, connection: Redis, options: I
     maxStartedAttempts: MAX_STARTED_ATTEMPTS,
     lockDuration: options.lockDurationMs,
     stalledInterval: options.stalledIntervalMs ?? 15_000,
+    // After a Redis blip the worker's loop waits this long before it asks for jobs again (BullMQ's
+    // default is 15 s: a worker idle for up to half a minute after Redis came back).
+    runRetryDelay: 1_000,
     maxStalledCount: 3,
     // Calls take up to minutes; a rate-limited worker re-checks at least this often.
     maximumRateLimitDelay: 30_000,

@@ -38,6 +38,11 @@ export interface Config {
   priceFile?: string;
   /** fsync images, sidecars and ledger lines before counting them written. @default true */
   durable: boolean;
+  /**
+   * TOKENHOT_WEBHOOK_SECRET: signs the webhooks of `--notify` and `notify:` (notify/sign.ts).
+   * Only in memory, as the API key: never in job data, logs or bodies.
+   */
+  webhookSecret?: string;
 }
 
 /** The flags any command may pass; unset ones fall back to the environment, then defaults. */
@@ -79,6 +84,7 @@ const schema = z.object({
   priceFile: z.string().optional(),
   imageOnly: z.boolean(),
   durable: z.boolean(),
+  webhookSecret: z.string().min(16, 'TOKENHOT_WEBHOOK_SECRET must be at least 16 characters (e.g. openssl rand -hex 32)').optional(),
 });
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
@@ -126,6 +132,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     priceFile: nonEmpty(flags.prices) ?? nonEmpty(env.TOKENHOT_PRICES),
     imageOnly: flags.imageOnly ?? false,
     durable: flags.durable ?? env.TOKENHOT_DURABLE !== '0',
+    webhookSecret: nonEmpty(env.TOKENHOT_WEBHOOK_SECRET),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -148,7 +155,15 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     retry: { ...DEFAULT_RETRY_POLICY, attempts: value.attempts },
     priceFile: value.priceFile,
     durable: value.durable,
+    ...(value.webhookSecret ? { webhookSecret: value.webhookSecret } : {}),
   };
+}
+
+/** The webhook secret when there are URLs to notify: webhooks are never sent unsigned. */
+export function requireWebhookSecret(config: Config, urls: readonly string[]): string | undefined {
+  if (urls.length === 0) return config.webhookSecret;
+  if (!config.webhookSecret) throw new UsageError('TOKENHOT_WEBHOOK_SECRET is not set: webhooks (--notify, a job\'s notify:) are signed with it; export a secret of at least 16 characters (e.g. openssl rand -hex 32) and give it to the receivers');
+  return config.webhookSecret;
 }
 
 /** The API key, or a usage error that says where it comes from. */

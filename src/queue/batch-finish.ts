@@ -3,11 +3,14 @@
  * manifest (and, for a catalog job's row, the job's `latest/` view). No worker knows that it
  * holds the last row, so each settled row asks the batch's counts (one round trip); only when
  * nothing is left is anything read from disk. Two workers settling the last rows at once may
- * both write: each file is written whole and renamed into place, so the last one wins.
+ * both write: each file is written whole and renamed into place, so the last one wins. The
+ * batch's `batch.finished` webhook is sent once, by the worker that claims it in Redis.
  */
 import type { Logger } from '../core/log.js';
 import { updateLatest } from '../output/latest.js';
-import { writeManifest } from '../output/manifest.js';
+import { writeManifest, type ManifestSummary } from '../output/manifest.js';
+import { announceOnce } from '../notify/batch-notices.js';
+import { newEvent } from '../notify/events.js';
 import type { OutputStore } from '../output/storage.js';
 import type { BatchState } from './batch-state.js';
 import type { ImageJobData } from './queue.js';
@@ -30,11 +33,25 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
     const manifest = await writeManifest(parts.store, batch);
     for (const warning of manifest.warnings) parts.log.warn({ batch }, warning);
     parts.log.info({ batch, rows: manifest.rows, done: manifest.done, failed: manifest.failed, costUsd: manifest.costUsd }, `batch ${batch} settled: manifest written`);
+    await announceFinished(parts.batches, batch, manifest, parts.log);
     if (!data.catalog) return;
     const latest = await updateLatest(parts.store, data.catalog.name, batch);
     parts.log.info({ batch, job: latest.job, updated: latest.updated, copied: latest.copied, keptNewer: latest.keptNewer }, `latest/${latest.job} updated`);
   } catch (error) {
     parts.log.warn({ batch, err: (error as Error).message }, 'manifest of the batch not written');
+  }
+}
+
+/** `batch.finished` to the batch's URLs, once (a failure is logged: the manifest stands). */
+async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary, log: Logger): Promise<void> {
+  try {
+    const event = async () => {
+      const counts = await batches.counts(batch);
+      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd: manifest.costUsd, manifest: manifest.csvPath });
+    };
+    if (await announceOnce(batches, batch, 'finished', event)) log.info({ batch }, 'batch.finished webhook queued');
+  } catch (error) {
+    log.warn({ batch, err: (error as Error).message }, 'batch.finished webhook not queued');
   }
 }
 

@@ -13,10 +13,15 @@
  *   <prefix>:tokenhot:batch:<b>:reserved   sorted set: job id → when its call's reservation lapses (ms, Redis clock)
  *   <prefix>:tokenhot:batch:<b>:reserved-pico  hash: job id → `<picodollars held>:<call id>`
  *   <prefix>:tokenhot:batch:<b>:over       set of job ids parked because the batch reached its budget
+ *   <prefix>:tokenhot:batch:<b>:<notice>-notified  `1` once a webhook notice of the batch was sent
+ *                                          (finished, over-budget, stopped: notify/batch-notices.ts)
  * and the batch's budget (picodollars) in its meta hash, field `budgetPico`; `handedOver` and
- * `handedOverTo` there count the rows a later catalog firing took over.
+ * `handedOverTo` there count the rows a later catalog firing took over; `notify` holds its
+ * webhook URLs (a JSON list).
  */
 import type { Redis } from 'ioredis';
+import type { WebhookOutbox } from '../notify/events.js';
+import type { Notice, NoticeBoard } from '../notify/batch-notices.js';
 
 /**
  * The start of the budget scripts: drops reservations whose worker stopped renewing them (it
@@ -124,10 +129,12 @@ export interface FailedRowState {
   reason: string;
 }
 
-export class BatchState {
+export class BatchState implements NoticeBoard {
+  /** `outbox`: where a worker's webhook events go (notify/); without one, none are sent. */
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
+    readonly outbox?: WebhookOutbox,
   ) {}
 
   private key(batch: string, part: string): string {
@@ -162,9 +169,12 @@ export class BatchState {
     return rowIds.filter((_, index) => member[index] === 0);
   }
 
-  /** Called after the jobs were added, so a crash in between only means they are added again (a no-op). */
+  /**
+   * Called after the jobs were added, so a crash in between only means they are added again (a no-op).
+   * A batch given rows again finishes again: its `batch.finished` may be sent again.
+   */
   async markQueued(batch: string, rowIds: string[]): Promise<void> {
-    if (rowIds.length > 0) await this.client.sadd(this.key(batch, 'rows'), ...rowIds);
+    if (rowIds.length > 0) await this.client.multi().sadd(this.key(batch, 'rows'), ...rowIds).del(this.noticeKey(batch, 'finished')).exec();
   }
 
   /** Rows queued again with new content: no longer done or failed until their new job ends. */
@@ -175,7 +185,48 @@ export class BatchState {
       .sadd(this.key(batch, 'rows'), ...rowIds)
       .srem(this.key(batch, 'done'), ...rowIds)
       .hdel(this.key(batch, 'failed'), ...rowIds)
+      .del(this.noticeKey(batch, 'finished'))
       .exec();
+  }
+
+  /** The batch's webhook URLs (`enqueue --notify`, a job's `notify:`); given again, they replace the earlier ones. */
+  async setNotifyUrls(batch: string, urls: readonly string[]): Promise<void> {
+    await this.client.hset(this.key(batch, 'meta'), 'notify', JSON.stringify(urls));
+  }
+
+  async notifyUrls(batch: string): Promise<string[]> {
+    return parseUrls(await this.client.hget(this.key(batch, 'meta'), 'notify'));
+  }
+
+  private noticeKey(batch: string, notice: Notice): string {
+    return this.key(batch, `${notice}-notified`);
+  }
+
+  /** SET NX: true for the one caller that claims the batch's notice (until released, cleared or `ttlSeconds`). */
+  async claimNotice(batch: string, notice: Notice, ttlSeconds?: number): Promise<boolean> {
+    const key = this.noticeKey(batch, notice);
+    const reply = ttlSeconds === undefined ? await this.client.set(key, '1', 'NX') : await this.client.set(key, '1', 'EX', ttlSeconds, 'NX');
+    return reply === 'OK';
+  }
+
+  async releaseNotice(batch: string, notice: Notice): Promise<void> {
+    await this.client.del(this.noticeKey(batch, notice));
+  }
+
+  /** Batches with webhook URLs whose rows are not all settled (done, failed for good, parked). */
+  async unsettledWithNotify(): Promise<string[]> {
+    const names = await this.batches();
+    if (names.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const name of names) pipeline.hget(this.key(name, 'meta'), 'notify');
+    const replies = (await pipeline.exec()) ?? [];
+    const notified = names.filter((_, index) => parseUrls(replies[index]?.[1] as string | null).length > 0);
+    const unsettled: string[] = [];
+    for (const name of notified) {
+      const counts = await this.counts(name);
+      if (counts.done + counts.failed + counts.overBudget < counts.rows) unsettled.push(name);
+    }
+    return unsettled;
   }
 
   async markDone(batch: string, rowId: string): Promise<void> {
@@ -255,10 +306,11 @@ export class BatchState {
     };
   }
 
-  /** Sets or (undefined) removes the batch's budget. */
+  /** Sets or (undefined) removes the batch's budget; a batch that reaches the new one says so again. */
   async setBudget(batch: string, budgetPico: bigint | undefined): Promise<void> {
-    if (budgetPico === undefined) await this.client.hdel(this.key(batch, 'meta'), 'budgetPico');
-    else await this.client.hset(this.key(batch, 'meta'), 'budgetPico', budgetPico.toString());
+    const meta = this.key(batch, 'meta');
+    const change = this.client.multi().del(this.noticeKey(batch, 'over-budget'));
+    await (budgetPico === undefined ? change.hdel(meta, 'budgetPico') : change.hset(meta, 'budgetPico', budgetPico.toString())).exec();
   }
 
   /** Spend and budget of a batch in one round trip, for the check before each call. */
@@ -378,6 +430,18 @@ export class BatchState {
       .multi()
       .zrem(this.batchesKey, batch)
       .del(this.key(batch, 'meta'), this.key(batch, 'rows'), this.key(batch, 'done'), this.key(batch, 'failed'), this.key(batch, 'spend'), this.key(batch, 'reserved'), this.key(batch, 'reserved-pico'), this.key(batch, 'over'))
+      .del(this.noticeKey(batch, 'finished'), this.noticeKey(batch, 'over-budget'), this.noticeKey(batch, 'stopped'))
       .exec();
+  }
+}
+
+/** A meta `notify` field as a list; anything else is no URLs. */
+function parseUrls(value: string | null | undefined): string[] {
+  if (!value) return [];
+  try {
+    const urls = JSON.parse(value) as unknown;
+    return Array.isArray(urls) ? urls.filter((url): url is string => typeof url === 'string') : [];
+  } catch {
+    return [];
   }
 }

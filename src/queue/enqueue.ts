@@ -12,6 +12,7 @@ import type { PriceTable } from '../cost/pricing.js';
 import { rejectedRowCount, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from '../rows/csv.js';
 import type { BatchRow } from '../core/types.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
+import { connectRedis, type QueueSettings } from './queue.js';
 
 export interface EnqueueOptions {
   csvPath: string;
@@ -29,6 +30,8 @@ export interface EnqueueOptions {
   prices?: PriceTable;
   /** Queue again rows that failed on a billed answer too (billed again); unbilled failures always come back. */
   retryFailed?: boolean;
+  /** The batch's webhook URLs (`--notify`): they replace earlier ones; unset keeps them. */
+  notify?: readonly string[];
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;
   progress?: Progress;
@@ -62,7 +65,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   const summary: EnqueueSummary = { batch: options.batch, added: 0, alreadyQueued: 0, rejected: [] };
   const chunkSize = options.chunkSize ?? 500;
   const jobOptions = imageJobOptions(options.retry);
-  await batches.register(options.batch, { csv: options.csvPath });
+  await batches.register(options.batch, { csv: options.csvPath, ...(options.notify && options.notify.length > 0 ? { notify: JSON.stringify(options.notify) } : {}) });
   if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 
   // Chunks are sent while the next ones are read and checked, and a chunk's jobs are built while
@@ -182,6 +185,17 @@ export async function enqueueCatalogRows(
     })),
   );
   await batches.markRequeued(batch, rows.map((row) => row.id));
+}
+
+/** Stores a batch's webhook URLs before `run` queues it (the worker that finishes it reads them). */
+export async function rememberNotifyUrls(settings: QueueSettings, batch: string, urls: readonly string[]): Promise<void> {
+  if (urls.length === 0) return;
+  const client = await connectRedis(settings.redisUrl, 'producer');
+  try {
+    await new BatchState(client, settings.prefix).setNotifyUrls(batch, urls);
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**

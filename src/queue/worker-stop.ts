@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CatalogWorker } from '../catalog/worker.js';
+import type { WorkerWebhooks } from '../notify/webhook-queue.js';
 import type { Logger } from '../core/log.js';
 import type { QueueBudget } from '../run/budget.js';
 import type { Pipeline } from '../run/pipeline.js';
@@ -87,6 +88,9 @@ export interface StopParts {
   pipeline: Pipeline;
   quotas: ScopedQuotas;
   budget: QueueBudget;
+  webhooks: WorkerWebhooks;
+  /** What must be handed to the webhooks queue before it closes (a fatal stop's notices). */
+  beforeWebhooksClose: () => Promise<unknown>;
 }
 
 /** The stop sequence of a worker, run once however often it is asked for. */
@@ -106,6 +110,7 @@ export class WorkerStop {
 
   private async run(force: boolean): Promise<void> {
     const closed = await closeWorker(this.parts, force);
+    await closeWebhooks(this.parts, closed);
     await closeTheRest(this.parts, closed);
     this.markStopped();
   }
@@ -145,6 +150,19 @@ function leaveWorker(parts: StopParts, closed: 'timeout' | 'stuck'): void {
   void worker.disconnect().catch(() => undefined);
 }
 
+/** How long a stop lets the webhooks worker send the events waiting now (a batch just finished). */
+const WEBHOOKS_GRACE_MS = 10_000;
+
+/**
+ * The webhooks worker gets a short grace to send what waits now, then closes; retries due later
+ * stay in Redis for the next worker. Bounded, as the rest, when Redis does not answer.
+ */
+async function closeWebhooks(parts: StopParts, closed: Closed): Promise<void> {
+  const graceMs = closed === 'closed' ? WEBHOOKS_GRACE_MS : 0;
+  await within(parts.beforeWebhooksClose(), closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS);
+  await within(parts.webhooks.worker?.close(graceMs), graceMs + (closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS));
+}
+
 /**
  * Closes what the worker used. Bounded: a Redis that does not answer must not hold the process
  * (the ledger is already on disk, line by line, so nothing here is needed to keep a billed answer).
@@ -159,6 +177,7 @@ async function closeTheRest(parts: StopParts, closed: Closed): Promise<void> {
       parts.queue.close(),
       parts.pipeline.close(),
       parts.quotas.close(),
+      parts.webhooks.outbox.close(),
     ]),
     closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS,
   );

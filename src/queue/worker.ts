@@ -8,7 +8,9 @@
  * - transient: thrown, so BullMQ retries it with our backoff (exponential, full jitter).
  * - row failed for good: `UnrecoverableError` with the reason (also kept in the batch state).
  * - fatal: the queue is paused so no worker burns through jobs, the job goes back to waiting,
- *   and this worker exits non-zero with the cause.
+ *   and this worker exits non-zero with the cause (and `run.stopped` goes to the batches left).
+ *
+ * Beside it run the catalog worker (scheduled firings) and the webhooks worker (notify/).
  */
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -28,6 +30,8 @@ import { watchDrained } from './drain-watch.js';
 import { createImagesWorker } from './images-worker.js';
 import { ImageJobProcessor, type SettledOutcome } from './job-processor.js';
 import { CallsInFlight, ExitStatus, StopSignals, WorkerStop, type WorkerExit } from './worker-stop.js';
+import { announceStopped } from '../notify/batch-notices.js';
+import { openWorkerWebhooks, type WorkerWebhooks } from '../notify/webhook-queue.js';
 
 export type { WorkerExit } from './worker-stop.js';
 
@@ -76,7 +80,7 @@ export async function refusePausedQueue(queue: Queue<ImageJobData>, batches: Bat
 
 export async function startWorker(config: Config, options: WorkerOptions): Promise<RunningWorker> {
   const { settings, log } = options;
-  const { connection, pipeline, queue, batches } = await openQueue(config, options);
+  const { connection, pipeline, queue, batches, webhooks } = await openQueue(config, options);
   const catalogs = new CatalogState(connection, settings.prefix);
   if (options.untilDrained) await refusePausedQueueOrClose(queue, batches, pipeline, connection);
   const quotas = new ScopedQuotas((scope) => new QuotaControl(queue, connection, settings.prefix, log, LONGEST_SLOT_WAIT_MS, scope), { rpm: options.rpm, globalConcurrency: options.globalConcurrency });
@@ -92,16 +96,18 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const budget = new QueueBudget(batches, lockDurationMs, (jobIds) => wakeParked(queue, jobIds));
   /** Ends this worker with an exit status (the first reason given wins). */
   const stopWith = (code: number, reason: string): void => {
+    if (code === 2 && exit.clean) stopNotices.push(announceFatalStop(batches, reason, log));
     exit.give(code, reason);
     // Not awaited: close() waits for the very job that called this to finish.
     setImmediate(() => void stopper.stop());
   };
+  const stopNotices: Promise<void>[] = [];
   const processor = new ImageJobProcessor({ config, log, pipeline, queue, batches, catalogs, quotas, metrics, budget, calls, signals, exit, stopWith, untilDrained: options.untilDrained, onSettled: options.onSettled });
   const workerOptions = { settings, concurrency: options.concurrency, lockDurationMs, stalledIntervalMs: options.stalledIntervalMs, log };
   const worker = createImagesWorker(config, connection, workerOptions, (job, token) => processor.process(job, token));
   const catalogWorker = options.catalog === false ? undefined : startCatalogWorker(settings, connection, queue, batches, config, pipeline.prices, log);
   const timeoutMs = options.shutdownTimeoutMs ?? 120_000;
-  const stopper = new WorkerStop({ worker, connection, log, timeoutMs, signals, calls, exit, catalogWorker, metricsServer, queue, pipeline, quotas, budget });
+  const stopper = new WorkerStop({ worker, connection, log, timeoutMs, signals, calls, exit, catalogWorker, metricsServer, queue, pipeline, quotas, budget, webhooks, beforeWebhooksClose: () => Promise.allSettled(stopNotices) });
   const stop = (force = false): Promise<void> => stopper.stop(force);
   const drainWatch = options.untilDrained ? watchDrained(queue, batches, () => void stop()) : undefined;
   const done = runUntilStopped(worker, stopper, exit, log, drainWatch);
@@ -111,8 +117,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   return { done, stop, pipeline, remaining: () => remainingJobs(queue), ...(metricsServer ? { metricsPort: metricsServer.port } : {}) };
 }
 
-/** The worker's Redis connection, pipeline, images queue and batch state. */
-async function openQueue(config: Config, options: WorkerOptions): Promise<{ connection: Redis; pipeline: Pipeline; queue: Queue<ImageJobData>; batches: BatchState }> {
+/** The worker's Redis connection, pipeline, images queue, webhooks and batch state (which sends the batches' webhooks). */
+async function openQueue(config: Config, options: WorkerOptions): Promise<{ connection: Redis; pipeline: Pipeline; queue: Queue<ImageJobData>; batches: BatchState; webhooks: WorkerWebhooks }> {
   const connection = await connectRedis(options.settings.redisUrl, 'worker');
   const warning = await evictionWarning(connection);
   if (warning) options.log.warn(warning);
@@ -120,8 +126,19 @@ async function openQueue(config: Config, options: WorkerOptions): Promise<{ conn
   const queue = imagesQueue(options.settings, connection);
   // The worker's own listener reports a lost Redis; without one BullMQ prints each error raw.
   queue.on('error', () => undefined);
-  const batches = new BatchState(connection, options.settings.prefix);
-  return { connection, pipeline, queue, batches };
+  const webhooks = openWorkerWebhooks(connection, options.settings.prefix, config, options.log);
+  const batches = new BatchState(connection, options.settings.prefix, webhooks.outbox);
+  return { connection, pipeline, queue, batches, webhooks };
+}
+
+/** `run.stopped` to the batches a fatal error leaves unsettled; a failure is logged, the stop goes on. */
+async function announceFatalStop(batches: BatchState, reason: string, log: Logger): Promise<void> {
+  try {
+    const sent = await announceStopped(batches, reason);
+    if (sent > 0) log.info({ batches: sent }, 'run.stopped webhook queued');
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, 'run.stopped webhook not queued');
+  }
 }
 
 /** `refusePausedQueue`, closing what was opened when it refuses. */

@@ -84,6 +84,8 @@ const definitionSchema = z
     budgetUsd: z.number().positive().optional(),
     mode: z.enum(['incremental', 'full']).default('incremental'),
     description: z.string().optional(),
+    // Webhook receivers of the job's batches and firings (signed with TOKENHOT_WEBHOOK_SECRET).
+    notify: z.array(z.url({ protocol: /^https?$/, error: 'each notify entry must be an http(s) URL' })).min(1, 'give at least one URL, or leave notify out').optional(),
   })
   .strict()
   .superRefine((definition, context) => {
@@ -125,6 +127,8 @@ export interface CatalogDefinition {
   batch: string;
   budgetUsd?: number;
   mode: CatalogMode;
+  /** Webhook URLs told of its batches and firings (notify/). */
+  notify?: string[];
 }
 
 export interface DefinitionProblem {
@@ -172,6 +176,7 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
     batch: value.batch ?? '{name}/{date}',
     ...(value.budgetUsd !== undefined ? { budgetUsd: value.budgetUsd } : {}),
     mode: value.mode,
+    ...(value.notify ? { notify: [...new Set(value.notify)] } : {}),
   };
 }
 

@@ -3,7 +3,9 @@
  * queue what the mode asks for (firing-queue.ts) into the images queue under the firing's batch
  * and budget, and record what it did. Rows an earlier firing parked over budget are taken over by
  * this one (takeover.ts). A feed whose header lost columns since the last firing stops the
- * firing with the difference, before anything is queued or taken over.
+ * firing with the difference, before anything is queued or taken over. A definition with
+ * `notify:` gives its URLs to the firing's batch (its `batch.finished`) and is told of the firing
+ * itself (`catalog.firing_finished`, also when skipped or failed).
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -24,6 +26,7 @@ import type { RowRead } from '../rows/problems.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
 import { feedSource } from './feed-source.js';
 import { FiringQueue } from './firing-queue.js';
+import { newEvent } from '../notify/events.js';
 import { UsageError } from '../core/errors.js';
 
 export interface FiringDeps {
@@ -71,6 +74,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     if (reason) run.reason = reason;
     run.finishedAt = new Date().toISOString();
     await deps.catalogs.recordRun(run);
+    await announceFiring(definition, run, deps);
     return run;
   };
   const fail = async (reason: string): Promise<never> => {
@@ -88,7 +92,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     const problem = await inputProblem(definition.csv);
     if (problem) await fail(`${what} ${definition.csv} cannot be read (${problem}); the schedule stays, the next firing tries again`);
 
-    await deps.batches.register(batch, { csv: definition.csv, catalog: definition.name });
+    await deps.batches.register(batch, { csv: definition.csv, catalog: definition.name, ...(definition.notify ? { notify: JSON.stringify(definition.notify) } : {}) });
     const budgetPico = definition.budgetUsd === undefined ? undefined : usdToPico(definition.budgetUsd);
     if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);
 
@@ -118,6 +122,14 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     await photos?.close();
     await deps.catalogs.unlock(definition.name, token);
   }
+}
+
+/** `catalog.firing_finished` to the definition's URLs, through the worker's outbox. */
+async function announceFiring(definition: CatalogDefinition, run: CatalogRun, deps: FiringDeps): Promise<void> {
+  const outbox = deps.batches.outbox;
+  if (!outbox || !definition.notify || definition.notify.length === 0) return;
+  const { batch, status, enqueued, unchanged, stillQueued, takenOver, rejected, reason } = run;
+  await outbox.send(definition.notify, newEvent('catalog.firing_finished', { catalog: definition.name, batch, status, enqueued, unchanged, stillQueued, takenOver: takenOver ?? 0, rejected, ...(reason ? { reason } : {}) }));
 }
 
 /** Why the input file cannot be read, or undefined. */

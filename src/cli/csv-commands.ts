@@ -3,7 +3,7 @@
  * loaded when it runs (see program.ts).
  */
 import { Option, type Command } from 'commander';
-import { attemptsFlag, CALL_ENV, commonFlags, costFlags, csvFlags, pricesFlag, REFUSED } from './flags.js';
+import { attemptsFlag, CALL_ENV, commonFlags, costFlags, csvFlags, notifyFlag, pricesFlag, REFUSED } from './flags.js';
 import { EXIT, QUEUE_ENV, withHelp } from './help.js';
 import { createLogger } from '../core/log.js';
 
@@ -11,7 +11,7 @@ import { createLogger } from '../core/log.js';
 export function registerRunCommand(program: Command): void {
   withHelp(
     commonFlags(
-      csvFlags(program.command('run [csv]'))
+      notifyFlag(csvFlags(program.command('run [csv]')))
         .description('run every row of a CSV (or of a job\'s feed and shots: --job) and print the report (in-process; through the queue when REDIS_URL is set)')
         .option('--batch <name>', 'batch name (default: the file name)')
         .option('--strict', 'refuse the whole file when any row is bad or names a model this version does not know, before any request')
@@ -66,7 +66,7 @@ export function registerEnqueueCommand(program: Command): void {
   withHelp(
     attemptsFlag(
       pricesFlag(
-        csvFlags(program.command('enqueue [csv]'))
+        notifyFlag(csvFlags(program.command('enqueue [csv]')))
           .description('validate a CSV (or a job\'s feed × shots: --job) and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
           .option('--batch <name>', 'batch name (default: the file name)')
           .option('--strict', 'refuse the whole file when any row is bad or names a model this version does not know, before adding any job')

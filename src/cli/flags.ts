@@ -10,6 +10,14 @@ export const csvFlags = (command: Command): Command =>
     .option('--delimiter <char>', 'field delimiter: , or ; or tab (default: detected from the header line)')
     .option('--job <file>', 'instead of a CSV: a job definition (jobs/*.yaml): its CSV, or its product feed made into rows by its shots, with its defaults, budget and name as the batch');
 
+/** `--notify URL`, repeatable: the batch's webhook receivers (notify/). */
+export const notifyFlag = (command: Command): Command =>
+  command.option(
+    '--notify <url>',
+    'webhook URL to POST signed events to when the batch finishes, reaches its budget or stops on a fatal error (repeatable; needs TOKENHOT_WEBHOOK_SECRET; replaces a job\'s notify:)',
+    (url: string, urls: string[] = []) => [...urls, url],
+  );
+
 export const pricesFlag = (command: Command): Command => command.option('--prices <file>', 'price file (JSON or YAML) over the built-in prices (env TOKENHOT_PRICES)');
 
 /** What a cost depends on: the prices, and whether text is asked for beside the image. */

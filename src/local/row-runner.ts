@@ -97,6 +97,7 @@ export class LocalRowRunner {
     const reservation = await this.budget.reserve(reservationFor(row, this.context.prices), this.waitSignal);
     if (!reservation) {
       this.summary.overBudget += 1;
+      this.options.onEvent?.({ type: 'overBudget', row, spendPico: this.budget.spentPico, budgetPico: this.options.budgetPico ?? 0n });
       return;
     }
     // The run may have stopped while this row waited for room.

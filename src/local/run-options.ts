@@ -39,4 +39,6 @@ export interface LocalRunOptions {
 export type RunEvent =
   | { type: 'retry'; row: BatchRow; attempt: number; delayMs: number; reason: string }
   | { type: 'rateLimited'; row: BatchRow; delayMs: number; reason: string }
-  | { type: 'settled'; row: BatchRow; outcome: RowOutcome };
+  | { type: 'settled'; row: BatchRow; outcome: RowOutcome }
+  /** A row not started: the batch reached its budget (`spendPico` of `budgetPico` spent, all runs). */
+  | { type: 'overBudget'; row: BatchRow; spendPico: bigint; budgetPico: bigint };

@@ -4,7 +4,8 @@
  */
 import { parseBudget } from '../../run/budget.js';
 import { createReadStream } from 'node:fs';
-import type { ConfigFlags } from '../../core/config.js';
+import { requireWebhookSecret, type ConfigFlags } from '../../core/config.js';
+import { notifyUrlsOf } from '../../notify/targets.js';
 import { enqueueCsv, type EnqueueSummary } from '../../queue/enqueue.js';
 import { createProgress } from '../../run/progress.js';
 import { withQueue } from './queue-connection.js';
@@ -19,6 +20,8 @@ export interface EnqueueFlags extends ConfigFlags, CsvInputFlags, JobInputFlags 
   plain?: boolean;
   budgetUsd?: string;
   retryFailed?: boolean;
+  /** `--notify`, repeatable. */
+  notify?: string[];
 }
 
 export function formatEnqueueSummary(summary: EnqueueSummary): string {
@@ -37,6 +40,9 @@ export async function enqueueCommand(csv: string | undefined, flags: EnqueueFlag
     const input = await rowInput(csv, flags, flagConfig, (message) => warnings.push(message));
     const { config, batch } = input;
     const { reading } = csvInput(flags, config, (message) => warnings.push(message));
+    // The workers sign with the secret; asking for it here catches a forgotten one before any row is queued.
+    const notify = notifyUrlsOf(flags.notify, input.job?.notify);
+    requireWebhookSecret(config, notify);
     const summary = await enqueueCsv(images, batches, {
       csvPath: input.path,
       source: input.source,
@@ -48,6 +54,7 @@ export async function enqueueCommand(csv: string | undefined, flags: EnqueueFlag
       budgetPico: parseBudget(input.budgetUsd),
       prices: await loadPriceTable(config),
       retryFailed: flags.retryFailed,
+      notify,
       progress: createProgress({
         label: `enqueue ${batch}`,
         total: input.job?.feed ? 0 : await estimateRecords(input.path),

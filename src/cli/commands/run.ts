@@ -2,21 +2,24 @@
  * `tokenhot-batch run <csv>`: the whole flow for one file, in-process (without REDIS_URL).
  */
 import { describeBudget, ledgerSpend, parseBudget } from '../../run/budget.js';
-import { loadConfig, type ConfigFlags } from '../../core/config.js';
+import { loadConfig, requireWebhookSecret, type ConfigFlags } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { readLedger } from '../../output/ledger.js';
 import { runLocal, type FailedRow, type RunSummary } from '../../local/runner.js';
 import type { Logger } from '../../core/log.js';
 import { estimateFile, renderEstimate } from './estimate.js';
 import { createPipeline, type Pipeline } from '../../run/pipeline.js';
-import { formatUsd, loadPriceTable, type PriceTable } from '../../cost/pricing.js';
+import { formatUsd, loadPriceTable, picoToUsd, type PriceTable } from '../../cost/pricing.js';
 import { createProgress, spendText } from '../../run/progress.js';
 import { buildReport, renderTable } from '../../cost/report.js';
 import { formatProblem, rejectedRowCount } from '../../rows/csv.js';
 import { numberFlag } from './flag-values.js';
 import { csvInput, warnOnStderr, type CsvInputFlags } from './csv-input.js';
 import { rowInput, type JobInputFlags, type RowInput } from './job-input.js';
-import { writeManifest } from '../../output/manifest.js';
+import { writeManifest, type ManifestSummary } from '../../output/manifest.js';
+import { newEvent } from '../../notify/events.js';
+import { openLocalNotifier, type LocalNotifier } from '../../notify/local-notifier.js';
+import { notifyUrlsOf } from '../../notify/targets.js';
 import { updateLatest } from '../../output/latest.js';
 import type { OutputStore } from '../../output/storage.js';
 import { existsSync } from 'node:fs';
@@ -31,6 +34,14 @@ export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   budgetUsd?: string;
   dryRun?: boolean;
   rpm?: string;
+  /** `--notify`, repeatable. */
+  notify?: string[];
+}
+
+/** An in-process run's webhooks: the batch's URLs and this process's notifier (best effort). */
+export interface RunWebhooks {
+  urls: string[];
+  notifier: LocalNotifier;
 }
 
 const describeRow = (row: FailedRow): string => (row.line ? `${row.id} (line ${row.line})` : row.id);
@@ -112,20 +123,48 @@ async function printReport(batch: string, outDir: string, prices: PriceTable): P
  * The batch's manifest, and for a job its `latest/` view: what a team's sync reads. A failure
  * here is said, and the run's outcome stands (its images and ledger are safe).
  */
-async function writeBatchFiles(store: OutputStore, batch: string, job: string | undefined): Promise<void> {
+async function writeBatchFiles(store: OutputStore, batch: string, job: string | undefined): Promise<ManifestSummary | undefined> {
   // A batch no row ever settled in (a wrong key stopped it at once) gets no folder for a manifest of nothing.
-  if (!existsSync(store.batchDir(batch))) return;
+  if (!existsSync(store.batchDir(batch))) return undefined;
   try {
-    await writeManifest(store, batch);
+    const manifest = await writeManifest(store, batch);
     if (job) await updateLatest(store, job, batch);
+    return manifest;
   } catch (error) {
     process.stderr.write(`warning: the manifest of batch ${batch} could not be written: ${(error as Error).message}\n`);
+    return undefined;
   }
 }
 
+/**
+ * The run's end, to its webhooks: `run.stopped` on a fatal error; `batch.finished` when every
+ * row of the file settled (done, failed, or over budget) and this run settled any; nothing for
+ * an interrupted run or one stopped by a per-day quota (its rows wait for the next run).
+ */
+async function announceRunEnd(webhooks: RunWebhooks | undefined, summary: RunSummary, manifest: ManifestSummary | undefined, fatal: string | undefined): Promise<void> {
+  if (!webhooks) return;
+  const { batch } = summary;
+  if (fatal) return webhooks.notifier.send(webhooks.urls, newEvent('run.stopped', { batch, reason: fatal }));
+  const settledNow = summary.done + summary.failed.length + summary.overBudget;
+  if (summary.stopReason || summary.notRun > 0 || settledNow === 0 || !manifest) return;
+  const { done, failed, costUsd, csvPath } = manifest;
+  await webhooks.notifier.send(webhooks.urls, newEvent('batch.finished', { batch, rows: summary.rows, done, failed, overBudget: summary.overBudget, costUsd, manifest: csvPath }));
+}
+
+/** `batch.over_budget` once a run: at its first row not started for the budget. */
+function overBudgetNotice(webhooks: RunWebhooks | undefined, batch: string): (spendPico: bigint, budgetPico: bigint) => void {
+  let sent = false;
+  return (spendPico, budgetPico) => {
+    if (!webhooks || sent) return;
+    sent = true;
+    void webhooks.notifier.send(webhooks.urls, newEvent('batch.over_budget', { batch, spendUsd: picoToUsd(spendPico), budgetUsd: picoToUsd(budgetPico) }));
+  };
+}
+
 /** Runs a file in-process with an existing pipeline, prints progress, summary and report. */
-export async function runFileInProcess(input: RowInput, flags: RunFlags, pipeline: Pipeline, log: Logger): Promise<RunResult> {
+export async function runFileInProcess(input: RowInput, flags: RunFlags, pipeline: Pipeline, log: Logger, webhooks?: RunWebhooks): Promise<RunResult> {
   const { batch, config } = input;
+  const overBudget = overBudgetNotice(webhooks, batch);
   const budgetPico = parseBudget(input.budgetUsd);
   const stop = new AbortController();
   const abort = new AbortController();
@@ -165,13 +204,15 @@ export async function runFileInProcess(input: RowInput, flags: RunFlags, pipelin
         onEvent: (event) => {
           if (event.type === 'retry') log.info({ batch, row: event.row.id, attempt: event.attempt, delayMs: event.delayMs }, `retrying: ${event.reason}`);
           if (event.type === 'rateLimited') log.info({ batch, row: event.row.id, delayMs: event.delayMs }, `rate limited: ${event.reason}`);
+          if (event.type === 'overBudget') overBudget(event.spendPico, event.budgetPico);
         },
       },
       pipeline,
     );
-    await writeBatchFiles(pipeline.store, batch, input.job?.name);
+    const manifest = await writeBatchFiles(pipeline.store, batch, input.job?.name);
     const interrupted = summary.stopReason === 'interrupted';
     const fatal = !interrupted && summary.stopReason !== undefined && !summary.stopReason.startsWith('daily quota') ? summary.stopReason : undefined;
+    await announceRunEnd(webhooks, summary, manifest, fatal);
     await printOutcome(summary, pipeline.store.root, pipeline.prices, fatal);
     return { summary, exitCode: interrupted ? 130 : fatal ? 2 : exitCodeFor(summary) };
   } finally {
@@ -183,6 +224,8 @@ export async function runFileInProcess(input: RowInput, flags: RunFlags, pipelin
 export async function runCommand(csv: string | undefined, flags: RunFlags, log: Logger): Promise<number> {
   const input = await rowInput(csv, flags, loadConfig(flags), warnOnStderr);
   const { config, batch } = input;
+  const notify = notifyUrlsOf(flags.notify, input.job?.notify);
+  requireWebhookSecret(config, notify);
   if (flags.dryRun) {
     const { reading, unknownModels } = csvInput(flags, config, warnOnStderr);
     const { estimate, rejected, skipped } = await estimateFile(input.path, { batch, retryFailed: flags.retryFailed, redoChanged: flags.redoChanged }, config, reading, input.source);
@@ -205,6 +248,10 @@ export async function runCommand(csv: string | undefined, flags: RunFlags, log: 
     const { reading } = csvInput(flags, config, warnOnStderr);
     // BullMQ and ioredis load only here: an in-process run has no use for them.
     const { runCsvWithRedis } = await import('../../queue/runner.js');
+    // In the batch's meta before its rows: whichever worker finishes the batch sends its webhooks.
+    const { rememberNotifyUrls } = await import('../../queue/enqueue.js');
+    const { queueSettings } = await import('../../queue/queue.js');
+    await rememberNotifyUrls(queueSettings(config.redisUrl, flags.prefix), batch, notify);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
       { csvPath: input.path, source: input.source, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
@@ -214,9 +261,12 @@ export async function runCommand(csv: string | undefined, flags: RunFlags, log: 
     return exitCode;
   }
   const pipeline = await createPipeline(config);
+  const webhooks = notify.length > 0 ? { urls: notify, notifier: openLocalNotifier(config, warnOnStderr) } : undefined;
   try {
-    return (await runFileInProcess(input, flags, pipeline, log)).exitCode;
+    return (await runFileInProcess(input, flags, pipeline, log, webhooks)).exitCode;
   } finally {
+    // Best effort in-process: deliveries under way get a short grace (see notify/local-notifier.ts).
+    await webhooks?.notifier.close();
     await pipeline.close();
   }
 }

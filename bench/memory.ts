@@ -1,16 +1,26 @@
 /**
- * Memory: the peak RSS of a worker process when every answer is a 4K image (about 20 MB of
- * base64, after two interim thought images of about 5 MB each) and 32 calls are in flight.
+ * Memory: the peak RSS of a worker process when every answer is a 4K image and 32 calls are in
+ * flight, for each kind of answer the product reads:
+ *   - gemini-3-pro-image-preview 4K: about 20 MB of base64, after two interim thought images of
+ *     about 5 MB each (`inlineData`);
+ *   - gpt-image-2 at 3840x2160 (its largest) and doubao-seedream-4-5-251128 at 4K (4096x4096),
+ *     on /v1/images/generations: 20 MB of base64 in `data[0].b64_json`, or a link (`data[0].url`,
+ *     15 MB of image fetched at once; the mock's `[mock:as-url]`, as a gateway may answer).
  *
  * The rows are enqueued, then `tokenhot-batch work --until-drained --concurrency 32` works them
  * against a mock in a process of its own; a preload in the worker reports its peak RSS
  * (`process.resourceUsage().maxRSS`, bench/lib/report-usage.mjs) at exit. The in-process `run --concurrency 32` is measured
  * the same way, and, for scale, the bare client of the overhead benchmark, which parses whole
- * bodies with JSON.parse.
+ * Gemini bodies with JSON.parse.
  *
- *   npm run bench:memory          # BENCH_ROWS=160 BENCH_CONCURRENCY=32
+ *   npm run bench:memory          # BENCH_ROWS=96 BENCH_CONCURRENCY=32; about 2 minutes on 2 cores
+ *   BENCH_CASES=gpt-image-2-url,seedream-4k-b64 npm run bench:memory    # some cases only
+ *   BENCH_USAGE_SAMPLE_MS=20 npm run bench:memory    # also the highest heap and buffer figures
  *
- * Prints one line; the runs' details go to stderr.
+ * The mock answers at once, so the 32 answers stream as fast as the process reads them: the
+ * worst case for what a process holds at a time.
+ *
+ * Prints one line per case; the runs' details go to stderr.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,67 +44,155 @@ import {
 import type { BareSpec } from './lib/bare-client.js';
 import { workloadCsv, type WorkloadSpec } from './lib/workload.js';
 
-const TARGET_MB = 300;
+interface MemoryCase {
+  name: string;
+  /** What one answer is, for the printed line. */
+  words: string;
+  workload: Omit<WorkloadSpec, 'count'>;
+  targetMb: number;
+  /** Also run the bare client (Gemini's answers only: it reads no other shape). */
+  bare?: boolean;
+}
 
-await main(async () => {
-  const rows = envNumber('BENCH_ROWS', 160);
-  const concurrency = envNumber('BENCH_CONCURRENCY', 32);
-  const workload: WorkloadSpec = { count: rows, model: 'gemini-3-pro-image-preview', imageSize: '4K', aspectRatio: '1:1' };
-  await checkRedis();
+const SEEDREAM = 'doubao-seedream-4-5-251128';
 
-  const work = await tempDir('memory');
+const CASES: readonly MemoryCase[] = [
+  {
+    name: 'gemini-4k',
+    words: 'gemini-3-pro-image-preview 4K (20 MB base64 + 2 thought images of 5 MB)',
+    workload: { model: 'gemini-3-pro-image-preview', imageSize: '4K', aspectRatio: '1:1' },
+    // Set before the images endpoint came, for answers carrying 30 MB of base64.
+    targetMb: 300,
+    bare: true,
+  },
+  {
+    name: 'gpt-image-2-b64',
+    words: 'gpt-image-2 3840x2160 b64_json (20 MB base64)',
+    workload: { model: 'gpt-image-2', imageSize: '', aspectRatio: '', size: '3840x2160' },
+    targetMb: 200,
+  },
+  {
+    name: 'gpt-image-2-url',
+    words: 'gpt-image-2 3840x2160 as links (15 MB images)',
+    workload: { model: 'gpt-image-2', imageSize: '', aspectRatio: '', size: '3840x2160', links: true },
+    targetMb: 200,
+  },
+  {
+    name: 'seedream-4k-b64',
+    words: `${SEEDREAM} 4K b64_json (20 MB base64)`,
+    workload: { model: SEEDREAM, imageSize: '4K', aspectRatio: '1:1' },
+    targetMb: 200,
+  },
+  {
+    name: 'seedream-4k-url',
+    words: `${SEEDREAM} 4K as links (15 MB images)`,
+    workload: { model: SEEDREAM, imageSize: '4K', aspectRatio: '1:1', links: true },
+    targetMb: 200,
+  },
+];
+
+const IMAGE_FILE = /\.(jpg|png|webp)$/;
+
+interface Measured {
+  name: string;
+  maxRssKb: number;
+  seconds: number;
+}
+
+/** Runs `run` into a fresh output folder, checks every row has its image, and returns its peak RSS. */
+async function measure(name: string, rows: number, work: string, run: (out: string) => Promise<ProcessResult>, imagesIn: (out: string) => string): Promise<Measured> {
+  const out = join(work, 'out');
+  try {
+    const result = await run(out);
+    const images = (await readdir(imagesIn(out)).catch(() => [])).filter((file) => IMAGE_FILE.test(file)).length;
+    if (images !== rows) throw new Error(`${name}: ${images} images for ${rows} rows\n${result.stdout.slice(-1500)}\n${result.stderr.slice(-1500)}`);
+    if (result.maxRssKb === undefined) throw new Error(`${name}: the process reported no peak RSS`);
+    const parts = result.peaksKb ? ` (highest ${Object.entries(result.peaksKb).map(([part, kb]) => `${part} ${mb(kb)}`).join(', ')})` : '';
+    process.stderr.write(`${name}: ${rows} images in ${fixed(result.ms / 1000, 1)} s, peak RSS ${mb(result.maxRssKb)}${parts}\n`);
+    return { name, maxRssKb: result.maxRssKb, seconds: result.ms / 1000 };
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+/** `enqueue`, then one `work --until-drained`, measured. */
+async function runWorker(csv: string, out: string, env: Record<string, string>, concurrency: number): Promise<ProcessResult> {
+  const prefix = redisPrefix('memory');
+  const redisEnv = { ...env, TOKENHOT_OUT_DIR: out, REDIS_URL };
+  try {
+    await runCli(['enqueue', csv, '--batch', 'bench', '--plain', '--prefix', prefix], { env: redisEnv });
+    return await runCli(['work', '--until-drained', '--no-catalog', '--concurrency', String(concurrency), '--prefix', prefix], {
+      env: { ...redisEnv, LOG_LEVEL: 'warn' },
+      measure: true,
+    });
+  } finally {
+    await removePrefix(prefix);
+  }
+}
+
+/** One case against a mock of its own, stopped at its end. */
+async function runCase(spec: MemoryCase, rows: number, concurrency: number): Promise<string> {
+  const workload: WorkloadSpec = { ...spec.workload, count: rows };
+  const work = await tempDir(`memory-${spec.name}`);
   const csv = await workloadCsv(work, 'memory.csv', workload);
   const mock = await startImageMock(workload);
-  const env = { TOKENHOT_BASE_URL: mock.url, TOKENHOT_API_KEY: MOCK_KEY };
+  try {
+    return await measureCase(spec, workload, csv, work, mock.url, concurrency);
+  } finally {
+    await mock.stop();
+  }
+}
 
-  const measure = async (name: string, run: (out: string) => Promise<ProcessResult>, imagesIn: (out: string) => string): Promise<number | undefined> => {
-    const out = join(work, 'out');
-    try {
-      const result = await run(out);
-      const images = (await readdir(imagesIn(out))).filter((file) => file.endsWith('.jpg')).length;
-      if (images !== rows) throw new Error(`${name}: ${images} images for ${rows} rows\n${result.stdout.slice(-1500)}\n${result.stderr.slice(-1500)}`);
-      process.stderr.write(`${name}: ${rows} images in ${fixed(result.ms / 1000, 1)} s, peak RSS ${mb(result.maxRssKb)}\n`);
-      return result.maxRssKb;
-    } finally {
-      await rm(out, { recursive: true, force: true });
-    }
-  };
+async function measureCase(spec: MemoryCase, workload: WorkloadSpec, csv: string, work: string, mockUrl: string, concurrency: number): Promise<string> {
+  const rows = workload.count;
+  const env = { TOKENHOT_BASE_URL: mockUrl, TOKENHOT_API_KEY: MOCK_KEY };
+  const batchDir = (out: string) => join(out, 'bench');
 
-  const worker = await measure(
-    'worker (redis)',
-    async (out) => {
-      const prefix = redisPrefix('memory');
-      const redisEnv = { ...env, TOKENHOT_OUT_DIR: out, REDIS_URL };
-      try {
-        await runCli(['enqueue', csv, '--batch', 'bench', '--plain', '--prefix', prefix], { env: redisEnv });
-        return await runCli(['work', '--until-drained', '--no-catalog', '--concurrency', String(concurrency), '--prefix', prefix], {
-          env: { ...redisEnv, LOG_LEVEL: 'warn' },
-          measure: true,
-        });
-      } finally {
-        await removePrefix(prefix);
-      }
-    },
-    (out) => join(out, 'bench'),
-  );
+  const worker = await measure(`${spec.name} worker (redis)`, rows, work, (out) => runWorker(csv, out, env, concurrency), batchDir);
   const inProcess = await measure(
-    'in-process run',
+    `${spec.name} in-process run`,
+    rows,
+    work,
     (out) => runCli(['run', csv, '--batch', 'bench', '--plain', '--concurrency', String(concurrency)], { env: { ...env, TOKENHOT_OUT_DIR: out }, measure: true }),
-    (out) => join(out, 'bench'),
+    batchDir,
   );
-  const bare = await measure(
-    'bare client (whole bodies, JSON.parse)',
-    (out) => {
-      const spec: BareSpec = { baseUrl: mock.url, apiKey: MOCK_KEY, outDir: out, concurrency, workload };
-      return runBenchScript('bench/lib/bare-client.ts', [JSON.stringify(spec)], { measure: true });
-    },
-    (out) => out,
+  let bare = '';
+  if (spec.bare) {
+    const result = await measure(
+      `${spec.name} bare client (whole bodies, JSON.parse)`,
+      rows,
+      work,
+      (out) => {
+        const bareSpec: BareSpec = { baseUrl: mockUrl, apiKey: MOCK_KEY, outDir: out, concurrency, workload };
+        return runBenchScript('bench/lib/bare-client.ts', [JSON.stringify(bareSpec)], { measure: true });
+      },
+      (out) => out,
+    );
+    bare = `; bare client parsing whole bodies ${mb(result.maxRssKb)}`;
+  }
+  const ok = Math.max(worker.maxRssKb, inProcess.maxRssKb) / 1024 <= spec.targetMb;
+  // The worker, the in-process run and (Gemini) the bare client, one after another.
+  return (
+    `memory ${spec.name}: ${rows} rows of ${spec.words}, concurrency ${concurrency}: ` +
+    `peak RSS worker ${mb(worker.maxRssKb)}, in-process run ${mb(inProcess.maxRssKb)} (target ≤ ${spec.targetMb} MB${ok ? '' : ', MISSED'})${bare}`
   );
+}
 
-  const ok = worker !== undefined && inProcess !== undefined && Math.max(worker, inProcess) / 1024 <= TARGET_MB;
-  process.stdout.write(
-    `memory: ${rows} rows of 4K (20 MB base64 + 2 thought images of 5 MB), concurrency ${concurrency}: ` +
-      `peak RSS worker ${mb(worker)}, in-process run ${mb(inProcess)} (target ≤ ${TARGET_MB} MB${ok ? '' : ', MISSED'}); ` +
-      `bare client parsing whole bodies ${mb(bare)}; ${machine()}\n`,
-  );
+function chosenCases(): MemoryCase[] {
+  const asked = (process.env.BENCH_CASES ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+  if (asked.length === 0) return [...CASES];
+  const unknown = asked.filter((name) => !CASES.some((spec) => spec.name === name));
+  if (unknown.length > 0) throw new Error(`BENCH_CASES: no case ${unknown.join(', ')} (there are ${CASES.map((spec) => spec.name).join(', ')})`);
+  return CASES.filter((spec) => asked.includes(spec.name));
+}
+
+await main(async () => {
+  const rows = envNumber('BENCH_ROWS', 96);
+  const concurrency = envNumber('BENCH_CONCURRENCY', 32);
+  const cases = chosenCases();
+  await checkRedis();
+  for (const spec of cases) {
+    // Printed as each case ends: a long run shows its figures as it goes.
+    process.stdout.write(`${await runCase(spec, rows, concurrency)}; ${machine()}\n`);
+  }
 });

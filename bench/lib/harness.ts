@@ -12,6 +12,8 @@ import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { findImagesModel, nativeSize } from '../../src/providers/openai-images/models.js';
+import { generationsBody } from '../../src/providers/openai-images/request.js';
 import type { WorkloadSpec } from './workload.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -84,6 +86,8 @@ export interface ProcessResult {
   maxRssKb?: number;
   /** CPU time (user + system, all its threads) of the process, when asked for (`measure`). */
   cpuMs?: number;
+  /** The highest of each part of `process.memoryUsage()`, in KB, when BENCH_USAGE_SAMPLE_MS is set. */
+  peaksKb?: Record<string, number>;
 }
 
 export interface RunOptions {
@@ -128,10 +132,11 @@ export async function runNode(nodeArgs: string[], args: string[], options: RunOp
   running.delete(child);
   const result: ProcessResult = { code, stdout, stderr, ms };
   if (usageFile) {
-    const usage = JSON.parse(await readFile(usageFile, 'utf8').catch(() => '{}')) as { maxRssKb?: number; cpuMs?: number };
+    const usage = JSON.parse(await readFile(usageFile, 'utf8').catch(() => '{}')) as Pick<ProcessResult, 'maxRssKb' | 'cpuMs' | 'peaksKb'>;
     await rm(usageFile, { force: true });
     if (usage.maxRssKb !== undefined) result.maxRssKb = usage.maxRssKb;
     if (usage.cpuMs !== undefined) result.cpuMs = usage.cpuMs;
+    if (usage.peaksKb !== undefined) result.peaksKb = usage.peaksKb;
   }
   if (code !== 0 && !options.allowFailure) {
     throw new Error(`${[...nodeArgs, ...args].join(' ')} exited with ${String(code)}\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`);
@@ -171,6 +176,8 @@ export interface Mock {
   url: string;
   /** CPU seconds the mock has used so far (Linux), to tell whose CPU a run took. */
   cpuSeconds(): Promise<number | undefined>;
+  /** Stops the mock now rather than at clean-up. */
+  stop(): Promise<void>;
 }
 
 /** `tokenhot-batch mock-server` on a free port, stopped at clean-up. */
@@ -180,12 +187,14 @@ export async function startMock(args: string[]): Promise<Mock> {
     env: childEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  onCleanup(async () => {
+  const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
       child.kill('SIGTERM');
-      await once(child, 'exit');
+      await exited;
     }
-  });
+  };
+  onCleanup(stop);
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mock-server did not start: ${stderr}`)), 30_000);
@@ -201,6 +210,7 @@ export async function startMock(args: string[]): Promise<Mock> {
   });
   return {
     url,
+    stop,
     async cpuSeconds() {
       try {
         const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
@@ -216,20 +226,35 @@ export async function startMock(args: string[]): Promise<Mock> {
 /**
  * A mock answering real images, warmed up with one request of the workload's kind so that it
  * renders (and caches) its images before anything is timed: the first contender must not pay.
+ * Models of the images endpoint are warmed up with the body the product sends for the workload.
  */
 export async function startImageMock(workload: WorkloadSpec): Promise<Mock> {
   const mock = await startMock(['--payload', 'real']);
-  const response = await fetch(`${mock.url}/v1beta/models/${workload.model}:generateContent/`, {
+  const response = await fetch(warmUpUrl(mock.url, workload), {
     method: 'POST',
     headers: { authorization: `Bearer ${MOCK_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      contents: [{ role: 'user', parts: [{ text: 'warm-up' }] }],
-      generationConfig: { responseModalities: ['TEXT', 'IMAGE'], imageConfig: { aspectRatio: workload.aspectRatio, imageSize: workload.imageSize } },
-    }),
+    body: JSON.stringify(warmUpBody(workload)),
   });
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`mock warm-up answered ${response.status}`);
   return mock;
+}
+
+function warmUpUrl(base: string, workload: WorkloadSpec): string {
+  return findImagesModel(workload.model) ? `${base}/v1/images/generations` : `${base}/v1beta/models/${workload.model}:generateContent/`;
+}
+
+function warmUpBody(workload: WorkloadSpec): unknown {
+  const model = findImagesModel(workload.model);
+  if (!model) {
+    return {
+      contents: [{ role: 'user', parts: [{ text: 'warm-up' }] }],
+      generationConfig: { responseModalities: ['TEXT', 'IMAGE'], imageConfig: { aspectRatio: workload.aspectRatio, imageSize: workload.imageSize } },
+    };
+  }
+  const options = workload.size ? { size: workload.size } : { imageSize: workload.imageSize, aspectRatio: workload.aspectRatio };
+  const row = { id: 'warm-up', line: 2, prompt: 'warm-up', model: model.id, ...options, referenceImages: [], tags: [], metadata: {} };
+  return generationsBody(model, row, nativeSize(model, row), undefined);
 }
 
 // ---------------------------------------------------------------------------------------------

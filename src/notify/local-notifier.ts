@@ -9,8 +9,8 @@ import type { WebhookEvent, WebhookOutbox } from './events.js';
 import { DeliveryLog, shownUrl, WebhookSender } from './deliver.js';
 import { retryDelayMs, retrySchedule, type RetrySchedule } from './retry-schedule.js';
 
-/** How long `close` waits for deliveries still under way. */
-export const EXIT_GRACE_MS = 10_000;
+/** How long `close` waits for deliveries still under way: time for a first retry (10 s) at exit. */
+export const EXIT_GRACE_MS = 15_000;
 
 export class LocalNotifier implements WebhookOutbox {
   private readonly pending = new Set<Promise<void>>();

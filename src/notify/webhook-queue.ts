@@ -127,10 +127,16 @@ export function startWebhookWorker(parts: WebhookWorkerParts): WebhookWorker {
 async function waitForNoneWaiting(queue: Queue<WebhookJobData>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const counts = await queue.getJobCounts('waiting', 'active', 'prioritized').catch(() => undefined);
+    // A Redis that does not answer would hold the count for ever: it counts as nothing waiting.
+    const counts = await Promise.race([queue.getJobCounts('waiting', 'active', 'prioritized').catch(() => undefined), sleep(deadline - Date.now())]);
     if (!counts || Object.values(counts).every((count) => count === 0)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
+}
+
+/** Unref'd: a wait cut short by the race must not keep the process alive. */
+function sleep(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), Math.max(0, ms)).unref());
 }
 
 export interface WorkerWebhooks {

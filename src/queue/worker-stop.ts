@@ -158,7 +158,8 @@ const WEBHOOKS_GRACE_MS = 10_000;
  * stay in Redis for the next worker. Bounded, as the rest, when Redis does not answer.
  */
 async function closeWebhooks(parts: StopParts, closed: Closed): Promise<void> {
-  const graceMs = closed === 'closed' ? WEBHOOKS_GRACE_MS : 0;
+  // No grace when Redis is away: nothing could be sent, and the stop must not wait for it.
+  const graceMs = closed === 'closed' && parts.connection.status === 'ready' ? WEBHOOKS_GRACE_MS : 0;
   await within(parts.beforeWebhooksClose(), closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS);
   await within(parts.webhooks.worker?.close(graceMs), graceMs + (closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS));
 }

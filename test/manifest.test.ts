@@ -307,4 +307,18 @@ describe('manifest in queue mode', () => {
     work.child.kill('SIGTERM');
     await work.done;
   });
+
+  it('enqueue --job: the worker that settles the batch updates the job\'s latest/ view too', async () => {
+    const { env, out } = await setup('job-latest');
+    const folder = testFile('job-latest');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'feed.csv'), 'sku,title\nA1,Mug\nA2,Bowl\n');
+    await writeFile(join(folder, 'shop.yaml'), 'name: shop\nfeed: feed.csv\nformat: plain\nid: "{{sku}}"\nprompt: "{{title}} on white"\ndefaults: { model: gemini-2.5-flash-image }\n');
+    const enqueued = await runCli(['enqueue', '--job', join(folder, 'shop.yaml'), '--batch', 'manual', '--plain'], env);
+    expect(enqueued.code, enqueued.stderr).toBe(0);
+    const result = await worker(env, ['--no-catalog', '--plain']).done;
+    expect(result.code, result.stderr).toBe(0);
+    const view = JSON.parse(await readFile(join(out, 'latest', 'shop', 'manifest.json'), 'utf8')) as { entries: { rowId: string; batch: string }[] };
+    expect(view.entries.map((entry) => `${entry.rowId}@${entry.batch}`)).toEqual(['A1@manual', 'A2@manual']);
+  });
 });

@@ -25,7 +25,7 @@ export function registerRunCommand(program: Command): void {
     ),
     {
       csv: true,
-      environment: [...CALL_ENV, ['REDIS_URL', 'set: through the queue (enqueue, then work here until drained); unset: in-process'], 'TOKENHOT_QUEUE_PREFIX', 'TOKENHOT_DURABLE', 'LOG_LEVEL'],
+      environment: [...CALL_ENV, ['REDIS_URL', 'set: through the queue (enqueue, then work here until drained); unset: in-process'], 'TOKENHOT_QUEUE_PREFIX', 'TOKENHOT_DURABLE', 'TOKENHOT_WEBHOOK_SECRET', 'LOG_LEVEL'],
       exits: [
         [0, 'every row done'],
         [1, 'some rows failed, were rejected or did not run (each listed with its reason)'],
@@ -78,7 +78,7 @@ export function registerEnqueueCommand(program: Command): void {
     ),
     {
       csv: true,
-      environment: [...QUEUE_ENV, 'TOKENHOT_MODEL', ['TOKENHOT_PRICES', 'price file, for --budget-usd (--prices)']],
+      environment: [...QUEUE_ENV, 'TOKENHOT_MODEL', ['TOKENHOT_PRICES', 'price file, for --budget-usd (--prices)'], 'TOKENHOT_WEBHOOK_SECRET'],
       exits: [
         [0, 'every row added or already queued'],
         [1, 'some rows rejected (each listed with its reason)'],

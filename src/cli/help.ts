@@ -18,6 +18,7 @@ const ENVIRONMENT = {
   TOKENHOT_DURABLE: '0: no fsync of images, sidecars and ledger lines (faster; not safe from a power cut)',
   LOG_LEVEL: 'pino log level, on stderr',
   LOG_FORMAT: 'json: JSON logs on a terminal too',
+  TOKENHOT_WEBHOOK_SECRET: 'signs webhooks (--notify, notify:); at least 16 characters',
   TOKENHOT_DASHBOARD_USER: 'with TOKENHOT_DASHBOARD_PASSWORD: basic auth for every request',
   TOKENHOT_DASHBOARD_PASSWORD: 'its password',
 } as const;

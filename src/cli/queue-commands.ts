@@ -29,7 +29,7 @@ export function registerWorkCommand(program: Command): void {
         .option('--prefix <prefix>', 'queue key prefix (env TOKENHOT_QUEUE_PREFIX; `{tokenhot}` for Redis Cluster)'),
     ),
     {
-      environment: [...CALL_ENV, ...QUEUE_ENV, 'TOKENHOT_DURABLE', 'LOG_LEVEL', 'LOG_FORMAT'],
+      environment: [...CALL_ENV, ...QUEUE_ENV, 'TOKENHOT_DURABLE', 'TOKENHOT_WEBHOOK_SECRET', 'LOG_LEVEL', 'LOG_FORMAT'],
       exits: [
         [0, 'stopped cleanly (with --until-drained: drained, and no row it took failed for good)'],
         [1, 'with --until-drained: a row it took failed for good (tokenhot-batch status lists it)'],

@@ -1,6 +1,6 @@
 /**
  * The end of a batch in queue mode: the worker that settles a batch's last row writes its
- * manifest (and, for a catalog job's row, the job's `latest/` view). No worker knows that it
+ * manifest (and, for a job's batch, the job's `latest/` view). No worker knows that it
  * holds the last row, so each settled row asks the batch's counts (one round trip); only when
  * nothing is left is anything read from disk. Two workers settling the last rows at once may
  * both write: each file is written whole and renamed into place, so the last one wins. The
@@ -34,8 +34,10 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
     for (const warning of manifest.warnings) parts.log.warn({ batch }, warning);
     parts.log.info({ batch, rows: manifest.rows, done: manifest.done, failed: manifest.failed, costUsd: manifest.costUsd }, `batch ${batch} settled: manifest written`);
     await announceFinished(parts.batches, batch, manifest, parts.log);
-    if (!data.catalog) return;
-    const latest = await updateLatest(parts.store, data.catalog.name, batch);
+    // A catalog firing's job, or the job a batch was enqueued from (`--job`).
+    const job = data.catalog?.name ?? (await parts.batches.meta(batch)).job;
+    if (!job) return;
+    const latest = await updateLatest(parts.store, job, batch);
     parts.log.info({ batch, job: latest.job, updated: latest.updated, copied: latest.copied, keptNewer: latest.keptNewer }, `latest/${latest.job} updated`);
   } catch (error) {
     parts.log.warn({ batch, err: (error as Error).message }, 'manifest of the batch not written');

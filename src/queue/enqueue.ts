@@ -32,6 +32,8 @@ export interface EnqueueOptions {
   retryFailed?: boolean;
   /** The batch's webhook URLs (`--notify`): they replace earlier ones; unset keeps them. */
   notify?: readonly string[];
+  /** The job (`--job`) whose rows these are: the worker that settles the batch updates `latest/<job>/`. */
+  job?: string;
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;
   progress?: Progress;
@@ -65,7 +67,11 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   const summary: EnqueueSummary = { batch: options.batch, added: 0, alreadyQueued: 0, rejected: [] };
   const chunkSize = options.chunkSize ?? 500;
   const jobOptions = imageJobOptions(options.retry);
-  await batches.register(options.batch, { csv: options.csvPath, ...(options.notify && options.notify.length > 0 ? { notify: JSON.stringify(options.notify) } : {}) });
+  await batches.register(options.batch, {
+    csv: options.csvPath,
+    ...(options.notify && options.notify.length > 0 ? { notify: JSON.stringify(options.notify) } : {}),
+    ...(options.job ? { job: options.job } : {}),
+  });
   if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 
   // Chunks are sent while the next ones are read and checked, and a chunk's jobs are built while

@@ -18,6 +18,8 @@ export interface QueueRunOptions {
   csvPath: string;
   /** Where the rows come from when not the CSV at `csvPath` (a feed job's shots). */
   source?: RowSource;
+  /** The job (`--job`) the rows are of: its `latest/` view is updated when the batch settles. */
+  job?: string;
   batch: string;
   /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
   reading?: CsvReading;
@@ -42,6 +44,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
     const enqueued = await enqueueCsv(queue, state, {
       csvPath: options.csvPath,
       ...(options.source ? { source: options.source } : {}),
+      ...(options.job ? { job: options.job } : {}),
       batch: options.batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       reading: options.reading,

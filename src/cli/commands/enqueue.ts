@@ -55,6 +55,7 @@ export async function enqueueCommand(csv: string | undefined, flags: EnqueueFlag
       prices: await loadPriceTable(config),
       retryFailed: flags.retryFailed,
       notify,
+      ...(input.job ? { job: input.job.name } : {}),
       progress: createProgress({
         label: `enqueue ${batch}`,
         total: input.job?.feed ? 0 : await estimateRecords(input.path),

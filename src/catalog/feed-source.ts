@@ -26,6 +26,8 @@ export function feedSource(job: FeedJob, warn?: (message: string) => void): RowS
       });
       columns = shots.table.columns;
       for (const warning of shots.warnings) warn?.(formatProblem(warning));
+      // A filter that lets nothing through is more likely a typo than a wish for an empty run.
+      if (shots.products.length === 0 && shots.excluded.where > 0) warn?.(`${job.definitionFile}: where: matched none of the feed's ${shots.excluded.where + shots.excluded.status} products`);
       const unknown = options.unknownModel;
       if (typeof unknown === 'function') for (const model of shots.unknownModels) unknown(model, { file: job.definitionFile, line: 0 });
       const reads: RowRead[] = [...shots.problems.map((problem) => ({ problem })), ...shots.rows.map((row) => ({ row }))];

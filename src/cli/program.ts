@@ -13,6 +13,7 @@ import { registerEnqueueCommand, registerEstimateCommand, registerRunCommand } f
 import { registerDemoCommand, registerMockServerCommand, registerReportCommand } from './local-commands.js';
 import { registerBudgetCommand, registerPauseAndResumeCommands, registerScheduleCommands, registerStatusCommand, registerWorkCommand } from './queue-commands.js';
 import { registerOperatorCommands } from './commands/operator-commands.js';
+import { registerReviewCommands } from './review-commands.js';
 import { packageVersion } from '../core/package-root.js';
 
 // Each command's module is loaded when the command runs: a worker need not load the report
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerMockServerCommand(program);
   registerDemoCommand(program);
   registerOperatorCommands(program);
+  registerReviewCommands(program);
 
   return program;
 }

@@ -1,0 +1,99 @@
+/**
+ * The rows of a batch as review sees them: each finished row's sidecar (`<id>.json`) with its
+ * current decision. Kept versions (`<id>.v1.json`) and other JSON files are not rows.
+ */
+import { opendir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Sidecar } from '../../run/generate.js';
+import { batchDecisions, batchFolder, stateOf, type ReviewLine, type ReviewState } from '../../output/reviews.js';
+
+export interface ReviewRow {
+  id: string;
+  status: 'done' | 'failed';
+  reason?: string;
+  prompt: string;
+  model: string;
+  /** `metadata.shot`, for the report's approval rate by shot. */
+  shot?: string;
+  images: { file: string; mimeType: string }[];
+  costUsd: number | null;
+  review: ReviewState;
+  /** The line that decided it, when reviewed. */
+  decision?: ReviewLine;
+  sidecar: Sidecar;
+}
+
+const byId = new Intl.Collator('en', { numeric: true });
+
+/** Every row of the batch with a sidecar, sorted by id as people sort (`row-9` before `row-10`). */
+export async function readReviewRows(out: string, batch: string): Promise<ReviewRow[]> {
+  const folder = batchFolder(out, batch);
+  const [sidecars, decisions] = await Promise.all([readRowSidecars(folder), batchDecisions(out, batch)]);
+  return sidecars
+    .map((sidecar) => rowOf(sidecar, decisions))
+    .sort((a, b) => byId.compare(a.id, b.id));
+}
+
+function rowOf(sidecar: Sidecar, decisions: Map<string, ReviewLine>): ReviewRow {
+  const decision = decisions.get(sidecar.id);
+  const shot = sidecar.metadata?.shot;
+  return {
+    id: sidecar.id,
+    status: sidecar.status,
+    ...(sidecar.reason !== undefined ? { reason: sidecar.reason } : {}),
+    prompt: sidecar.prompt,
+    model: sidecar.parameters?.model ?? '',
+    ...(typeof shot === 'string' && shot !== '' ? { shot } : {}),
+    images: (sidecar.images ?? []).map((image) => ({ file: image.file, mimeType: image.mimeType })),
+    costUsd: typeof sidecar.costUsd === 'number' ? sidecar.costUsd : null,
+    review: stateOf(decisions, sidecar.id),
+    ...(decision ? { decision } : {}),
+    sidecar,
+  };
+}
+
+/** The sidecars of a folder: `<id>.json` files whose content names that id. */
+async function readRowSidecars(folder: string): Promise<Sidecar[]> {
+  let dir;
+  try {
+    dir = await opendir(folder, { bufferSize: 256 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const sidecars: Sidecar[] = [];
+  for await (const entry of dir) {
+    if (!entry.isFile() || !entry.name.endsWith('.json') || entry.name.startsWith('.')) continue;
+    const sidecar = await readSidecarFile(join(folder, entry.name));
+    if (sidecar && `${sidecar.id}.json` === entry.name) sidecars.push(sidecar);
+  }
+  return sidecars;
+}
+
+async function readSidecarFile(path: string): Promise<Sidecar | undefined> {
+  try {
+    const value = JSON.parse(await readFile(path, 'utf8')) as Partial<Sidecar>;
+    if (typeof value?.id !== 'string' || (value.status !== 'done' && value.status !== 'failed') || typeof value.prompt !== 'string') return undefined;
+    return value as Sidecar;
+  } catch {
+    // manifest.json, a file being written by hand: not a row.
+    return undefined;
+  }
+}
+
+/** The batches of an output folder: its top-level folders that hold a row. */
+export async function batchesIn(out: string): Promise<string[]> {
+  const names: string[] = [];
+  let dir;
+  try {
+    dir = await opendir(out);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  for await (const entry of dir) {
+    if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name === 'latest' || entry.name === 'ledger') continue;
+    if ((await readRowSidecars(join(out, entry.name))).length > 0) names.push(entry.name);
+  }
+  return names.sort((a, b) => byId.compare(a, b));
+}

@@ -22,6 +22,9 @@ import { connectRedis, imagesQueue, type QueueSettings } from '../../queue/queue
 import { catalogQueue } from '../../catalog/schedule.js';
 import { basicAuth, loopbackHostOnly, sameOriginChanges, type Credentials } from './access.js';
 import { batchesRoute } from './batches-route.js';
+import { loadConfig } from '../../core/config.js';
+import { reviewRouter } from '../review/routes.js';
+import { basicAuthUser, REVIEW_PATH } from '../review/server.js';
 
 export const BOARD_PATH = '/queues';
 
@@ -35,6 +38,8 @@ export interface DashboardOptions {
   refreshSeconds: number;
   /** Failed rows listed per batch. */
   failedLimit: number;
+  /** The output folder whose batches `/review/<batch>` shows; default TOKENHOT_OUT_DIR, ./output. */
+  outDir?: string;
   /** Redis trouble while running (reconnects, failed reads), for the operator's terminal. */
   onWarning?: (message: string) => void;
 }
@@ -141,6 +146,8 @@ function createApp(options: DashboardOptions, images: Queue, catalog: Queue, con
   app.get('/batches', batchesPage);
   // getRouter() is typed `any` by Bull Board; it is an Express router.
   app.use(BOARD_PATH, board.getRouter() as Router);
+  // The review page reads the output folder only: it works while Redis is away.
+  app.use(REVIEW_PATH, reviewRouter({ out: options.outDir ?? loadConfig({}).outDir, ...(options.credentials ? { authUser: basicAuthUser } : {}) }));
   return app;
 }
 

@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { byProductShotRow, MANIFEST_JSON, readManifestEntries, writeTextAtomic, type ManifestEntry } from './manifest.js';
+import { byProductShotRow, MANIFEST_JSON, readManifestEntries, writeTextAtomic, type DeliverOptions, type ManifestEntry } from './manifest.js';
 import { checkBatchName, type OutputStore } from './storage.js';
 
 export const LATEST_DIR = 'latest';
@@ -62,13 +62,16 @@ export interface LatestSummary {
   entries: number;
 }
 
-/** Puts the batch's finished images in `<out>/latest/<job>/` where they are the newest of their product and shot. */
-export async function updateLatest(store: OutputStore, job: string, batch: string): Promise<LatestSummary> {
+/**
+ * Puts the batch's finished images in `<out>/latest/<job>/` where they are the newest of their
+ * product and shot; with `deliver: 'approved'`, only the approved ones (manifest.ts `Deliver`).
+ */
+export async function updateLatest(store: OutputStore, job: string, batch: string, options: DeliverOptions = {}): Promise<LatestSummary> {
   const dir = latestDir(store, job);
   await mkdir(dir, { recursive: true });
   const held = await readLatest(dir);
   const summary: LatestSummary = { job, dir, updated: 0, unchanged: 0, copied: 0, keptNewer: 0, missing: 0, entries: 0 };
-  const finished = (await readManifestEntries(store, batch)).filter((entry) => entry.status === 'done' && entry.files.length > 0);
+  const finished = (await readManifestEntries(store, batch, options)).filter((entry) => entry.status === 'done' && entry.files.length > 0);
   for (let start = 0; start < finished.length; start += LINKS_IN_FLIGHT) {
     await Promise.all(finished.slice(start, start + LINKS_IN_FLIGHT).map((entry) => placeEntry(store, dir, batch, entry, held, summary)));
   }

@@ -22,6 +22,19 @@ import { mkdir, opendir, open, readFile, rename, unlink } from 'node:fs/promises
 import { basename, dirname, join } from 'node:path';
 import type { OutputStore } from './storage.js';
 import { csvCell, csvDecimal } from './csv-cells.js';
+import { batchDecisions } from './reviews.js';
+
+/**
+ * Which rows go out: `all` (the default), or `approved`: only rows whose current review decision
+ * is approved (reviews.ts), so that nothing a person has not looked at is published.
+ */
+export type Deliver = 'approved' | 'all';
+export const DELIVER_CHOICES: readonly Deliver[] = ['approved', 'all'];
+
+export interface DeliverOptions {
+  /** @default 'all' */
+  deliver?: Deliver;
+}
 
 export const MANIFEST_CSV = 'manifest.csv';
 export const MANIFEST_JSON = 'manifest.json';
@@ -80,8 +93,8 @@ interface SidecarFields {
 }
 
 /** Writes `<out>/<batch>/manifest.csv` and `manifest.json` from the batch's sidecars. */
-export async function writeManifest(store: OutputStore, batch: string): Promise<ManifestSummary> {
-  const entries = await readManifestEntries(store, batch);
+export async function writeManifest(store: OutputStore, batch: string, options: DeliverOptions = {}): Promise<ManifestSummary> {
+  const entries = await readManifestEntries(store, batch, options);
   const summary = summarize(store, batch, entries);
   // A batch whose rows all failed before any sidecar (a model that does not exist) has no folder yet.
   await mkdir(store.batchDir(batch), { recursive: true });
@@ -91,7 +104,7 @@ export async function writeManifest(store: OutputStore, batch: string): Promise<
 }
 
 /** Every settled row of a batch, from its sidecar, sorted by product, shot and row id. */
-export async function readManifestEntries(store: OutputStore, batch: string): Promise<ManifestEntry[]> {
+export async function readManifestEntries(store: OutputStore, batch: string, options: DeliverOptions = {}): Promise<ManifestEntry[]> {
   const dir = store.batchDir(batch);
   const entries: ManifestEntry[] = [];
   let names: string[] = [];
@@ -106,7 +119,14 @@ export async function readManifestEntries(store: OutputStore, batch: string): Pr
     if (names.length >= SIDECARS_IN_FLIGHT) await readSome();
   }
   await readSome();
-  return entries.sort(byProductShotRow);
+  return (await delivered(store, batch, entries, options.deliver ?? 'all')).sort(byProductShotRow);
+}
+
+/** The entries `deliver` lets out (see `Deliver`); review files are read from the local output folder. */
+async function delivered(store: OutputStore, batch: string, entries: ManifestEntry[], deliver: Deliver): Promise<ManifestEntry[]> {
+  if (deliver === 'all') return entries;
+  const decisions = await batchDecisions(store.root, batch);
+  return entries.filter((entry) => decisions.get(entry.rowId)?.decision === 'approved');
 }
 
 /** The batch folder to list; a batch with no folder yet has no rows. */

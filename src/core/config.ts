@@ -7,6 +7,7 @@ import { UsageError } from './errors.js';
 import type { ResponseModalities } from '../providers/gemini/request.js';
 import { ALL_ASPECT_RATIOS, ALL_IMAGE_SIZES, DEFAULT_MODEL, findModel, normalizeImageSize } from '../providers/models.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../run/retry-policy.js';
+import { checkOutputLocation, normalizeOutput } from '../output/location.js';
 
 export const DEFAULT_BASE_URL = 'https://tokenhot.ai';
 
@@ -15,7 +16,10 @@ export interface Config {
   apiKey?: string;
   /** TOKENHOT_BASE_URL. @default https://tokenhot.ai */
   baseUrl: string;
-  /** TOKENHOT_OUT_DIR or --out. @default ./output */
+  /**
+   * TOKENHOT_OUT_DIR or --out: a folder, or a bucket as `s3://bucket/prefix` (output/location.ts;
+   * the URL without a trailing `/`). @default ./output
+   */
   outDir: string;
   /** REDIS_URL; unset means `run` works in-process. */
   redisUrl?: string;
@@ -70,7 +74,11 @@ const positiveInt = (name: string, max: number) =>
 const schema = z.object({
   apiKey: z.string().min(1).optional(),
   baseUrl: z.url({ protocol: /^https?$/, error: 'the base URL must be an http(s) URL' }),
-  outDir: z.string().min(1),
+  outDir: z
+    .string()
+    .min(1)
+    .refine((out) => checkOutputLocation(out) === undefined, { error: (issue) => checkOutputLocation(String(issue.input)) ?? 'bad output location' })
+    .transform(normalizeOutput),
   redisUrl: z
     .string()
     .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')

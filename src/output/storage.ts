@@ -1,22 +1,27 @@
 /**
- * Everything written under the output folder goes through here: images and sidecars, always
- * written to a temporary file first and renamed into place, so a crash or a kill never leaves a
- * half-written file where an image should be. Output names are decided here and nowhere else.
+ * Everything written as output goes through here: images and sidecars, always written to a
+ * temporary file first and then put in place whole (renamed into the output folder, or uploaded
+ * to the bucket), so a crash or a kill never leaves a half-written file where an image should be.
+ * Output names are decided here and nowhere else.
  *
- * Layout:
+ * Layout (a bucket's object keys are the same names under its prefix):
  *   <out>/<batch>/<id>.<ext>         the final image (`<id>-2.<ext>` for a second one)
  *   <out>/<batch>/<id>.json          the sidecar, written last: its presence means "finished"
- *   <out>/<batch>/.partial/          images being received and sidecars being written
+ * and on the local disk (the output folder itself, or for a bucket this machine's spool folder):
+ *   <local>/<batch>/.partial/        images being received and sidecars being written
  *                                    (`<id>~<token>.*`, removed when their row ends)
- *   <out>/<batch>/.run-lock          held by the in-process `run` of the batch
+ *   <local>/<batch>/.run-lock        held by the in-process `run` of the batch
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { FinalImage, ImageFileWriter, ImageSink, TempImage } from '../providers/provider.js';
 import { UsageError } from '../core/errors.js';
+import { isBucketUrl, outputLocation, spoolDirOf, type BucketLocation } from './location.js';
+import { LocalFolder, type OutputFiles } from './output-files.js';
+import { processAlive } from './host-processes.js';
+import { S3Bucket } from './s3-bucket.js';
 
 const PARTIAL_DIR = '.partial';
 const RUN_LOCK = '.run-lock';
@@ -73,28 +78,60 @@ export interface SavedImage {
 }
 
 export class OutputStore {
+  /** The output as given: an absolute folder, or `s3://bucket/prefix`. */
   readonly root: string;
+  /**
+   * The local folder of temporary files and run locks: the output folder itself, or for a
+   * bucket this machine's spool folder (see location.ts).
+   */
+  readonly workDir: string;
+  /** Where finished files live. */
+  readonly files: OutputFiles;
+  /** The bucket, for an `s3://` output. */
+  readonly bucket?: S3Bucket;
   /** Flush files to disk before renaming them into place (survives a power cut, not just a kill). */
   private readonly durable: boolean;
 
-  constructor(root: string, options: { durable?: boolean } = {}) {
-    this.root = resolve(root);
-    this.durable = options.durable ?? true;
+  constructor(root: string, options: { durable?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+    if (isBucketUrl(root)) {
+      const location = outputLocation(root) as BucketLocation;
+      this.root = location.url;
+      this.workDir = spoolDirOf(location, options.env);
+      this.bucket = new S3Bucket(location, options.env);
+      this.files = this.bucket;
+      // Temporary files are uploaded, not renamed into place: the bucket keeps them, not this disk.
+      this.durable = false;
+    } else {
+      this.root = resolve(root);
+      this.workDir = this.root;
+      this.files = new LocalFolder(this.root);
+      this.durable = options.durable ?? true;
+    }
   }
 
-  /** The folder of a batch; refuses any name that could leave the output folder. */
+  /**
+   * The local folder of a batch (its images, for a folder output; its temporary files, for a
+   * bucket); refuses any name that could leave the output.
+   */
   batchDir(batch: string): string {
     const problem = checkBatchName(batch);
     if (problem) throw new Error(problem);
-    const dir = resolve(this.root, batch);
-    const rel = relative(this.root, dir);
+    const dir = resolve(this.workDir, batch);
+    const rel = relative(this.workDir, dir);
     if (rel.startsWith('..') || isAbsolute(rel)) throw new Error(`batch "${batch}" leaves the output folder`);
     return dir;
   }
 
-  pathOf(batch: string, file: string): string {
+  /** A file's name in the output (`<batch>/<file>`); refuses unsafe names. */
+  nameOf(batch: string, file: string): string {
     if (!FILE_NAME.test(file) || file.includes('..')) throw new Error(`unsafe output name "${file}"`);
-    return join(this.batchDir(batch), file);
+    this.batchDir(batch);
+    return `${batch}/${file}`;
+  }
+
+  /** Where a finished file of a batch is: a path, or an `s3://` URL. */
+  pathOf(batch: string, file: string): string {
+    return this.files.locate(this.nameOf(batch, file));
   }
 
   /** A sink that writes a row's images to temporary files in the batch's `.partial/` folder. */
@@ -121,24 +158,24 @@ export class OutputStore {
   }
 
   /**
-   * Renames a row's final images into place, replacing all earlier ones: a row made again (a
-   * changed catalog row) also loses the earlier images no new one overwrote (another type, or
-   * one image where there were two). They are known from the sidecar, which is written after
-   * this, so a crash in between leaves them listed for the next attempt.
+   * Puts a row's final images in place (renamed, or uploaded), replacing all earlier ones: a row
+   * made again (a changed catalog row) also loses the earlier images no new one overwrote
+   * (another type, or one image where there were two). They are known from the sidecar, which is
+   * written after this, so a crash in between leaves them listed for the next attempt.
    */
   async commitImages(batch: string, rowId: string, images: FinalImage[]): Promise<SavedImage[]> {
     const earlier = (await this.readSidecar<{ images?: { file?: unknown }[] }>(batch, rowId))?.images ?? [];
     const saved: SavedImage[] = [];
     for (const [index, image] of images.entries()) {
       const file = imageFileName(rowId, index, image.mimeType);
-      await rename(image.tempPath, this.pathOf(batch, file));
+      await this.files.moveIn(image.tempPath, this.nameOf(batch, file), image.mimeType);
       saved.push({ file, mimeType: image.mimeType, bytes: image.bytes });
     }
     const kept = new Set(saved.map((image) => image.file));
     const ours = (file: unknown): file is string =>
       typeof file === 'string' && FILE_NAME.test(file) && (file.startsWith(`${rowId}.`) || file.startsWith(`${rowId}-`)) && !file.endsWith('.json');
     const stale = earlier.map((image) => image.file).filter((file): file is string => ours(file) && !kept.has(file));
-    await Promise.all(stale.map((file) => removeFile(this.pathOf(batch, file))));
+    await Promise.all(stale.map((file) => this.files.remove(this.nameOf(batch, file))));
     return saved;
   }
 
@@ -209,22 +246,23 @@ export class OutputStore {
     // Its temporary file is one of the row's in `.partial/`, so a kill mid-write leaves it where
     // the row's next attempt (or the end of a run) sweeps it.
     const temp = join(this.batchDir(batch), PARTIAL_DIR, `${rowId}~${randomBytes(4).toString('hex')}.json`);
-    await this.writeFileAtomic(this.pathOf(batch, sidecarFileName(rowId)), `${JSON.stringify(sidecar, null, 2)}\n`, temp);
+    await this.writeWhole(this.nameOf(batch, sidecarFileName(rowId)), `${JSON.stringify(sidecar, null, 2)}\n`, temp);
   }
 
   async readSidecar<T>(batch: string, rowId: string): Promise<T | undefined> {
+    const text = await this.files.readText(this.nameOf(batch, sidecarFileName(rowId)));
+    if (text === undefined) return undefined;
     try {
-      return JSON.parse(await readFile(this.pathOf(batch, sidecarFileName(rowId)), 'utf8')) as T;
+      return JSON.parse(text) as T;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       // A sidecar that cannot be read does not count as finished: the row runs again.
       if (error instanceof SyntaxError) return undefined;
       throw error;
     }
   }
 
-  /** Writes a whole file through a temporary file (`temp`, on the same file system) and a rename. */
-  async writeFileAtomic(path: string, data: string | Uint8Array, temp = `${path}.${randomBytes(4).toString('hex')}.tmp`): Promise<void> {
+  /** Writes a whole file through a local temporary file (`temp`), then puts it in place. */
+  private async writeWhole(name: string, data: string | Uint8Array, temp: string): Promise<void> {
     const handle = await openCreating(temp);
     try {
       await handle.writeFile(data);
@@ -233,36 +271,11 @@ export class OutputStore {
       await handle.close();
     }
     try {
-      await rename(temp, path);
+      await this.files.moveIn(temp, name);
     } catch (error) {
       await removeFile(temp);
       throw error;
     }
-  }
-}
-
-/**
- * Whether a process of this host is still there (one of another user counts as there). A zombie
- * is not: a run killed with SIGKILL whose parent has not reaped it yet (some container inits and
- * CI runners are slow to) holds nothing, though `kill(pid, 0)` still finds it.
- */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return !isZombie(pid);
-}
-
-/** Linux's `/proc/<pid>/stat` says `Z` after the command name; elsewhere nothing is known. */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name, in parentheses, may itself hold spaces or parentheses.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
   }
 }
 

@@ -1,0 +1,258 @@
+/**
+ * Finished files in a bucket on S3-compatible storage (AWS S3, R2, MinIO, GCS's S3 interface),
+ * named `<prefix>/<name>`: the object keys are the folder layout.
+ *
+ * Configured as AWS tools are: `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` (another endpoint,
+ * addressed path-style: `http://host/bucket/key`, which every S3-compatible server takes),
+ * `AWS_REGION` (or `AWS_DEFAULT_REGION`, or the profile's; us-east-1 when none says), credentials
+ * from the SDK's default chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`, SSO,
+ * container and instance roles).
+ *
+ * The SDK (125 ms to load) is loaded at the first call, so that a command that never touches a
+ * bucket never loads it.
+ */
+import { createReadStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { BucketLocation } from './location.js';
+import type { OutputFiles } from './output-files.js';
+
+/**
+ * Files from this size up go in 8 MB parts through lib-storage's Upload; smaller ones in one
+ * PutObject that streams the file with its length. Upload holds each part whole in memory (and
+ * reads a file smaller than a part whole, to send it in one PutObject), so at 32 rows in flight
+ * it alone would hold hundreds of MB; a streamed PutObject holds a socket's buffer.
+ */
+export const MULTIPART_FROM = 16 * 1024 * 1024;
+const PART_SIZE = 8 * 1024 * 1024;
+/** Tries of one upload: the SDK cannot send a consumed file stream again, so puts are retried here. */
+const PUT_TRIES = 4;
+
+const CONTENT_TYPES: Record<string, string> = {
+  json: 'application/json',
+  jsonl: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  heic: 'image/heic',
+  heif: 'image/heif',
+  html: 'text/html; charset=utf-8',
+};
+
+function contentTypeOf(name: string): string {
+  return CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1).toLowerCase()] ?? 'application/octet-stream';
+}
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+interface Clients {
+  sdk: Sdk;
+  /** For every call but streamed puts: the SDK's own retries. */
+  client: S3Client;
+  /** For streamed puts: one try each, retried here with a new file stream. */
+  putClient: S3Client;
+  Upload: typeof import('@aws-sdk/lib-storage').Upload;
+}
+
+/** The endpoint the environment names for S3, if any (AWS's names: the S3 one first). */
+export function endpointOf(env: NodeJS.ProcessEnv): string | undefined {
+  return env.AWS_ENDPOINT_URL_S3?.trim() || env.AWS_ENDPOINT_URL?.trim() || undefined;
+}
+
+async function openClients(env: NodeJS.ProcessEnv): Promise<Clients> {
+  // The SDK warns on every start that its releases after January 2027 will want Node 22; this
+  // package runs on Node 20 with the release in its lockfile, so the warning says nothing to a user.
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const [sdk, storage] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]);
+  const endpoint = endpointOf(env);
+  const region = await regionOf(sdk, env);
+  const options = {
+    region,
+    ...(endpoint
+      ? {
+          endpoint,
+          forcePathStyle: true,
+          // Checksums the SDK adds by default (CRC32 trailers in aws-chunked bodies) are not taken
+          // by every S3-compatible server; asked for only where an operation needs them, unless
+          // the environment says otherwise (AWS_REQUEST_CHECKSUM_CALCULATION, as AWS tools read it).
+          ...(env.AWS_REQUEST_CHECKSUM_CALCULATION ? {} : { requestChecksumCalculation: 'WHEN_REQUIRED' as const }),
+          ...(env.AWS_RESPONSE_CHECKSUM_VALIDATION ? {} : { responseChecksumValidation: 'WHEN_REQUIRED' as const }),
+        }
+      : {}),
+  };
+  return { sdk, client: new sdk.S3Client(options), putClient: new sdk.S3Client({ ...options, maxAttempts: 1 }), Upload: storage.Upload };
+}
+
+/** AWS_REGION, AWS_DEFAULT_REGION, the profile's region (~/.aws/config), else us-east-1. */
+async function regionOf(sdk: Sdk, env: NodeJS.ProcessEnv): Promise<string> {
+  const named = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim();
+  if (named) return named;
+  const probe = new sdk.S3Client({});
+  try {
+    return await probe.config.region();
+  } catch {
+    return 'us-east-1';
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** Whether an SDK error says there is no such object (GetObject: NoSuchKey; HeadObject: NotFound). */
+function isMissing(error: unknown): boolean {
+  const named = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return named.name === 'NoSuchKey' || named.name === 'NotFound' || named.$metadata?.httpStatusCode === 404;
+}
+
+/** A server error, throttling or a connection that failed: worth another try. A 4xx is not. */
+function isRetryable(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined || status >= 500 || status === 429 || status === 408;
+}
+
+export class S3Bucket implements OutputFiles {
+  private clients?: Promise<Clients>;
+
+  constructor(
+    readonly location: BucketLocation,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  private open(): Promise<Clients> {
+    this.clients ??= openClients(this.env).catch((error: unknown) => {
+      this.clients = undefined;
+      throw error;
+    });
+    return this.clients;
+  }
+
+  keyOf(name: string): string {
+    return this.location.prefix ? `${this.location.prefix}/${name}` : name;
+  }
+
+  locate(name: string): string {
+    return `s3://${this.location.bucket}/${this.keyOf(name)}`;
+  }
+
+  async moveIn(localPath: string, name: string, contentType?: string): Promise<void> {
+    await this.putFile(localPath, name, contentType);
+    try {
+      await unlink(localPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  /** Uploads a whole local file as `name`, streamed from disk; the object appears only once whole. */
+  async putFile(localPath: string, name: string, contentType = contentTypeOf(name)): Promise<void> {
+    const { size } = await stat(localPath);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (size >= MULTIPART_FROM) await this.putInParts(localPath, name, contentType);
+        else await this.putWhole(localPath, size, name, contentType);
+        return;
+      } catch (error) {
+        if (attempt >= PUT_TRIES || !isRetryable(error)) throw new Error(`cannot upload ${this.locate(name)}: ${(error as Error).message}`, { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async putWhole(localPath: string, size: number, name: string, contentType: string): Promise<void> {
+    const { sdk, putClient } = await this.open();
+    const body = createReadStream(localPath);
+    try {
+      await putClient.send(new sdk.PutObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name), Body: body, ContentLength: size, ContentType: contentType }));
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** Multipart, one part in memory at a time; a failed upload is aborted (no parts left billed). */
+  private async putInParts(localPath: string, name: string, contentType: string): Promise<void> {
+    const { client, Upload } = await this.open();
+    const body = createReadStream(localPath, { highWaterMark: 1024 * 1024 });
+    try {
+      const upload = new Upload({ client, params: { Bucket: this.location.bucket, Key: this.keyOf(name), Body: body, ContentType: contentType }, partSize: PART_SIZE, queueSize: 1 });
+      await upload.done();
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** Puts a small text as `name` (the SDK retries it: a string can be sent again). */
+  async putText(name: string, text: string, contentType = contentTypeOf(name)): Promise<void> {
+    const { sdk, client } = await this.open();
+    await client.send(new sdk.PutObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name), Body: text, ContentType: contentType }));
+  }
+
+  async readText(name: string): Promise<string | undefined> {
+    const body = await this.readStream(name);
+    if (!body) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** An object's bytes as they arrive, or undefined when there is no such object. */
+  async readStream(name: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const { sdk, client } = await this.open();
+    try {
+      const answer = await client.send(new sdk.GetObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }));
+      return answer.Body as AsyncIterable<Uint8Array> | undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async exists(name: string): Promise<boolean> {
+    const { sdk, client } = await this.open();
+    try {
+      await client.send(new sdk.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    const { sdk, client } = await this.open();
+    // DeleteObject of a key that is not there succeeds.
+    await client.send(new sdk.DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }));
+  }
+
+  /** Copies an object server-side (no bytes through this process); false when the source is gone. */
+  async copy(from: string, to: string): Promise<boolean> {
+    const { sdk, client } = await this.open();
+    try {
+      await client.send(new sdk.CopyObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(to), CopySource: `${this.location.bucket}/${encodeURIComponent(this.keyOf(from)).replace(/%2F/g, '/')}` }));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async *listFolder(folder: string): AsyncGenerator<string> {
+    const start = `${this.keyOf(folder)}/`;
+    const { sdk, client } = await this.open();
+    let token: string | undefined;
+    do {
+      const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: start, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) }));
+      for (const object of page.Contents ?? []) if (object.Key) yield object.Key.slice(start.length);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  close(): void {
+    const clients = this.clients;
+    this.clients = undefined;
+    void clients?.then(({ client, putClient }) => {
+      client.destroy();
+      putClient.destroy();
+    }, () => undefined);
+  }
+}

@@ -66,6 +66,45 @@ export interface Report {
   /** Models with lines that have no price: their tokens are shown, their cost is not counted. Said loudly. */
   unpricedModels: string[];
   warnings: string[];
+  /** Approval figures, when the report's batches have review decisions (see `approvalFigures`). */
+  reviews?: ReviewFigures;
+}
+
+/** A row as the approval figures count it: its sidecar's model and shot, its current decision. */
+export interface ReviewedRow {
+  batch: string;
+  model: string;
+  /** `metadata.shot`; empty when none. */
+  shot: string;
+  review: 'approved' | 'rejected' | 'unreviewed';
+  /** Images of the row's current version. */
+  images: number;
+}
+
+export interface ApprovalTotals {
+  /** Finished rows (failed rows have nothing to review). */
+  rows: number;
+  approved: number;
+  rejected: number;
+  unreviewed: number;
+  /** approved / (approved + rejected); null before any decision. */
+  approvalRate: number | null;
+  /** The ledger cost of the group: every answer, rejected and regenerated ones included. */
+  costUsd: number;
+  approvedImages: number;
+  /** costUsd / approvedImages: what a usable picture really cost; null with none approved. */
+  costPerApprovedImageUsd: number | null;
+}
+
+export interface ApprovalGroup extends ApprovalTotals {
+  key: { model: string; shot: string };
+}
+
+export interface ReviewFigures {
+  /** The batches whose decisions are counted. */
+  batches: string[];
+  totals: ApprovalTotals;
+  byModelShot: ApprovalGroup[];
 }
 
 export interface ReportOptions {
@@ -510,6 +549,8 @@ export function renderJson(report: Report): string {
       groups: report.groups.map((group) => ({ key: group.key, ...totalsOnly(group) })),
       ...(report.unpricedModels.length > 0 ? { unpricedModels: report.unpricedModels } : {}),
       warnings: report.warnings,
+      // Added beside the contract's fields, only when there are decisions to count.
+      ...(report.reviews ? { reviews: report.reviews } : {}),
     },
     null,
     2,
@@ -580,4 +621,99 @@ export function renderCsv(report: Report, by: GroupKey[]): string {
   for (const group of report.groups) lines.push(row(group.key, group));
   lines.push(row(Object.fromEntries(by.map((k, i) => [k, i === 0 ? 'TOTAL' : ''])), report.totals));
   return `${lines.join('\n')}\n`;
+}
+
+/** Counts of one model and shot, before the rates are worked out. */
+interface ApprovalCount {
+  rows: number;
+  approved: number;
+  rejected: number;
+  unreviewed: number;
+  approvedImages: number;
+  costPico: bigint;
+}
+
+const emptyApproval = (): ApprovalCount => ({ rows: 0, approved: 0, rejected: 0, unreviewed: 0, approvedImages: 0, costPico: 0n });
+
+function approvalTotals(count: ApprovalCount): ApprovalTotals {
+  const decided = count.approved + count.rejected;
+  const costUsd = picoToUsd(count.costPico);
+  return {
+    rows: count.rows,
+    approved: count.approved,
+    rejected: count.rejected,
+    unreviewed: count.unreviewed,
+    approvalRate: decided === 0 ? null : count.approved / decided,
+    costUsd,
+    approvedImages: count.approvedImages,
+    costPerApprovedImageUsd: count.approvedImages === 0 ? null : picoToUsd(count.costPico / BigInt(count.approvedImages)),
+  };
+}
+
+/** Whether a ledger line's batch is one of `batches` or a sub-batch of one. */
+function inBatches(batch: string, batches: string[]): boolean {
+  return batches.some((name) => batch === name || batch.startsWith(`${name}/`));
+}
+
+/**
+ * Approval rate and cost per approved image by model and shot. `costs` is a report grouped by
+ * batch, model and shot: the cost of a group is every ledger line of the reviewed batches with
+ * that model and shot, so rejected and regenerated answers weigh on the approved ones.
+ */
+export function approvalFigures(rows: ReviewedRow[], costs: Report, batches: string[]): ReviewFigures {
+  const counts = new Map<string, { key: { model: string; shot: string }; count: ApprovalCount }>();
+  const countOf = (model: string, shot: string): ApprovalCount => {
+    const id = JSON.stringify([model, shot]);
+    let entry = counts.get(id);
+    if (!entry) counts.set(id, (entry = { key: { model, shot }, count: emptyApproval() }));
+    return entry.count;
+  };
+  for (const row of rows) {
+    const count = countOf(row.model, row.shot || NO_VALUE);
+    count.rows++;
+    count[row.review]++;
+    if (row.review === 'approved') count.approvedImages += row.images;
+  }
+  for (const group of costs.groups) {
+    if (!inBatches(group.key.batch ?? '', batches)) continue;
+    countOf(group.key.model ?? NO_VALUE, group.key.shot ?? NO_VALUE).costPico += usdToPicoExact(group.costUsd);
+  }
+  const total = emptyApproval();
+  for (const { count } of counts.values()) {
+    for (const field of ['rows', 'approved', 'rejected', 'unreviewed', 'approvedImages'] as const) total[field] += count[field];
+    total.costPico += count.costPico;
+  }
+  const byModelShot = [...counts.values()]
+    .sort((a, b) => compareText(a.key.model, b.key.model) || compareText(a.key.shot, b.key.shot))
+    .map(({ key, count }) => ({ key, ...approvalTotals(count) }));
+  return { batches, totals: approvalTotals(total), byModelShot };
+}
+
+/** A report's USD figure (picoToUsd of an exact sum) back to picodollars. */
+function usdToPicoExact(usd: number): bigint {
+  return BigInt(Math.round(usd * 1e12));
+}
+
+const percent = (rate: number | null): string => (rate === null ? '-' : `${(rate * 100).toFixed(1)}%`);
+const usdOrDash = (usd: number | null): string => (usd === null ? '-' : formatUsd(usdToPicoExact(usd), 4));
+
+/** The approval figures as a text table, printed under the cost table. */
+export function renderApprovalTable(figures: ReviewFigures): string {
+  const header = ['model', 'shot', 'rows', 'approved', 'rejected', 'unreviewed', 'approval', 'cost', 'per approved image'];
+  const cells = (key: string[], t: ApprovalTotals): string[] => [
+    ...key,
+    String(t.rows),
+    String(t.approved),
+    String(t.rejected),
+    String(t.unreviewed),
+    percent(t.approvalRate),
+    formatUsd(usdToPicoExact(t.costUsd), 4),
+    usdOrDash(t.costPerApprovedImageUsd),
+  ];
+  const rows = figures.byModelShot.map((group) => cells([terminalText(group.key.model), terminalText(group.key.shot)], group));
+  const all = [header, ...rows, cells(['TOTAL', ''], figures.totals)];
+  const widths = header.map((_, col) => Math.max(...all.map((row) => row[col]!.length)));
+  const line = (row: string[]): string => row.map((cell, col) => (col < 2 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ').trimEnd();
+  const rule = widths.map((width) => '-'.repeat(width)).join('  ');
+  return `\nreview of ${figures.batches.map(terminalText).join(', ')} (current decisions; cost of every answer, rejected ones included):\n${[line(header), rule, ...rows.map(line), rule, line(all[all.length - 1]!)].join('\n')}\n`;
 }

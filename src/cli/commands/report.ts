@@ -9,7 +9,9 @@ import { UsageError } from '../../core/errors.js';
 import { ledgerDir, ledgerFiles, scanLedger } from '../../output/ledger.js';
 import { loadPriceTable } from '../../cost/pricing.js';
 import { htmlChunks, renderHtml } from '../../views/report-html.js';
-import { GROUP_KEYS, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report } from '../../cost/report.js';
+import { approvalFigures, GROUP_KEYS, renderApprovalTable, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report, type ReviewedRow } from '../../cost/report.js';
+import { readReviews } from '../../output/reviews.js';
+import { batchesIn, readReviewRows } from '../../views/review/rows.js';
 
 export const REPORT_FORMATS = ['table', 'json', 'csv', 'html'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -24,6 +26,8 @@ export interface ReportFlags extends ConfigFlags {
   until?: string;
   /** Write the report to this file instead of stdout. */
   output?: string;
+  /** Approval figures even when no batch has a decision yet (they show when one has). */
+  withReviews?: boolean;
 }
 
 export function parseGroupKeys(value: string | undefined): GroupKey[] {
@@ -69,7 +73,7 @@ export function renderReport(report: Report, format: ReportFormat, by: GroupKey[
     case 'csv':
       return renderCsv(report, by);
     case 'table':
-      return renderTable(report, by);
+      return renderTable(report, by) + (report.reviews ? renderApprovalTable(report.reviews) : '');
     case 'html':
       return renderHtml(report, { ...options, by });
   }
@@ -141,7 +145,7 @@ interface SeenNames {
 }
 
 /** The report of every ledger line, with the ledger's read warnings (and a filter that matched nothing) on top. */
-async function readReport(outDir: string, builder: ReportBuilder, flags: ReportFlags): Promise<Report> {
+async function readReport(outDir: string, builder: ReportBuilder, flags: ReportFlags, costs?: ReportBuilder): Promise<Report> {
   const readWarnings: string[] = [];
   const files = await ledgerFiles(outDir);
   const seen: SeenNames = { batches: new Set(), products: new Set() };
@@ -150,6 +154,7 @@ async function readReport(outDir: string, builder: ReportBuilder, flags: ReportF
     outDir,
     (entry) => {
       builder.add(entry);
+      costs?.add(entry);
       if (flags.batch !== undefined && seen.batches.size < 50) seen.batches.add(entry.batch);
       if (flags.product !== undefined && seen.products.size < 50 && typeof entry.product === 'string') seen.products.add(entry.product);
     },
@@ -179,15 +184,12 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   const by = parseGroupKeys(flags.by);
   const format = parseFormat(flags.format);
   checkFilters(flags);
-  const builder = new ReportBuilder({
-    by,
-    batch: flags.batch,
-    product: flags.product,
-    since: flags.since,
-    until: flags.until,
-    prices: await loadPriceTable(config),
-  });
-  const report = await readReport(config.outDir, builder, flags);
+  const filters = { batch: flags.batch, product: flags.product, since: flags.since, until: flags.until, prices: await loadPriceTable(config) };
+  const builder = new ReportBuilder({ by, ...filters });
+  const reviewed = await reviewedRows(config.outDir, flags);
+  const costs = reviewed ? new ReportBuilder({ by: ['batch', 'model', 'shot'], ...filters }) : undefined;
+  const report = await readReport(config.outDir, builder, flags, costs);
+  if (reviewed && costs) report.reviews = approvalFigures(reviewed.rows, costs.finish(), reviewed.batches);
   if (config.redisUrl) report.warnings.push(...(await budgetWarnings(config.redisUrl, flags.prefix, flags.batch)));
   const chunks = reportChunks(report, format, by, { batch: flags.batch, product: flags.product, since: flags.since, until: flags.until });
   if (flags.output !== undefined) {
@@ -200,6 +202,26 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   // sees the warnings on stderr.
   if (format !== 'table' || flags.output !== undefined) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
   return 0;
+}
+
+/**
+ * The finished rows of the batches with review decisions (`--batch`, else every batch of the
+ * output folder), for the approval figures; undefined when there are none to count.
+ */
+async function reviewedRows(outDir: string, flags: ReportFlags): Promise<{ batches: string[]; rows: ReviewedRow[] } | undefined> {
+  const candidates = flags.batch !== undefined ? [flags.batch] : await batchesIn(outDir);
+  const batches: string[] = [];
+  for (const batch of candidates) if (flags.withReviews || (await readReviews(outDir, batch)).length > 0) batches.push(batch);
+  if (batches.length === 0) return undefined;
+  const rows: ReviewedRow[] = [];
+  for (const batch of batches) {
+    for (const row of await readReviewRows(outDir, batch)) {
+      if (row.status !== 'done') continue;
+      if (flags.product !== undefined && row.sidecar.metadata?.product !== flags.product) continue;
+      rows.push({ batch, model: row.model, shot: row.shot ?? '', review: row.review, images: row.images.length });
+    }
+  }
+  return { batches, rows };
 }
 
 /** The first ten names, in order, for a warning. */

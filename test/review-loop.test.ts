@@ -3,18 +3,20 @@
  * `mock-server` process; decisions sent to the page of a `review` process as the page sends
  * them; `review list`; a cross-site write refused; `regenerate --rejected --guided` asking the
  * mock for exactly the two rejected rows with their notes; the old images kept as versions; the
- * report's cost per approved image; a manifest of approved rows only.
+ * report's cost per approved image; a manifest of approved rows only; the same page served by
+ * the dashboard behind basic auth, the user recorded as who decided.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OutputStore } from '../src/output/storage.js';
 import { writeManifest } from '../src/output/manifest.js';
 import { REVIEWS_FILE } from '../src/output/reviews.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { writeCsv } from './browser/pipeline.js';
+import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
 const KEY = 'review-test-key-42';
 const BATCH = 'mugs';
@@ -154,4 +156,40 @@ describe('regenerate --rejected --guided', () => {
     const table = await runCli(['report', '--batch', BATCH], env);
     expect(table.stdout).toMatch(/per approved image/);
   });
+});
+
+describe('the dashboard', () => {
+  const redisUrl = inject('redisUrl');
+  const prefix = uniquePrefix('review');
+  let dashboard: CliProcess | undefined;
+
+  afterAll(async () => {
+    if (dashboard && dashboard.child.exitCode === null) {
+      dashboard.child.kill('SIGTERM');
+      await dashboard.done;
+    }
+    await removePrefix(redisUrl, prefix);
+  });
+
+  it('serves the review page at /review/<batch> behind its basic auth, the user as who decided', async () => {
+    dashboard = startCli(['dashboard', '--port', '0'], { ...env, REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_DASHBOARD_USER: 'ana', TOKENHOT_DASHBOARD_PASSWORD: 'review pass 42' });
+    const started = Date.now();
+    let base: string | undefined;
+    while (!base) {
+      base = dashboard.stderr().match(/dashboard on (http:\/\/[\d.:]+)\//)?.[1];
+      if (dashboard.child.exitCode !== null || Date.now() - started > 20_000) throw new Error(`dashboard did not start: ${dashboard.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await fetch(`${base}/review/${BATCH}`)).status).toBe(401);
+    const authorization = `Basic ${Buffer.from('ana:review pass 42').toString('base64')}`;
+    const page = await fetch(`${base}/review/${BATCH}`, { headers: { authorization } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Review: batch mugs');
+    const post = (headers: Record<string, string>): Promise<Response> =>
+      fetch(`${base}/review/${BATCH}/decisions`, { method: 'POST', headers: { authorization, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ rowId: 'row-10', decision: 'approved' }) });
+    expect((await post({ Origin: 'https://evil.example' })).status).toBe(403);
+    const accepted = await post({ Origin: base, 'Sec-Fetch-Site': 'same-origin' });
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({ rowId: 'row-10', decision: 'approved', who: 'ana' });
+  }, 30_000);
 });

@@ -118,6 +118,20 @@ describe('review decisions', () => {
 });
 
 describe('regenerate --rejected --guided', () => {
+  it('puts the kept versions back, still rejected, when the run stops before making them (a wrong key)', async () => {
+    const before = await readFile(join(out, BATCH, 'row-04.png'));
+    const stopped = await runCli(['regenerate', '--batch', BATCH, '--rejected', '--guided', '--plain'], { ...env, TOKENHOT_API_KEY: 'not-the-key' });
+    expect(stopped.code, stopped.stdout + stopped.stderr).toBe(2);
+    expect(stopped.stderr).toContain('row-04: not made again; row-04.v1 put back, still rejected');
+    expect(await readFile(join(out, BATCH, 'row-04.png'))).toEqual(before);
+    expect(existsSync(join(out, BATCH, 'row-04.v1.json'))).toBe(false);
+    const listed = JSON.parse((await runCli(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env)).stdout) as { rowId: string; note: string }[];
+    expect(listed.map((row) => [row.rowId, row.note])).toEqual([
+      ['row-04', NOTES['row-04']],
+      ['row-07', NOTES['row-07']],
+    ]);
+  }, 60_000);
+
   it('asks the mock for exactly the two rejected rows, notes in the prompts, and keeps the old images as v1', async () => {
     const oldImage = await readFile(join(out, BATCH, 'row-04.png'));
     await mock!.reset();

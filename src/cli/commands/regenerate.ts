@@ -10,13 +10,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type ConfigFlags } from '../../core/config.js';
+import { loadConfig, type Config, type ConfigFlags } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { createPipeline } from '../../run/pipeline.js';
 import { csvSource } from '../../rows/row-source.js';
 import { readReviewRows, type ReviewRow } from '../../views/review/rows.js';
-import { keepAsVersion } from '../../views/review/versions.js';
+import { keepAsVersion, restoreIfNotMade } from '../../views/review/versions.js';
 import { runFileInProcess } from './run.js';
 
 export interface RegenerateFlags extends ConfigFlags {
@@ -45,20 +45,32 @@ export async function regenerateCommand(flags: RegenerateFlags): Promise<number>
   try {
     const csv = join(temp, `${batch.replace(/[\\/]/g, '_')}-regenerate.csv`);
     await writeFile(csv, rowsCsv(rejected, Boolean(flags.guided)), 'utf8');
-    for (const row of rejected) {
-      const version = await keepAsVersion(config.outDir, batch, row);
-      process.stderr.write(`${row.id}: kept as ${row.id}.v${version}.*\n`);
-    }
-    // In-process whatever REDIS_URL says: the rows are few and picked by hand.
-    const pipeline = await createPipeline(config);
+    const versions = new Map<ReviewRow, number>();
     try {
-      const input = { path: csv, source: csvSource(csv), batch, config };
-      return (await runFileInProcess(input, { plain: flags.plain }, pipeline, createLogger('warn', process.env.TOKENHOT_API_KEY))).exitCode;
+      for (const row of rejected) {
+        const version = await keepAsVersion(config.outDir, batch, row);
+        versions.set(row, version);
+        process.stderr.write(`${row.id}: kept as ${row.id}.v${version}.*\n`);
+      }
+      return await runRows(config, batch, csv, flags);
     } finally {
-      await pipeline.close();
+      for (const [row, version] of versions) {
+        if (await restoreIfNotMade(config.outDir, batch, row, version)) process.stderr.write(`${row.id}: not made again; ${row.id}.v${version} put back, still rejected\n`);
+      }
     }
   } finally {
     await rm(temp, { recursive: true, force: true });
+  }
+}
+
+/** The rows through `run`'s in-process path, whatever REDIS_URL says: they are few and picked by hand. */
+async function runRows(config: Config, batch: string, csv: string, flags: RegenerateFlags): Promise<number> {
+  const pipeline = await createPipeline(config);
+  try {
+    const input = { path: csv, source: csvSource(csv), batch, config };
+    return (await runFileInProcess(input, { plain: flags.plain }, pipeline, createLogger('warn', process.env.TOKENHOT_API_KEY))).exitCode;
+  } finally {
+    await pipeline.close();
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Keeping a row's image(s) and sidecar before it is made again: `<id>.png` → `<id>.v1.png`,
  * `<id>.json` → `<id>.v1.json` (v2, ... when v1 is taken), the kept sidecar naming its kept images.
- * A `regenerated` review line then marks the new image unreviewed; the old lines stay.
+ * A `regenerated` review line then marks the new image unreviewed; the old lines stay. A row
+ * that was not made after all (the run stopped before it) gets its version back.
  */
 import { access, rename, unlink, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
@@ -45,4 +46,25 @@ export async function keepAsVersion(out: string, batch: string, row: ReviewRow):
   await unlink(join(folder, `${row.id}.json`));
   await appendReview(out, batch, { rowId: row.id, decision: 'regenerated', version, note: `kept as ${row.id}.v${version}`, who: reviewerName() });
   return version;
+}
+
+/**
+ * Puts a kept version back when the row was not made again (no new sidecar: the run stopped
+ * first), and its decision with it, so that a later `regenerate` finds it again.
+ */
+export async function restoreIfNotMade(out: string, batch: string, row: ReviewRow, version: number): Promise<boolean> {
+  const folder = batchFolder(out, batch);
+  if (await exists(join(folder, `${row.id}.json`))) return false;
+  for (const image of row.sidecar.images ?? []) {
+    await rename(join(folder, versionedName(image.file, version)), join(folder, image.file)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+  await writeFile(join(folder, `${row.id}.json`), `${JSON.stringify(row.sidecar, null, 2)}\n`, 'utf8');
+  await unlink(join(folder, `${row.id}.v${version}.json`));
+  const decision = row.decision;
+  if (decision && decision.decision !== 'regenerated') {
+    await appendReview(out, batch, { rowId: row.id, decision: decision.decision, ...(decision.note !== undefined ? { note: decision.note } : {}), who: decision.who });
+  }
+  return true;
 }

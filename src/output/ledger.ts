@@ -1,20 +1,33 @@
 /**
- * The usage ledger: append-only JSON Lines under `<out>/ledger/`, one line per billed response.
+ * The usage ledger: append-only JSON Lines, one line per billed response.
  *
- * Each process appends to a file of its own (`<host>-<pid>-<time>.jsonl`), so workers on several
+ * Each process appends to a file of its own (`<time>-<host>-<pid>.jsonl`), so workers on several
  * machines can share one output volume without interleaving writes, and a reader takes every
- * file in the folder. A line is on disk (written and flushed) before `append` resolves, which is
- * before the row counts as done or its job is acknowledged.
+ * file (ledger-files.ts). A line is on disk (written and flushed) before `append` resolves, which
+ * is before the row counts as done or its job is acknowledged.
+ *
+ * A bucket output's ledger is written the same way in this machine's spool folder, in segments:
+ * a new file from 8 MB on, or once a minute while lines come, and each closed one is shipped to
+ * the bucket (ledger-shipping.ts), as the last one is at exit. A billed line is on this disk
+ * from the moment it is counted, and in the bucket within a minute or so.
  */
-import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BillingRecord } from '../cost/billing.js';
 import type { LedgerEntry } from '../core/types.js';
 import { geminiBilling } from '../providers/gemini/usage.js';
+import { ledgerDir, ledgerFileName, ledgerSources } from './ledger-files.js';
 
-export function ledgerDir(outDir: string): string {
-  return join(outDir, 'ledger');
+export { ledgerDir, ledgerFiles } from './ledger-files.js';
+
+/** How a spooled ledger starts new files, and what is done with each closed one. */
+export interface LedgerSegments {
+  /** A new file once the open one holds this many bytes. */
+  maxBytes: number;
+  /** ...or once it has held lines for this long. */
+  maxAgeMs: number;
+  /** Called with each closed file (never rejects); awaited at `close`. */
+  ship(path: string): Promise<void>;
 }
 
 interface PendingLine {
@@ -29,15 +42,37 @@ export class Ledger {
   private flushing = false;
   /** After a failed or partial write the file may end inside a line: start the next on a new one. */
   private broken = false;
-  readonly path: string;
+  private currentPath: string;
+  /** Bytes in the open file; a segment with none is not closed for its age. */
+  private bytes = 0;
+  private segment = 1;
+  private rotateDue = false;
+  private readonly timer?: NodeJS.Timeout;
 
   constructor(
-    outDir: string,
-    private readonly options: { durable?: boolean } = {},
+    private readonly outDir: string,
+    private readonly options: { durable?: boolean; segments?: LedgerSegments } = {},
   ) {
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-    const safeHost = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
-    this.path = join(ledgerDir(outDir), `${stamp}-${safeHost}-${process.pid}.jsonl`);
+    this.currentPath = this.newPath();
+    const segments = options.segments;
+    if (segments) {
+      this.timer = setInterval(() => {
+        if (this.bytes === 0) return;
+        this.rotateDue = true;
+        if (!this.flushing) void this.flush();
+      }, segments.maxAgeMs);
+      // A ledger waiting for lines does not keep a process alive.
+      this.timer.unref();
+    }
+  }
+
+  /** The file lines go to now. */
+  get path(): string {
+    return this.currentPath;
+  }
+
+  private newPath(): string {
+    return join(ledgerDir(this.outDir), ledgerFileName(this.options.segments ? this.segment++ : undefined));
   }
 
   /** Appends one line; resolves once it is written and flushed. */
@@ -48,30 +83,51 @@ export class Ledger {
     });
   }
 
-  /** Lines that arrive while a write is under way go out together in the next write (group commit). */
+  /**
+   * Lines that arrive while a write is under way go out together in the next write (group
+   * commit); a segment is closed between two writes, never during one.
+   */
   private async flush(): Promise<void> {
     this.flushing = true;
-    while (this.pending.length > 0) {
-      const group = this.pending.splice(0);
-      try {
-        const handle = await this.open();
-        const bytes = Buffer.from((this.broken ? '\n' : '') + group.map((item) => item.line).join(''));
-        this.broken = true;
-        // One write may take fewer bytes than given (a nearly full disk): write the rest too.
-        for (let offset = 0; offset < bytes.length; ) offset += (await handle.write(bytes, offset)).bytesWritten;
-        if (this.options.durable ?? true) await handle.datasync();
-        this.broken = false;
-        for (const item of group) item.resolve();
-      } catch (error) {
-        for (const item of group) item.reject(error);
-      }
+    while (this.pending.length > 0 || this.rotateDue) {
+      if (this.pending.length > 0) await this.writeGroup(this.pending.splice(0));
+      const segments = this.options.segments;
+      if (segments && (this.rotateDue || this.bytes >= segments.maxBytes)) await this.rotate(segments);
     }
     this.flushing = false;
   }
 
+  private async writeGroup(group: PendingLine[]): Promise<void> {
+    try {
+      const handle = await this.open();
+      const bytes = Buffer.from((this.broken ? '\n' : '') + group.map((item) => item.line).join(''));
+      this.broken = true;
+      // One write may take fewer bytes than given (a nearly full disk): write the rest too.
+      for (let offset = 0; offset < bytes.length; ) offset += (await handle.write(bytes, offset)).bytesWritten;
+      if (this.options.durable ?? true) await handle.datasync();
+      this.broken = false;
+      this.bytes += bytes.length;
+      for (const item of group) item.resolve();
+    } catch (error) {
+      for (const item of group) item.reject(error);
+    }
+  }
+
+  /** Closes the open segment (its lines are on disk already), starts the next and ships the closed one. */
+  private async rotate(segments: LedgerSegments): Promise<void> {
+    this.rotateDue = false;
+    if (this.bytes === 0) return;
+    const closed = this.currentPath;
+    await this.closeHandle();
+    this.currentPath = this.newPath();
+    this.bytes = 0;
+    this.broken = false;
+    void segments.ship(closed);
+  }
+
   private open(): Promise<FileHandle> {
-    this.handle ??= mkdir(join(this.path, '..'), { recursive: true })
-      .then(() => open(this.path, 'a'))
+    this.handle ??= mkdir(join(this.currentPath, '..'), { recursive: true })
+      .then(() => open(this.currentPath, 'a'))
       .catch((error: unknown) => {
         // A failed open is not kept: the next line tries again.
         this.handle = undefined;
@@ -80,80 +136,25 @@ export class Ledger {
     return this.handle;
   }
 
-  async close(): Promise<void> {
-    while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 5));
+  private async closeHandle(): Promise<void> {
     const handle = this.handle;
     this.handle = undefined;
-    if (handle) await (await handle).close();
+    // Its lines were flushed as they were written: a failed close loses none of them.
+    if (handle) await (await handle).close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 5));
+    clearInterval(this.timer);
+    const opened = this.handle !== undefined;
+    await this.closeHandle();
+    if (opened && this.options.segments) await this.options.segments.ship(this.currentPath);
   }
 }
 
 export interface ReadLedgerOptions {
   /** Called for each line that cannot be read (a line cut by a crash, for one). */
   onWarning?: (message: string) => void;
-}
-
-/** The ledger files of an output folder, oldest name first. */
-export async function ledgerFiles(outDir: string): Promise<string[]> {
-  const dir = ledgerDir(outDir);
-  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [] as string[];
-    throw error;
-  });
-  return names
-    .filter((name) => name.endsWith('.jsonl'))
-    .sort()
-    .map((name) => join(dir, name));
-}
-
-const NEWLINE = 0x0a;
-/**
- * Bytes read at a time. On a million-line ledger 64 KiB reads are as fast as larger ones, and
- * the strings of one read (and so the peak RSS) stay small.
- */
-const READ_SIZE = 64 * 1024;
-
-/**
- * The lines of one file, a read's worth at a time, with the number of the first.
- *
- * Faster than `readline` (a third of a report's time over a million lines): each read is cut at
- * its last '\n' byte, decoded as UTF-8 in one go and split. Cutting at a byte is safe in UTF-8,
- * where 0x0A never occurs inside a multi-byte character. One buffer is reused for every read
- * (a read stream allocates one per chunk). The text after the last newline (a line cut short by
- * a crash, or a last line without its newline) comes as the final line.
- */
-async function* fileLines(file: string): AsyncGenerator<{ lines: string[]; firstLine: number }> {
-  const handle = await open(file, 'r');
-  try {
-    let buffer = Buffer.allocUnsafe(READ_SIZE);
-    // Bytes at the start of `buffer` carried over from the last read: the start of a line.
-    let carried = 0;
-    let lineNumber = 1;
-    for (;;) {
-      if (buffer.length - carried < READ_SIZE / 2) {
-        // One line longer than the buffer (a huge usageMetadata): make room for it.
-        const bigger = Buffer.allocUnsafe(buffer.length * 2);
-        buffer.copy(bigger, 0, 0, carried);
-        buffer = bigger;
-      }
-      const { bytesRead } = await handle.read(buffer, carried, buffer.length - carried, null);
-      if (bytesRead === 0) break;
-      const filled = carried + bytesRead;
-      const last = buffer.lastIndexOf(NEWLINE, filled - 1);
-      if (last < carried) {
-        carried = filled;
-        continue;
-      }
-      const lines = buffer.toString('utf8', 0, last).split('\n');
-      buffer.copy(buffer, 0, last + 1, filled);
-      carried = filled - last - 1;
-      yield { lines, firstLine: lineNumber };
-      lineNumber += lines.length;
-    }
-    if (carried > 0) yield { lines: [buffer.toString('utf8', 0, carried)], firstLine: lineNumber };
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -203,10 +204,10 @@ function parseLine(line: string): LedgerEntry | string {
  * and each entry can be dropped as soon as it is visited.
  */
 export async function scanLedger(outDir: string, visit: (entry: LedgerEntry) => void, options: ReadLedgerOptions = {}): Promise<void> {
-  for (const file of await ledgerFiles(outDir)) {
-    for await (const { lines, firstLine } of fileLines(file)) {
+  for (const source of await ledgerSources(outDir)) {
+    for await (const { lines, firstLine } of source.pieces()) {
       for (let index = 0; index < lines.length; index += 1) {
-        const entry = entryOf(file, lines[index]!, firstLine + index, options);
+        const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
         if (entry) visit(entry);
       }
     }
@@ -226,10 +227,10 @@ function entryOf(file: string, text: string, lineNumber: number, options: ReadLe
 
 /** Streams every entry of every ledger file; never loads a file whole. */
 export async function* readLedger(outDir: string, options: ReadLedgerOptions = {}): AsyncGenerator<LedgerEntry> {
-  for (const file of await ledgerFiles(outDir)) {
-    for await (const { lines, firstLine } of fileLines(file)) {
+  for (const source of await ledgerSources(outDir)) {
+    for await (const { lines, firstLine } of source.pieces()) {
       for (let index = 0; index < lines.length; index += 1) {
-        const entry = entryOf(file, lines[index]!, firstLine + index, options);
+        const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
         if (entry) yield entry;
       }
     }

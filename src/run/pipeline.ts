@@ -8,9 +8,8 @@ import { ImageLinks } from '../providers/image-link.js';
 import { OpenAiImagesProvider } from '../providers/openai-images/client.js';
 import { ProviderRouter } from '../providers/router.js';
 import type { RowContext } from './generate.js';
-import { Ledger } from '../output/ledger.js';
 import { loadPriceTable } from '../cost/pricing.js';
-import { OutputStore } from '../output/storage.js';
+import { openOutput } from '../output/open-output.js';
 import { PhotoCache, photoCacheDir } from '../rows/photo-cache.js';
 
 export interface Pipeline extends RowContext {
@@ -39,10 +38,12 @@ export async function createPipeline(config: Config): Promise<Pipeline> {
       links,
     }),
   });
-  const store = new OutputStore(config.outDir, { durable: config.durable });
-  const ledger = new Ledger(store.root, { durable: config.durable });
-  // A worker runs for days: it asks the shop again after a minute whether a photo changed.
-  const photos = new PhotoCache(photoCacheDir(config.outDir), { apiKey, freshForMs: 60_000 });
+  // A folder, or a bucket with this machine's spool folder for temporary files and the ledger.
+  const output = openOutput(config.outDir, { durable: config.durable });
+  const { store, ledger } = output;
+  // A worker runs for days: it asks the shop again after a minute whether a photo changed. The
+  // cache is of this machine: in the output folder, or a bucket's spool.
+  const photos = new PhotoCache(photoCacheDir(store.workDir), { apiKey, freshForMs: 60_000 });
   return {
     provider,
     store,
@@ -51,7 +52,7 @@ export async function createPipeline(config: Config): Promise<Pipeline> {
     photos,
     async close() {
       await photos.close();
-      await ledger.close();
+      await output.close();
       await provider.close();
       await links.close();
     },

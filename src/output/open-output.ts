@@ -1,0 +1,63 @@
+/**
+ * The output of one process: its store (images and sidecars) and its ledger, for a local folder
+ * or a bucket. A bucket's ledger is spooled and shipped (ledger-shipping.ts): this process ships
+ * what a killed process of this machine left as it starts, its closed segments as it goes, and
+ * its last one at `close`.
+ */
+import { join } from 'node:path';
+import { Ledger } from './ledger.js';
+import { LEDGER_DIR } from './ledger-files.js';
+import { LedgerShipper } from './ledger-shipping.js';
+import { OutputStore } from './storage.js';
+
+/** A spooled ledger starts a new segment from this size on... */
+const SEGMENT_BYTES = 8 * 1024 * 1024;
+/** ...or after this long with lines in it: a bucket's ledger is at most about this far behind. */
+const SEGMENT_MS = 60_000;
+
+export interface Output {
+  store: OutputStore;
+  ledger: Ledger;
+  /** Closes the ledger and, for a bucket, ships what is left in the spool. */
+  close(): Promise<void>;
+}
+
+export interface OutputOptions {
+  durable?: boolean;
+  /** Where a ledger segment that could not be shipped is said. @default a line on stderr */
+  warn?: (message: string) => void;
+}
+
+export function openOutput(outDir: string, options: OutputOptions = {}): Output {
+  const store = new OutputStore(outDir, { durable: options.durable });
+  const bucket = store.bucket;
+  if (!bucket) {
+    const ledger = new Ledger(store.root, { durable: options.durable });
+    return { store, ledger, close: () => ledger.close() };
+  }
+  const warn = options.warn ?? ((message: string) => void process.stderr.write(`warning: ${message}\n`));
+  const shipper = new LedgerShipper(bucket, join(store.workDir, LEDGER_DIR), warn);
+  const ledger: Ledger = new Ledger(store.workDir, {
+    durable: options.durable,
+    segments: {
+      maxBytes: SEGMENT_BYTES,
+      maxAgeMs: SEGMENT_MS,
+      // Each rotation also tries again what could not be shipped before.
+      ship: async (path) => {
+        await shipper.ship(path);
+        await shipper.shipLeftovers(ledger.path);
+      },
+    },
+  });
+  void shipper.shipLeftovers(ledger.path);
+  return {
+    store,
+    ledger,
+    async close() {
+      await ledger.close();
+      await shipper.shipLeftovers();
+      await shipper.settle();
+      bucket.close();
+    },
+  };
+}

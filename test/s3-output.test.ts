@@ -1,0 +1,99 @@
+/**
+ * Outputs in a bucket (`--out s3://bucket/prefix`) on a real S3-compatible server (s3rver in its
+ * own process, over loopback HTTP), against a mock-server process: every image object is the
+ * bytes the mock sent, every row has its sidecar object, the ledger is shipped to the bucket,
+ * `report --out s3://...` equals the mock's bill, and a second run asks for nothing again.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInProcess } from './helpers/cli-in-process.js';
+import { mockBill, usd } from './helpers/mock-bill.js';
+import { startMockProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
+import { startS3Server, type S3Server } from './helpers/s3-server.js';
+
+const KEY = 'sk-s3-output-4b7e21';
+const BUCKET = 'thb-outputs';
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** The images the mock sent for each prompt, from its last answer with images. */
+function sentImages(records: MockRecord[]): Map<string, string[]> {
+  const byPrompt = new Map<string, string[]>();
+  for (const record of records) if (record.status === 200 && record.images.length > 0) byPrompt.set(record.prompt, record.images.map((image) => image.sha256));
+  return byPrompt;
+}
+
+describe('outputs in an S3-compatible bucket', () => {
+  let mock: MockProcess;
+  let s3: S3Server;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'thb-s3-'));
+    [mock, s3] = await Promise.all([startMockProcess(['--api-key', KEY, '--latency-ms', '10']), startS3Server([BUCKET])]);
+  });
+  afterAll(async () => {
+    await Promise.all([mock?.stop(), s3?.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('run --out s3://: images byte-identical, sidecars after them, ledger shipped, report equal to the bill; a second run asks nothing', async () => {
+    const models = ['gemini-3-pro-image-preview', 'gemini-2.5-flash-image', 'gpt-image-2'];
+    const rows = Array.from({ length: 12 }, (_, i) => {
+      let prompt = `a teapot on a table, view ${i}`;
+      if (i === 4) prompt += ' [mock:blocked]';
+      if (i === 7) prompt += ' [mock:two-images]';
+      if (i === 9) prompt += ' [mock:503x1]';
+      return { id: `t${String(i).padStart(2, '0')}`, prompt, model: models[i % models.length]! };
+    });
+    const csv = join(dir, 'teapots.csv');
+    await writeFile(csv, ['id,prompt,model', ...rows.map((row) => `${row.id},"${row.prompt}",${row.model}`)].join('\n'));
+    const spool = join(dir, 'spool-run');
+    const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_SPOOL_DIR: spool, ...s3.env };
+    const out = `s3://${BUCKET}/shop/nightly`;
+
+    const first = await runInProcess(['run', csv, '--out', out, '--plain', '--concurrency', '4'], env);
+    expect(first.stdout + first.stderr).not.toContain(KEY);
+    expect(first.stdout, first.stderr).toContain('11 done, 1 failed');
+    expect(first.code).toBe(1);
+
+    const records = (await mock.requests()).filter((record) => rows.some((row) => row.prompt === record.prompt));
+    const sent = sentImages(records);
+    const objects = await s3.objects(BUCKET, 'shop/nightly/');
+    const keys = objects.map((object) => object.key);
+    // Nothing half-made or temporary in the bucket: images, sidecars, the manifest and the ledger.
+    for (const key of keys) expect(key).toMatch(/^shop\/nightly\/(teapots\/(t\d\d(-2)?\.(png|jpg|webp)|t\d\d\.json|manifest\.(csv|json))|ledger\/[^/]+\.jsonl)$/);
+    for (const row of rows) {
+      const sidecar = JSON.parse((await s3.read(BUCKET, `shop/nightly/teapots/${row.id}.json`)).toString()) as { status: string; images: { file: string }[] };
+      if (row.id === 't04') {
+        expect(sidecar.status).toBe('failed');
+        continue;
+      }
+      expect(sidecar.status, row.id).toBe('done');
+      const images = await Promise.all(sidecar.images.map(async (image) => sha256(await s3.read(BUCKET, `shop/nightly/teapots/${image.file}`))));
+      expect(images, row.id).toEqual(sent.get(row.prompt));
+    }
+    expect(sent.get(rows[7]!.prompt)).toHaveLength(2);
+
+    // The ledger is in the bucket, and nothing is left in the spool.
+    expect(keys.filter((key) => key.startsWith('shop/nightly/ledger/')).length).toBeGreaterThan(0);
+    expect(await readdir(join(spool, BUCKET, 'shop', 'nightly', 'ledger'))).toEqual([]);
+
+    const report = await runInProcess(['report', '--out', out, '--by', 'model', '--format', 'json'], { ...s3.env, TOKENHOT_SPOOL_DIR: join(dir, 'spool-elsewhere') });
+    expect(report.code, report.stderr).toBe(0);
+    const groups = (JSON.parse(report.stdout) as { groups: { key: { model: string }; costUsd: number; requests: number }[] }).groups;
+    const bill = mockBill(records);
+    expect(groups.map((group) => group.key.model).sort()).toEqual([...bill.keys()].map((key) => key.split('/')[1]).sort());
+    for (const group of groups) {
+      const billed = [...bill.entries()].find(([key]) => key.endsWith(`/${group.key.model}`))![1];
+      expect(Math.abs(group.costUsd - usd(billed)), group.key.model).toBeLessThan(1e-9);
+    }
+
+    const asked = (await mock.requests()).length;
+    const second = await runInProcess(['run', csv, '--out', out, '--plain'], env);
+    expect(second.stdout, second.stderr).toContain('11 already done');
+    expect((await mock.requests()).length).toBe(asked);
+  });
+});

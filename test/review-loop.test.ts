@@ -104,10 +104,16 @@ describe('review decisions', () => {
     expect(await readFile(join(out, BATCH, REVIEWS_FILE), 'utf8')).toBe(before);
   });
 
-  it('serve only images a sidecar names', async () => {
+  it('serve only image files of the batch folder, and take decisions only on its rows', async () => {
     expect((await fetch(`${url}/review/${BATCH}/image/row-01.png`)).status).toBe(200);
     expect((await fetch(`${url}/review/${BATCH}/image/${encodeURIComponent('../mugs.csv')}`)).status).toBe(404);
+    expect((await fetch(`${url}/review/${BATCH}/image/${encodeURIComponent('../../out/mugs/row-01.png')}`)).status).toBe(404);
     expect((await fetch(`${url}/review/${BATCH}/image/row-01.json`)).status).toBe(404);
+    expect((await fetch(`${url}/review/${BATCH}/image/${REVIEWS_FILE}`)).status).toBe(404);
+    expect((await fetch(`${url}/review/${encodeURIComponent('../out')}/rows`)).status).toBe(400);
+    expect((await decide('row-99', 'approved')).status).toBe(404);
+    expect((await decide('../mugs', 'approved')).status).toBe(404);
+    expect((await decide('row-05', 'maybe')).status).toBe(400);
   });
 
   it('limit a manifest to approved rows with deliver: approved', async () => {

@@ -4,7 +4,7 @@
  *   GET  /review/                      the batches of the output folder
  *   GET  /review/<batch>               the grid (page.ts)
  *   GET  /review/<batch>/rows          the rows and their decisions, as JSON
- *   GET  /review/<batch>/image/<file>  an image a sidecar of the batch names
+ *   GET  /review/<batch>/image/<file>  an image file of the batch folder
  *   POST /review/<batch>/decisions     {rowId, decision, note?}: one line appended
  *
  * Access (basic auth, loopback) is the mounting app's; writes are checked here as well, stricter
@@ -13,7 +13,8 @@
  * page's own and a same-origin Sec-Fetch-Site.
  */
 import { randomBytes } from 'node:crypto';
-import { basename, extname } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { UsageError } from '../../core/errors.js';
 import { appendReview, batchFolder, checkedDecision, reviewerName } from '../../output/reviews.js';
@@ -69,32 +70,47 @@ async function sendRows(out: string, batch: string, response: Response): Promise
   response.json(pageRowsOf(await readReviewRows(out, batch)));
 }
 
-/** Only a file a row's sidecar names, by its bare name inside the batch folder. */
+/**
+ * Only an image file by its bare name inside the batch folder: no path, no dot file, an image
+ * type by name (sidecars and review files are never served). Not checked against the sidecars:
+ * a page of 3,000 images would read every sidecar 3,000 times.
+ */
 async function sendImage(out: string, batch: string, file: string, response: Response): Promise<void> {
-  const rows = await readReviewRows(out, batch);
-  const named = file === basename(file) && rows.some((row) => row.images.some((image) => image.file === file));
-  if (!named) {
+  if (!isImageName(file)) {
     response.status(404).type('text/plain').send('no such image in this batch\n');
     return;
   }
-  response.sendFile(file, { root: batchFolder(out, batch), dotfiles: 'deny', headers: { 'Content-Type': mimeTypeOf(file) } });
+  response.sendFile(file, { root: batchFolder(out, batch), dotfiles: 'deny', headers: { 'Content-Type': mimeTypeOf(file), 'Cache-Control': 'no-cache' } });
+}
+
+const IMAGE_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif' };
+
+function isImageName(file: string): boolean {
+  return file === basename(file) && !file.includes('\\') && !file.startsWith('.') && extname(file).toLowerCase() in IMAGE_TYPES;
 }
 
 function mimeTypeOf(file: string): string {
-  const types: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif' };
-  return types[extname(file).toLowerCase()] ?? 'application/octet-stream';
+  return IMAGE_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
 async function recordDecision(options: ReviewRouteOptions, request: Request, response: Response): Promise<void> {
   const batch = String(request.params.batch);
   const decision = checkedDecision((request.body ?? {}) as Record<string, unknown>);
-  const rows = await readReviewRows(options.out, batch);
-  if (!rows.some((row) => row.id === decision.rowId)) {
+  // The row's sidecar, not the whole batch: one file looked at per click.
+  if (!(await hasSidecar(options.out, batch, decision.rowId))) {
     response.status(404).json({ error: `no row "${decision.rowId}" in batch ${batch}` });
     return;
   }
   const line = await appendReview(options.out, batch, { ...decision, who: reviewerName(options.authUser?.(request)) });
   response.json(line);
+}
+
+async function hasSidecar(out: string, batch: string, rowId: string): Promise<boolean> {
+  if (rowId !== basename(rowId) || rowId.startsWith('.')) return false;
+  return stat(join(batchFolder(out, batch), `${rowId}.json`)).then(
+    (info) => info.isFile(),
+    () => false,
+  );
 }
 
 /** See the header: JSON only, and the page's own origin when the browser says where it is from. */

@@ -81,8 +81,11 @@ async function readSidecarFile(path: string): Promise<Sidecar | undefined> {
   }
 }
 
-/** The batches of an output folder: its top-level folders that hold a row. */
-export async function batchesIn(out: string): Promise<string[]> {
+/**
+ * The batches of an output folder: its folders that hold a row, top-level ones and, for a folder
+ * of sub-batches (a catalog job's firings, `<job>/<firing>`), the ones a level down.
+ */
+export async function batchesIn(out: string, depth = 2): Promise<string[]> {
   const names: string[] = [];
   let dir;
   try {
@@ -92,8 +95,9 @@ export async function batchesIn(out: string): Promise<string[]> {
     throw error;
   }
   for await (const entry of dir) {
-    if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name === 'latest' || entry.name === 'ledger') continue;
+    if (!entry.isDirectory() || entry.name.startsWith('.') || (depth === 2 && (entry.name === 'latest' || entry.name === 'ledger'))) continue;
     if ((await readRowSidecars(join(out, entry.name))).length > 0) names.push(entry.name);
+    else if (depth > 1) names.push(...(await batchesIn(join(out, entry.name), depth - 1)).map((name) => `${entry.name}/${name}`));
   }
   return names.sort((a, b) => byId.compare(a, b));
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OutputStore } from '../src/output/storage.js';
 import { writeManifest } from '../src/output/manifest.js';
+import { updateLatest } from '../src/output/latest.js';
 import { REVIEWS_FILE } from '../src/output/reviews.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { writeCsv } from './browser/pipeline.js';
@@ -116,10 +117,14 @@ describe('review decisions', () => {
     expect((await decide('row-05', 'maybe')).status).toBe(400);
   });
 
-  it('limit a manifest to approved rows with deliver: approved', async () => {
+  it('limit a manifest and latest/ to approved rows with deliver: approved', async () => {
     const store = new OutputStore(out, { durable: false });
     expect((await writeManifest(store, BATCH, { deliver: 'approved' })).rows).toBe(3);
     expect((await writeManifest(store, BATCH)).rows).toBe(10);
+    const latest = await updateLatest(store, 'nightly', BATCH, { deliver: 'approved' });
+    expect(latest.entries).toBe(3);
+    expect(existsSync(join(out, 'latest', 'nightly', 'row-01.png'))).toBe(true);
+    expect(existsSync(join(out, 'latest', 'nightly', 'row-04.png'))).toBe(false);
   });
 });
 

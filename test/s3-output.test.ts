@@ -77,6 +77,12 @@ describe('outputs in an S3-compatible bucket', () => {
     }
     expect(sent.get(rows[7]!.prompt)).toHaveLength(2);
 
+    // The manifest, as objects beside the sidecars.
+    const manifest = (await s3.read(BUCKET, 'shop/nightly/teapots/manifest.csv')).toString().trim().split('\n');
+    expect(manifest).toHaveLength(rows.length + 1);
+    expect(manifest.find((line) => line.startsWith('t07,'))).toContain(',teapots/t07.png;teapots/t07-2.png,done,');
+    expect(keys).toContain('shop/nightly/teapots/manifest.json');
+
     // The ledger is in the bucket, and nothing is left in the spool.
     expect(keys.filter((key) => key.startsWith('shop/nightly/ledger/')).length).toBeGreaterThan(0);
     expect(await readdir(join(spool, BUCKET, 'shop', 'nightly', 'ledger'))).toEqual([]);

@@ -13,16 +13,16 @@
  * lists. Cells that a spreadsheet would run as a formula start with `'`, as in cost reports.
  *
  * Rows are read one sidecar at a time (a few in flight) and kept as small records; both files are
- * written to a temporary file beside them, flushed and renamed into place, so a reader sees the
- * old manifest or the new one, and writers that race (two workers ending a batch) leave one whole.
+ * written to a temporary file, then renamed into place (or uploaded, for a bucket: an object
+ * appears whole), so a reader sees the old manifest or the new one, and writers that race (two
+ * workers ending a batch) leave one whole.
  */
-import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
-import { mkdir, opendir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { OutputStore } from './storage.js';
 import { csvCell, csvDecimal } from './csv-cells.js';
 import { batchDecisions } from './reviews.js';
+
+export { writeTextAtomic } from './storage.js';
 
 /**
  * Which rows go out: `all` (the default), or `approved`: only rows whose current review decision
@@ -41,7 +41,6 @@ export const MANIFEST_JSON = 'manifest.json';
 /** How manifest.json starts, which no sidecar does: a row named `manifest` has its sidecar there. */
 const JSON_MARKER = '{"manifest":"tokenhot-batch/1"';
 const SIDECARS_IN_FLIGHT = 32;
-const WRITE_CHUNK = 1 << 20;
 
 export const MANIFEST_COLUMNS = ['product', 'shot', 'file', 'status', 'reason', 'model', 'cost_usd', 'source_photos', 'row_id', 'finished_at'] as const;
 
@@ -98,24 +97,23 @@ export async function writeManifest(store: OutputStore, batch: string, options: 
   const summary = summarize(store, batch, entries);
   // A batch whose rows all failed before any sidecar (a model that does not exist) has no folder yet.
   await mkdir(store.batchDir(batch), { recursive: true });
-  await writeTextAtomic(summary.csvPath, csvLines(entries));
-  if (summary.jsonPath) await writeTextAtomic(summary.jsonPath, jsonLines(batch, entries));
+  await store.writeText(store.nameOf(batch, MANIFEST_CSV), csvLines(entries));
+  if (summary.jsonPath) await store.writeText(store.nameOf(batch, MANIFEST_JSON), jsonLines(batch, entries));
   return summary;
 }
 
 /** Every settled row of a batch, from its sidecar, sorted by product, shot and row id. */
 export async function readManifestEntries(store: OutputStore, batch: string, options: DeliverOptions = {}): Promise<ManifestEntry[]> {
-  const dir = store.batchDir(batch);
   const entries: ManifestEntry[] = [];
   let names: string[] = [];
   const readSome = async (): Promise<void> => {
-    const read = await Promise.all(names.map((name) => readEntry(dir, batch, name)));
+    const read = await Promise.all(names.map((name) => readEntry(store, batch, name)));
     for (const entry of read) if (entry) entries.push(entry);
     names = [];
   };
-  for await (const dirent of listBatchDir(dir)) {
-    if (!dirent.isFile() || !dirent.name.endsWith('.json') || dirent.name.startsWith('.')) continue;
-    names.push(dirent.name);
+  for await (const name of store.listBatch(batch)) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    names.push(name);
     if (names.length >= SIDECARS_IN_FLIGHT) await readSome();
   }
   await readSome();
@@ -129,28 +127,18 @@ async function delivered(store: OutputStore, batch: string, entries: ManifestEnt
   return entries.filter((entry) => decisions.get(entry.rowId)?.decision === 'approved');
 }
 
-/** The batch folder to list; a batch with no folder yet has no rows. */
-async function* listBatchDir(dir: string): AsyncGenerator<Dirent> {
-  let listing;
-  try {
-    listing = await opendir(dir, { bufferSize: 256 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  yield* listing;
-}
-
 /** The manifest's record of one `<id>.json`; undefined for a file that is not a finished row's sidecar. */
-async function readEntry(dir: string, batch: string, name: string): Promise<ManifestEntry | undefined> {
-  const path = join(dir, name);
-  if (name === MANIFEST_JSON && (await isManifestJson(path))) return undefined;
+async function readEntry(store: OutputStore, batch: string, name: string): Promise<ManifestEntry | undefined> {
+  const text = await store.readBatchText(batch, name);
+  // Gone since listed (a row made again): not a finished row.
+  if (text === undefined) return undefined;
+  if (name === MANIFEST_JSON && text.startsWith(JSON_MARKER)) return undefined;
   let sidecar: SidecarFields;
   try {
-    sidecar = JSON.parse(await readFile(path, 'utf8')) as SidecarFields;
+    sidecar = JSON.parse(text) as SidecarFields;
   } catch (error) {
-    // Gone since listed (a row made again), or not ours: not a finished row.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof SyntaxError) return undefined;
+    // Not ours: not a finished row.
+    if (error instanceof SyntaxError) return undefined;
     throw error;
   }
   if (typeof sidecar !== 'object' || sidecar === null) return undefined;
@@ -182,19 +170,6 @@ function entryOf(batch: string, rowId: string, status: 'done' | 'failed', sideca
 
 function stringsOf(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
-}
-
-/** Whether `path` is a manifest.json this module wrote (read from its first bytes only). */
-async function isManifestJson(path: string): Promise<boolean> {
-  const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return false;
-  try {
-    const start = Buffer.alloc(JSON_MARKER.length);
-    const { bytesRead } = await handle.read(start, 0, start.length, 0);
-    return start.subarray(0, bytesRead).toString('utf8') === JSON_MARKER;
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Code-unit order: the same on every machine and locale. */
@@ -243,35 +218,4 @@ function* jsonLines(batch: string, entries: ManifestEntry[]): Generator<string> 
   yield `${JSON_MARKER},"batch":${JSON.stringify(batch)},"writtenAt":${JSON.stringify(new Date().toISOString())},"rows":[`;
   for (const [index, entry] of entries.entries()) yield `${index === 0 ? '' : ','}\n${JSON.stringify(entry)}`;
   yield '\n]}\n';
-}
-
-/**
- * Writes a file from pieces of text through a temporary file beside it (`.<name>.<hex>.tmp`:
- * hidden, so no listing of images meets it), flushed, then renamed into place. A manifest is
- * written once per batch, so its flush is always made.
- */
-export async function writeTextAtomic(path: string, pieces: Iterable<string>): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temp, 'w');
-  try {
-    try {
-      let chunk = '';
-      for (const piece of pieces) {
-        chunk += piece;
-        if (chunk.length >= WRITE_CHUNK) {
-          await handle.writeFile(chunk);
-          chunk = '';
-        }
-      }
-      // writeFile goes on from where the last one ended and loops over short writes.
-      if (chunk) await handle.writeFile(chunk);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
 }

@@ -14,8 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { mkdir, open, readdir, readFile, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { FinalImage, ImageFileWriter, ImageSink, TempImage } from '../providers/provider.js';
 import { UsageError } from '../core/errors.js';
 import { isBucketUrl, outputLocation, spoolDirOf, type BucketLocation } from './location.js';
@@ -91,6 +91,8 @@ export class OutputStore {
   readonly bucket?: S3Bucket;
   /** Flush files to disk before renaming them into place (survives a power cut, not just a kill). */
   private readonly durable: boolean;
+  /** Batches this store wrote a sidecar of (kept for a bucket only: see `lockBatch`). */
+  private readonly settledHere = new Set<string>();
 
   constructor(root: string, options: { durable?: boolean; env?: NodeJS.ProcessEnv } = {}) {
     if (isBucketUrl(root)) {
@@ -127,6 +129,18 @@ export class OutputStore {
     if (!FILE_NAME.test(file) || file.includes('..')) throw new Error(`unsafe output name "${file}"`);
     this.batchDir(batch);
     return `${batch}/${file}`;
+  }
+
+  /** The names of the files of a batch (none when it has none yet). */
+  listBatch(batch: string): AsyncGenerator<string> {
+    this.batchDir(batch);
+    return this.files.listFolder(batch);
+  }
+
+  /** A file of a batch as text (a name `listBatch` gave), or undefined when it is not there. */
+  readBatchText(batch: string, file: string): Promise<string | undefined> {
+    this.batchDir(batch);
+    return this.files.readText(`${batch}/${file}`);
   }
 
   /** Where a finished file of a batch is: a path, or an `s3://` URL. */
@@ -218,7 +232,9 @@ export class OutputStore {
           release: async () => {
             await removeFile(path);
             // A run that made nothing (a refused key, say) leaves no empty batch folder behind.
-            await rmdir(dirname(path)).catch(() => undefined);
+            // A bucket's rows leave nothing in the spool's folder: it is kept when a row settled,
+            // as a folder output's is by its files, for those who ask whether the batch has any.
+            if (!this.settledHere.has(batch)) await rmdir(dirname(path)).catch(() => undefined);
           },
         };
       } catch (error) {
@@ -247,6 +263,7 @@ export class OutputStore {
     // the row's next attempt (or the end of a run) sweeps it.
     const temp = join(this.batchDir(batch), PARTIAL_DIR, `${rowId}~${randomBytes(4).toString('hex')}.json`);
     await this.writeWhole(this.nameOf(batch, sidecarFileName(rowId)), `${JSON.stringify(sidecar, null, 2)}\n`, temp);
+    if (this.bucket) this.settledHere.add(batch);
   }
 
   async readSidecar<T>(batch: string, rowId: string): Promise<T | undefined> {
@@ -257,6 +274,24 @@ export class OutputStore {
     } catch (error) {
       // A sidecar that cannot be read does not count as finished: the row runs again.
       if (error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Writes a whole text file (a manifest) from pieces: through a temporary file beside it and a
+   * rename in a folder (`writeTextAtomic`), or a temporary file in the spool, uploaded.
+   */
+  async writeText(name: string, pieces: Iterable<string>): Promise<void> {
+    if (!this.bucket) return writeTextAtomic(this.files.locate(name), pieces);
+    const local = join(this.workDir, name);
+    const temp = join(dirname(local), `.${basename(local)}.${randomBytes(4).toString('hex')}.tmp`);
+    await mkdir(dirname(temp), { recursive: true });
+    try {
+      await writePieces(temp, pieces, false);
+      await this.files.moveIn(temp, name);
+    } catch (error) {
+      await removeFile(temp);
       throw error;
     }
   }
@@ -352,4 +387,42 @@ export async function openTempImage(path: string): Promise<ImageFileWriter> {
       await removeFile(path);
     },
   };
+}
+
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * Writes a file from pieces of text through a temporary file beside it (`.<name>.<hex>.tmp`:
+ * hidden, so no listing of images meets it), flushed, then renamed into place. A manifest is
+ * written once per batch, so its flush is always made.
+ */
+export async function writeTextAtomic(path: string, pieces: Iterable<string>): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writePieces(temp, pieces, true);
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Writes pieces of text to a new file, a megabyte at a time, flushed to disk when `sync`. */
+async function writePieces(path: string, pieces: Iterable<string>, sync: boolean): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    let chunk = '';
+    for (const piece of pieces) {
+      chunk += piece;
+      if (chunk.length >= WRITE_CHUNK) {
+        await handle.writeFile(chunk);
+        chunk = '';
+      }
+    }
+    // writeFile goes on from where the last one ended and loops over short writes.
+    if (chunk) await handle.writeFile(chunk);
+    if (sync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -24,6 +24,7 @@ export interface ReviewRow {
 }
 
 const byId = new Intl.Collator('en', { numeric: true });
+const SIDECARS_IN_FLIGHT = 32;
 
 /** Every row of the batch with a sidecar, sorted by id as people sort (`row-9` before `row-10`). */
 export async function readReviewRows(out: string, batch: string): Promise<ReviewRow[]> {
@@ -61,11 +62,18 @@ async function readRowSidecars(folder: string): Promise<Sidecar[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  const sidecars: Sidecar[] = [];
+  const names: string[] = [];
   for await (const entry of dir) {
-    if (!entry.isFile() || !entry.name.endsWith('.json') || entry.name.startsWith('.')) continue;
-    const sidecar = await readSidecarFile(join(folder, entry.name));
-    if (sidecar && `${sidecar.id}.json` === entry.name) sidecars.push(sidecar);
+    if (entry.isFile() && entry.name.endsWith('.json') && !entry.name.startsWith('.')) names.push(entry.name);
+  }
+  const sidecars: Sidecar[] = [];
+  // A few reads at once: a page of 3,000 rows is read in a fraction of the time one by one takes.
+  for (let start = 0; start < names.length; start += SIDECARS_IN_FLIGHT) {
+    const chunk = names.slice(start, start + SIDECARS_IN_FLIGHT);
+    const read = await Promise.all(chunk.map((name) => readSidecarFile(join(folder, name))));
+    read.forEach((sidecar, index) => {
+      if (sidecar && `${sidecar.id}.json` === chunk[index]) sidecars.push(sidecar);
+    });
   }
   return sidecars;
 }

@@ -29,7 +29,7 @@ export function registerReviewCommands(program: Command): void {
 
   review
     .command('list')
-    .description("a batch's rows with their current decision, note, who and when")
+    .description("rows with their current decision, note, who and when (--out DIR, --batch NAME: review's options, before or after list)")
     .addOption(new Option('--rejected', 'only rejected rows').conflicts(['approved', 'unreviewed']))
     .addOption(new Option('--approved', 'only approved rows').conflicts(['unreviewed']))
     .option('--unreviewed', 'only finished rows without a decision')

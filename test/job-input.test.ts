@@ -2,12 +2,13 @@
  * `--job FILE` on estimate, run and enqueue: a feed job priced before anything is sent (every
  * active product × every shot), and the mistakes a user makes with it named plainly (exit 2).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from './helpers/cli-in-process.js';
-import { ROOT } from './helpers/processes.js';
+import { ROOT, startMockProcess } from './helpers/processes.js';
+import { appendReview } from '../src/output/reviews.js';
 
 const JOB = join(ROOT, 'jobs/shopify-nightly.yaml');
 
@@ -48,5 +49,30 @@ describe('--job', () => {
     const result = await runInProcess(['run', '--job', missing], { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: 'http://127.0.0.1:9', TOKENHOT_OUT_DIR: join(dir, 'out') });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${missing}: prompt: "{{title}} in {{Colour}}" names the column "Colour", which the feed ${join(dir, 'feed.csv')} lacks; its columns: sku, title`);
+  });
+
+  it('deliver: approved: a run hands out nothing yet; after two approvals, deliver --approved writes those two to the manifest and latest/', async () => {
+    const mock = await startMockProcess(['--api-key', 'k']);
+    try {
+      await writeFile(join(dir, 'shop.csv'), 'sku,title\nA1,Mug\nA2,Bowl\nA3,Vase\n');
+      const job = join(dir, 'shop.yaml');
+      await writeFile(job, 'name: shop\nfeed: shop.csv\nformat: plain\nid: "{{sku}}"\nprompt: "{{title}} on white"\ndeliver: approved\ndefaults: { model: gemini-2.5-flash-image }\n');
+      const out = join(dir, 'deliver-out');
+      const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
+      const run = await runInProcess(['run', '--job', job, '--plain'], env);
+      expect(run.code, run.stderr).toBe(0);
+      const manifest = async (): Promise<string[]> => ((JSON.parse(await readFile(join(out, 'shop', 'manifest.json'), 'utf8')) as { rows: { rowId: string }[] }).rows.map((row) => row.rowId));
+      expect(await manifest()).toEqual([]);
+
+      await appendReview(out, 'shop', { rowId: 'A1', decision: 'approved', who: 'ana' });
+      await appendReview(out, 'shop', { rowId: 'A3', decision: 'approved', who: 'ana' });
+      await appendReview(out, 'shop', { rowId: 'A2', decision: 'rejected', note: 'the handle is missing', who: 'ana' });
+      const delivered = await runInProcess(['deliver', '--batch', 'shop', '--job', 'shop', '--approved'], env);
+      expect(delivered.code, delivered.stderr).toBe(0);
+      expect(await manifest()).toEqual(['A1', 'A3']);
+      expect((await readdir(join(out, 'latest', 'shop'))).sort()).toEqual(['A1.png', 'A3.png', 'manifest.json']);
+    } finally {
+      await mock.stop();
+    }
   });
 });

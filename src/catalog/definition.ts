@@ -83,6 +83,8 @@ const definitionSchema = z
     batch: z.string().min(1).optional(),
     budgetUsd: z.number().positive().optional(),
     mode: z.enum(['incremental', 'full']).default('incremental'),
+    // What the manifest and latest/ hand out: every finished image, or only those approved in review.
+    deliver: z.enum(['approved', 'all']).optional(),
     description: z.string().optional(),
     // Webhook receivers of the job's batches and firings (signed with TOKENHOT_WEBHOOK_SECRET).
     notify: z.array(z.url({ protocol: /^https?$/, error: 'each notify entry must be an http(s) URL' })).min(1, 'give at least one URL, or leave notify out').optional(),
@@ -127,6 +129,8 @@ export interface CatalogDefinition {
   batch: string;
   budgetUsd?: number;
   mode: CatalogMode;
+  /** `approved`: manifests and latest/ hold only images approved in review. @default 'all' */
+  deliver?: 'approved' | 'all';
   /** Webhook URLs told of its batches and firings (notify/). */
   notify?: string[];
 }
@@ -177,6 +181,7 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
     ...(value.budgetUsd !== undefined ? { budgetUsd: value.budgetUsd } : {}),
     mode: value.mode,
     ...(value.notify ? { notify: [...new Set(value.notify)] } : {}),
+    ...(value.deliver ? { deliver: value.deliver } : {}),
   };
 }
 

@@ -92,7 +92,12 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     const problem = await inputProblem(definition.csv);
     if (problem) await fail(`${what} ${definition.csv} cannot be read (${problem}); the schedule stays, the next firing tries again`);
 
-    await deps.batches.register(batch, { csv: definition.csv, catalog: definition.name, ...(definition.notify ? { notify: JSON.stringify(definition.notify) } : {}) });
+    await deps.batches.register(batch, {
+      csv: definition.csv,
+      catalog: definition.name,
+      ...(definition.notify ? { notify: JSON.stringify(definition.notify) } : {}),
+      ...(definition.deliver ? { deliver: definition.deliver } : {}),
+    });
     const budgetPico = definition.budgetUsd === undefined ? undefined : usdToPico(definition.budgetUsd);
     if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);
 

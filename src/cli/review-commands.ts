@@ -1,12 +1,13 @@
 /**
  * The review loop's commands, registered on the CLI's program by one call in program.ts:
  * `review` (the review page on loopback, no Redis), `review list` (decisions, for scripts) and
- * `regenerate` (the rejected rows made again). Their modules load only when one of them runs.
+ * `regenerate` (the rejected rows made again) and `deliver` (manifest and latest/ again, approved only). Their modules load only when one of them runs.
  */
 import { Option, type Command } from 'commander';
 import { EXIT, helpText } from './help.js';
 import type { ReviewListFlags, ReviewPageFlags } from './commands/review.js';
 import type { RegenerateFlags } from './commands/regenerate.js';
+import type { DeliverFlags } from './commands/deliver.js';
 
 export function registerReviewCommands(program: Command): void {
   const review = program
@@ -37,6 +38,18 @@ export function registerReviewCommands(program: Command): void {
     .addHelpText('after', helpText({ environment: ['TOKENHOT_OUT_DIR'], exits: [EXIT.ok, [2, 'bad usage']] }))
     .action(async (_flags, command: Command) => {
       process.exitCode = await (await import('./commands/review.js')).reviewListCommand(command.optsWithGlobals<ReviewListFlags>());
+    });
+
+  program
+    .command('deliver')
+    .description("write a batch's manifest (and a job's latest/ view) again, after a review: --approved hands out only the approved images")
+    .option('--batch <name>', 'the batch (required)')
+    .option('--job <name>', "also update latest/<name>/, the job's newest image of each product and shot")
+    .option('--approved', 'only images whose current decision is approved')
+    .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR)')
+    .addHelpText('after', helpText({ environment: ['TOKENHOT_OUT_DIR'], exits: [EXIT.ok, EXIT.usage] }))
+    .action(async (flags: DeliverFlags) => {
+      process.exitCode = await (await import('./commands/deliver.js')).deliverCommand(flags);
     });
 
   program

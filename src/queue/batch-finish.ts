@@ -30,14 +30,16 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
   const { batch } = data.row;
   try {
     if (!(await nothingLeft(parts.batches, batch))) return;
-    const manifest = await writeManifest(parts.store, batch);
+    const meta = await parts.batches.meta(batch);
+    const deliver = { deliver: meta.deliver === 'approved' ? 'approved' : 'all' } as const;
+    const manifest = await writeManifest(parts.store, batch, deliver);
     for (const warning of manifest.warnings) parts.log.warn({ batch }, warning);
     parts.log.info({ batch, rows: manifest.rows, done: manifest.done, failed: manifest.failed, costUsd: manifest.costUsd }, `batch ${batch} settled: manifest written`);
     await announceFinished(parts.batches, batch, manifest, parts.log);
     // A catalog firing's job, or the job a batch was enqueued from (`--job`).
-    const job = data.catalog?.name ?? (await parts.batches.meta(batch)).job;
+    const job = data.catalog?.name ?? meta.job;
     if (!job) return;
-    const latest = await updateLatest(parts.store, job, batch);
+    const latest = await updateLatest(parts.store, job, batch, deliver);
     parts.log.info({ batch, job: latest.job, updated: latest.updated, copied: latest.copied, keptNewer: latest.keptNewer }, `latest/${latest.job} updated`);
   } catch (error) {
     parts.log.warn({ batch, err: (error as Error).message }, 'manifest of the batch not written');

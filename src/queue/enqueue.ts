@@ -34,6 +34,8 @@ export interface EnqueueOptions {
   notify?: readonly string[];
   /** The job (`--job`) whose rows these are: the worker that settles the batch updates `latest/<job>/`. */
   job?: string;
+  /** The job's `deliver:`, kept in the batch's meta for the worker that writes its manifest. */
+  deliver?: 'approved' | 'all';
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;
   progress?: Progress;
@@ -71,6 +73,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
     csv: options.csvPath,
     ...(options.notify && options.notify.length > 0 ? { notify: JSON.stringify(options.notify) } : {}),
     ...(options.job ? { job: options.job } : {}),
+    ...(options.deliver ? { deliver: options.deliver } : {}),
   });
   if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 

@@ -20,6 +20,8 @@ export interface QueueRunOptions {
   source?: RowSource;
   /** The job (`--job`) the rows are of: its `latest/` view is updated when the batch settles. */
   job?: string;
+  /** The job's `deliver:` (manifest and latest/: all, or only approved images). */
+  deliver?: 'approved' | 'all' | undefined;
   batch: string;
   /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
   reading?: CsvReading;
@@ -45,6 +47,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       csvPath: options.csvPath,
       ...(options.source ? { source: options.source } : {}),
       ...(options.job ? { job: options.job } : {}),
+      ...(options.deliver ? { deliver: options.deliver } : {}),
       batch: options.batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       reading: options.reading,

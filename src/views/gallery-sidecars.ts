@@ -42,7 +42,8 @@ export async function readSidecars(folder: string, batch: string, unreadable: st
   const dir = await opendir(folder, { bufferSize: 256 });
   for await (const entry of dir) {
     // `.partial/` holds images being received; sub-batches are folders of their own.
-    if (!entry.isFile() || !entry.name.endsWith('.json') || entry.name === MANIFEST_JSON) continue;
+    // A row's earlier versions (`<id>.v1.json`, kept by regenerate) are not rows of their own.
+    if (!entry.isFile() || !entry.name.endsWith('.json') || entry.name === MANIFEST_JSON || /\.v\d+\.json$/.test(entry.name)) continue;
     const row = await readSidecar(join(folder, entry.name), entry.name, batch, unreadable);
     if (row) rows.push(row);
   }

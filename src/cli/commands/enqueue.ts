@@ -55,7 +55,7 @@ export async function enqueueCommand(csv: string | undefined, flags: EnqueueFlag
       prices: await loadPriceTable(config),
       retryFailed: flags.retryFailed,
       notify,
-      ...(input.job ? { job: input.job.name } : {}),
+      ...(input.job ? { job: input.job.name, ...(input.job.deliver ? { deliver: input.job.deliver } : {}) } : {}),
       progress: createProgress({
         label: `enqueue ${batch}`,
         total: input.job?.feed ? 0 : await estimateRecords(input.path),

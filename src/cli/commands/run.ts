@@ -23,6 +23,7 @@ import { notifyUrlsOf } from '../../notify/targets.js';
 import { updateLatest } from '../../output/latest.js';
 import type { OutputStore } from '../../output/storage.js';
 import { existsSync } from 'node:fs';
+import type { CatalogDefinition } from '../../catalog/definition.js';
 
 export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   batch?: string;
@@ -123,12 +124,13 @@ async function printReport(batch: string, outDir: string, prices: PriceTable): P
  * The batch's manifest, and for a job its `latest/` view: what a team's sync reads. A failure
  * here is said, and the run's outcome stands (its images and ledger are safe).
  */
-async function writeBatchFiles(store: OutputStore, batch: string, job: string | undefined): Promise<ManifestSummary | undefined> {
+async function writeBatchFiles(store: OutputStore, batch: string, job: CatalogDefinition | undefined): Promise<ManifestSummary | undefined> {
   // A batch no row ever settled in (a wrong key stopped it at once) gets no folder for a manifest of nothing.
   if (!existsSync(store.batchDir(batch))) return undefined;
   try {
-    const manifest = await writeManifest(store, batch);
-    if (job) await updateLatest(store, job, batch);
+    const deliver = { deliver: job?.deliver ?? 'all' } as const;
+    const manifest = await writeManifest(store, batch, deliver);
+    if (job) await updateLatest(store, job.name, batch, deliver);
     return manifest;
   } catch (error) {
     process.stderr.write(`warning: the manifest of batch ${batch} could not be written: ${(error as Error).message}\n`);
@@ -209,7 +211,7 @@ export async function runFileInProcess(input: RowInput, flags: RunFlags, pipelin
       },
       pipeline,
     );
-    const manifest = await writeBatchFiles(pipeline.store, batch, input.job?.name);
+    const manifest = await writeBatchFiles(pipeline.store, batch, input.job);
     const interrupted = summary.stopReason === 'interrupted';
     const fatal = !interrupted && summary.stopReason !== undefined && !summary.stopReason.startsWith('daily quota') ? summary.stopReason : undefined;
     await announceRunEnd(webhooks, summary, manifest, fatal);
@@ -253,7 +255,7 @@ export async function runCommand(csv: string | undefined, flags: RunFlags, log: 
     const { queueSettings } = await import('../../queue/queue.js');
     await rememberNotifyUrls(queueSettings(config.redisUrl, flags.prefix), batch, notify);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath: input.path, source: input.source, ...(input.job ? { job: input.job.name } : {}), batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
+      { csvPath: input.path, source: input.source, ...(input.job ? { job: input.job.name, deliver: input.job.deliver } : {}), batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
       log,
     );

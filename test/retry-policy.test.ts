@@ -30,6 +30,12 @@ describe('retry policy', () => {
     expect(nextStep(error, 50)).toEqual({ action: 'waitForQuota', delayMs: 1500, perDay: false });
   });
 
+  it('a 429 naming its quota but no delay pauses one second (the pace is capped at the quota); a delay it names wins', () => {
+    const named = new CallError('rateLimited', '429: at most 600 requests in 1 minute', { namedQuota: 10 });
+    expect(nextStep(named, 1)).toEqual({ action: 'waitForQuota', delayMs: 1000, perDay: false, namedQuota: 10 });
+    expect(rateLimitDelay(new CallError('rateLimited', '429', { namedQuota: 10, retryAfterMs: 7000 }))).toBe(7000);
+  });
+
   it('a 429 with no delay waits the default; a daily quota waits much longer', () => {
     expect(rateLimitDelay(new CallError('rateLimited', '429'))).toBe(DEFAULT_RETRY_POLICY.defaultRateLimitMs);
     expect(rateLimitDelay(new CallError('rateLimited', '429', { retryAfterMs: 10_000, perDay: true }))).toBe(DEFAULT_RETRY_POLICY.perDayPauseMs);

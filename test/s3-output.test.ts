@@ -5,10 +5,15 @@
  * `report --out s3://...` equals the mock's bill, and a second run asks for nothing again.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { updateLatest } from '../src/output/latest.js';
+import { writeManifest } from '../src/output/manifest.js';
+import { MULTIPART_FROM } from '../src/output/s3-bucket.js';
+import { OutputStore } from '../src/output/storage.js';
 import { runInProcess } from './helpers/cli-in-process.js';
 import { mockBill, usd } from './helpers/mock-bill.js';
 import { startMockProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
@@ -101,5 +106,48 @@ describe('outputs in an S3-compatible bucket', () => {
     const second = await runInProcess(['run', csv, '--out', out, '--plain'], env);
     expect(second.stdout, second.stderr).toContain('11 already done');
     expect((await mock.requests()).length).toBe(asked);
+  });
+
+  /** A store on the bucket, as a process with these settings opens it. */
+  function bucketStore(prefix: string): OutputStore {
+    return new OutputStore(`s3://${BUCKET}/${prefix}`, { env: { ...process.env, ...s3.env, TOKENHOT_SPOOL_DIR: join(dir, `spool-${prefix}`) } });
+  }
+
+  /** A row settled as generateRow leaves it: its image received into the spool, put in place, then its sidecar. */
+  async function settleRow(store: OutputStore, batch: string, id: string, bytes: Buffer, finishedAt: string): Promise<void> {
+    const writer = await store.imageSink(batch, id).open();
+    await writer.write(bytes);
+    const images = await store.commitImages(batch, id, [{ ...(await writer.close()), mimeType: 'image/png' }]);
+    const [product, shot] = id.split('--');
+    await store.writeSidecar(batch, id, { batch, id, status: 'done', prompt: id, parameters: { model: 'gemini-3-pro-image-preview', referenceImages: [] }, metadata: { product, shot }, images, costUsd: 0.134, timings: { finishedAt } });
+    await store.tidyPartials(batch);
+  }
+
+  it('an image from 16 MB on goes up in parts, byte-identical; the temporary file is gone and nothing is left in the spool', async () => {
+    const store = bucketStore('big');
+    const bytes = Buffer.alloc(MULTIPART_FROM + 3 * 1024 * 1024 + 17);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+    await settleRow(store, 'huge', 'poster--wall', bytes, '2026-11-30T01:00:00.000Z');
+    expect(sha256(await s3.read(BUCKET, 'big/huge/poster--wall.png'))).toBe(sha256(bytes));
+    expect(existsSync(join(store.batchDir('huge'), '.partial'))).toBe(false);
+  });
+
+  it('manifests and latest/ in a bucket: read from the sidecar objects, the view made of server-side copies of the newest images', async () => {
+    const store = bucketStore('catalog');
+    await settleRow(store, 'shop/2026-11-29', 'mug--hero', Buffer.from('old mug'), '2026-11-29T01:00:00.000Z');
+    await settleRow(store, 'shop/2026-11-29', 'cup--hero', Buffer.from('old cup'), '2026-11-29T01:00:00.000Z');
+    await settleRow(store, 'shop/2026-11-30', 'mug--hero', Buffer.from('new mug'), '2026-11-30T01:00:00.000Z');
+
+    const manifest = await writeManifest(store, 'shop/2026-11-29');
+    expect(manifest).toMatchObject({ rows: 2, done: 2, csvPath: `s3://${BUCKET}/catalog/shop/2026-11-29/manifest.csv` });
+    expect((await s3.read(BUCKET, 'catalog/shop/2026-11-29/manifest.csv')).toString()).toContain('mug,hero,shop/2026-11-29/mug--hero.png,done,');
+
+    expect(await updateLatest(store, 'shop', 'shop/2026-11-30')).toMatchObject({ updated: 1, entries: 1, dir: `s3://${BUCKET}/catalog/latest/shop` });
+    // The older firing's view updated late puts nothing older back.
+    expect(await updateLatest(store, 'shop', 'shop/2026-11-29')).toMatchObject({ updated: 1, keptNewer: 1, entries: 2 });
+    const view = (await s3.objects(BUCKET, 'catalog/latest/')).map((object) => object.key);
+    expect(view).toEqual(['catalog/latest/shop/cup--hero.png', 'catalog/latest/shop/manifest.json', 'catalog/latest/shop/mug--hero.png']);
+    expect((await s3.read(BUCKET, 'catalog/latest/shop/mug--hero.png')).toString()).toBe('new mug');
+    expect((await s3.read(BUCKET, 'catalog/latest/shop/cup--hero.png')).toString()).toBe('old cup');
   });
 });

@@ -13,6 +13,10 @@
  * edit neither in place. Each file is linked (or copied) to a hidden temporary name and renamed
  * over the old one, so a reader sees the old image or the new one, never none.
  *
+ * In a bucket the view is objects under `<prefix>/latest/<job>/`, each a server-side copy of the
+ * batch's image (S3 has no links; a copy is one request and no bytes through this process), put
+ * in one step, so a reader sees the old image or the new one there too.
+ *
  * A firing's failed rows leave the earlier image in place; an image older than the one the view
  * holds (a firing's view updated after a later one's) is not put back. A new image of another
  * type removes the old one (`mug--hero.jpg` after `mug--hero.png`). What the view holds is known
@@ -22,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { byProductShotRow, MANIFEST_JSON, readManifestEntries, writeTextAtomic, type DeliverOptions, type ManifestEntry } from './manifest.js';
+import type { S3Bucket } from './s3-bucket.js';
 import { checkBatchName, type OutputStore } from './storage.js';
 
 export const LATEST_DIR = 'latest';
@@ -67,16 +72,16 @@ export interface LatestSummary {
  * product and shot; with `deliver: 'approved'`, only the approved ones (manifest.ts `Deliver`).
  */
 export async function updateLatest(store: OutputStore, job: string, batch: string, options: DeliverOptions = {}): Promise<LatestSummary> {
-  const dir = latestDir(store, job);
-  await mkdir(dir, { recursive: true });
-  const held = await readLatest(dir);
-  const summary: LatestSummary = { job, dir, updated: 0, unchanged: 0, copied: 0, keptNewer: 0, missing: 0, entries: 0 };
+  const view = viewOf(store, job);
+  await view.prepare();
+  const held = await readLatest(view);
+  const summary: LatestSummary = { job, dir: view.dir, updated: 0, unchanged: 0, copied: 0, keptNewer: 0, missing: 0, entries: 0 };
   const finished = (await readManifestEntries(store, batch, options)).filter((entry) => entry.status === 'done' && entry.files.length > 0);
   for (let start = 0; start < finished.length; start += LINKS_IN_FLIGHT) {
-    await Promise.all(finished.slice(start, start + LINKS_IN_FLIGHT).map((entry) => placeEntry(store, dir, batch, entry, held, summary)));
+    await Promise.all(finished.slice(start, start + LINKS_IN_FLIGHT).map((entry) => placeEntry(view, batch, entry, held, summary)));
   }
   summary.entries = held.size;
-  await writeTextAtomic(join(dir, MANIFEST_JSON), latestJson(job, held));
+  await view.write(MANIFEST_JSON, latestJson(job, held));
   return summary;
 }
 
@@ -84,18 +89,63 @@ export async function updateLatest(store: OutputStore, job: string, batch: strin
 export function latestDir(store: OutputStore, job: string): string {
   const problem = job.includes('/') ? `job name "${job}" must be one name, without "/"` : checkBatchName(job);
   if (problem) throw new Error(problem);
-  return join(store.root, LATEST_DIR, job);
+  return store.files.locate(`${LATEST_DIR}/${job}`);
+}
+
+/** Where a job's view is kept: what `updateLatest` does to files, in a folder or a bucket. */
+interface LatestView {
+  /** The view's folder or `s3://` prefix, for messages. */
+  dir: string;
+  prepare(): Promise<void>;
+  readText(file: string): Promise<string | undefined>;
+  /** Puts a copy of `source` (a name in the output: `<batch>/<file>`) in the view as `file`. */
+  place(source: string, file: string): Promise<PlaceResult>;
+  remove(file: string): Promise<void>;
+  write(file: string, pieces: Iterable<string>): Promise<void>;
+}
+
+function viewOf(store: OutputStore, job: string): LatestView {
+  const dir = latestDir(store, job);
+  return store.bucket ? bucketView(store, store.bucket, `${LATEST_DIR}/${job}`, dir) : folderView(store, dir);
+}
+
+/** Hard links (copies where refused) and files renamed into place, in the output folder. */
+function folderView(store: OutputStore, dir: string): LatestView {
+  return {
+    dir,
+    prepare: async () => void (await mkdir(dir, { recursive: true })),
+    readText: (file) => readText(join(dir, file)),
+    place: (source, file) => placeFile(store.files.locate(source), join(dir, file)),
+    remove: (file) => removeFile(join(dir, file)),
+    write: (file, pieces) => writeTextAtomic(join(dir, file), pieces),
+  };
+}
+
+/** Server-side copies in the bucket. */
+function bucketView(store: OutputStore, bucket: S3Bucket, name: string, dir: string): LatestView {
+  return {
+    dir,
+    prepare: async () => undefined,
+    readText: (file) => bucket.readText(`${name}/${file}`),
+    place: async (source, file) => ((await bucket.copy(source, `${name}/${file}`)) ? 'copied' : 'missing'),
+    remove: (file) => bucket.remove(`${name}/${file}`),
+    write: (file, pieces) => store.writeText(`${name}/${file}`, pieces),
+  };
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /** What the view holds, by product and shot, from its manifest.json (none yet: empty). */
-async function readLatest(dir: string): Promise<Map<string, LatestEntry>> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, MANIFEST_JSON), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw error;
-  }
+async function readLatest(view: LatestView): Promise<Map<string, LatestEntry>> {
+  const text = await view.readText(MANIFEST_JSON);
+  if (text === undefined) return new Map();
   const entries = (JSON.parse(text) as { entries?: LatestEntry[] }).entries ?? [];
   return new Map(entries.map((entry) => [keyOf(entry), entry]));
 }
@@ -105,7 +155,7 @@ function keyOf(entry: Pick<LatestEntry, 'product' | 'shot'>): string {
 }
 
 /** One finished row: its images linked into the view unless the view holds a newer one. */
-async function placeEntry(store: OutputStore, dir: string, batch: string, entry: ManifestEntry, held: Map<string, LatestEntry>, summary: LatestSummary): Promise<void> {
+async function placeEntry(view: LatestView, batch: string, entry: ManifestEntry, held: Map<string, LatestEntry>, summary: LatestSummary): Promise<void> {
   const earlier = held.get(keyOf(entry));
   // ISO times of one format compare as strings.
   if (earlier && earlier.finishedAt > entry.finishedAt) {
@@ -115,14 +165,14 @@ async function placeEntry(store: OutputStore, dir: string, batch: string, entry:
   const files = entry.files.map((file) => basename(file));
   const placed: PlaceResult[] = [];
   for (const [index, file] of entry.files.entries()) {
-    placed.push(await placeFile(join(store.root, file), join(dir, files[index]!)));
+    placed.push(await view.place(file, files[index]!));
     if (placed.at(-1) === 'missing') {
       summary.missing++;
       return;
     }
   }
   const stale = (earlier?.files ?? []).filter((file) => !files.includes(file));
-  await Promise.all(stale.map((file) => removeFile(join(dir, basename(file)))));
+  await Promise.all(stale.map((file) => view.remove(basename(file))));
   held.set(keyOf(entry), { product: entry.product, shot: entry.shot, rowId: entry.rowId, files, batch, sources: entry.files, model: entry.model, costUsd: entry.costUsd, photos: entry.photos, finishedAt: entry.finishedAt });
   if (stale.length === 0 && placed.every((how) => how === 'same')) summary.unchanged++;
   else summary.updated++;

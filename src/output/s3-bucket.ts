@@ -70,6 +70,7 @@ async function openClients(env: NodeJS.ProcessEnv): Promise<Clients> {
   const region = await regionOf(sdk, env);
   const options = {
     region,
+    ...credentialsOf(env),
     ...(endpoint
       ? {
           endpoint,
@@ -83,6 +84,18 @@ async function openClients(env: NodeJS.ProcessEnv): Promise<Clients> {
       : {}),
   };
   return { sdk, client: new sdk.S3Client(options), putClient: new sdk.S3Client({ ...options, maxAttempts: 1 }), Upload: storage.Upload };
+}
+
+/**
+ * Keys in the environment given (the default chain's first step, which reads process.env only:
+ * a caller may give another environment); without them the SDK's chain (profiles, SSO, roles).
+ */
+function credentialsOf(env: NodeJS.ProcessEnv): { credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } } {
+  const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
+  if (!accessKeyId || !secretAccessKey) return {};
+  const sessionToken = env.AWS_SESSION_TOKEN?.trim();
+  return { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } };
 }
 
 /** AWS_REGION, AWS_DEFAULT_REGION, the profile's region (~/.aws/config), else us-east-1. */

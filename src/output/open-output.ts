@@ -24,12 +24,14 @@ export interface Output {
 
 export interface OutputOptions {
   durable?: boolean;
+  /** Where the spool folder and the bucket's settings are read. @default process.env */
+  env?: NodeJS.ProcessEnv;
   /** Where a ledger segment that could not be shipped is said. @default a line on stderr */
   warn?: (message: string) => void;
 }
 
 export function openOutput(outDir: string, options: OutputOptions = {}): Output {
-  const store = new OutputStore(outDir, { durable: options.durable });
+  const store = new OutputStore(outDir, { durable: options.durable, env: options.env });
   const bucket = store.bucket;
   if (!bucket) {
     const ledger = new Ledger(store.root, { durable: options.durable });

@@ -52,6 +52,7 @@ async function measure(label: string, model: string, workArgs: string[]): Promis
   const env = { REDIS_URL, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: MOCK_KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out'), TOKENHOT_DURABLE: '0', LOG_LEVEL: 'warn' };
   await runCli(['enqueue', await rowsCsv(dir, model), '--batch', 'quota'], { env });
 
+  const started = Date.now();
   const workers = [0, 1].map(() => startCli(['work', '--concurrency', '16', '--no-catalog', '--plain', ...workArgs], { env }));
   let records: MockRequestRecord[];
   let from: number;
@@ -69,6 +70,9 @@ async function measure(label: string, model: string, workArgs: string[]): Promis
     await mock.stop();
   }
 
+  // When the 429s came (s after the workers started; the window is from..to): a pause they cost shows as a gap.
+  const refusedAt = records.filter((record) => record.status === 429).map((record) => ((record.receivedAt - started) / 1000).toFixed(1));
+  process.stderr.write(`${label} 429s at ${refusedAt.join(', ') || 'none'} s; window ${((from - started) / 1000).toFixed(0)}-${((to - started) / 1000).toFixed(0)} s\n`);
   const window = records.filter((record) => record.receivedAt >= from && record.receivedAt < to);
   const ok = window.filter((record) => record.status === 200).length;
   const limited = window.filter((record) => record.status === 429).length;

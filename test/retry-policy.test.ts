@@ -30,9 +30,10 @@ describe('retry policy', () => {
     expect(nextStep(error, 50)).toEqual({ action: 'waitForQuota', delayMs: 1500, perDay: false });
   });
 
-  it('a 429 naming its quota but no delay pauses one second (the pace is capped at the quota); a delay it names wins', () => {
+  it('a 429 naming its quota but no delay pauses one call\'s share of it (the pace is capped at the quota); a delay it names wins', () => {
     const named = new CallError('rateLimited', '429: at most 600 requests in 1 minute', { namedQuota: 10 });
-    expect(nextStep(named, 1)).toEqual({ action: 'waitForQuota', delayMs: 1000, perDay: false, namedQuota: 10 });
+    expect(nextStep(named, 1)).toEqual({ action: 'waitForQuota', delayMs: 100, perDay: false, namedQuota: 10 });
+    expect(rateLimitDelay(new CallError('rateLimited', '429: at most 6 requests in 1 minute', { namedQuota: 0.1 }))).toBe(5000);
     expect(rateLimitDelay(new CallError('rateLimited', '429', { namedQuota: 10, retryAfterMs: 7000 }))).toBe(7000);
   });
 

@@ -39,15 +39,13 @@ export function backoffDelay(attemptsMade: number, policy: RetryPolicy = DEFAULT
 }
 
 /**
- * A 429 that names its quota ("at most 600 requests in 1 minute") but no delay: the pace is
- * capped at that quota at once, so a short pause is enough. Waiting the default (5 s) on every
- * worker cost about 7% of the quota each time the window was brushed (bench:quota).
+ * How long everyone must hold off after a 429. One that names its quota ("at most 600 requests
+ * in 1 minute") but no delay caps the pace at that quota at once, so one call's share of it is
+ * pause enough: waiting the default (5 s) on every worker cost about 8% of the quota each time
+ * the window was brushed (bench:quota).
  */
-const NAMED_QUOTA_PAUSE_MS = 1_000;
-
-/** How long everyone must hold off after a 429. */
 export function rateLimitDelay(error: CallError, policy: RetryPolicy = DEFAULT_RETRY_POLICY): number {
-  const unnamed = error.namedQuota !== undefined ? Math.min(NAMED_QUOTA_PAUSE_MS, policy.defaultRateLimitMs) : policy.defaultRateLimitMs;
+  const unnamed = error.namedQuota ? Math.min(Math.ceil(1000 / error.namedQuota), policy.defaultRateLimitMs) : policy.defaultRateLimitMs;
   const asked = error.retryAfterMs ?? unnamed;
   return error.perDay ? Math.max(asked, policy.perDayPauseMs) : asked;
 }

@@ -194,12 +194,6 @@ export class S3Bucket implements OutputFiles {
     }
   }
 
-  /** Puts a small text as `name` (the SDK retries it: a string can be sent again). */
-  async putText(name: string, text: string, contentType = contentTypeOf(name)): Promise<void> {
-    const { sdk, client } = await this.open();
-    await client.send(new sdk.PutObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name), Body: text, ContentType: contentType }));
-  }
-
   async readText(name: string): Promise<string | undefined> {
     const body = await this.readStream(name);
     if (!body) return undefined;
@@ -216,17 +210,6 @@ export class S3Bucket implements OutputFiles {
       return answer.Body as AsyncIterable<Uint8Array> | undefined;
     } catch (error) {
       if (isMissing(error)) return undefined;
-      throw error;
-    }
-  }
-
-  async exists(name: string): Promise<boolean> {
-    const { sdk, client } = await this.open();
-    try {
-      await client.send(new sdk.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }));
-      return true;
-    } catch (error) {
-      if (isMissing(error)) return false;
       throw error;
     }
   }

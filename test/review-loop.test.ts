@@ -180,6 +180,10 @@ describe('regenerate --rejected --guided', () => {
     expect(json.reviews.totals.costPerApprovedImageUsd).toBeCloseTo(json.totals.costUsd / 3, 9);
     const table = await runCli(['report', '--batch', BATCH], env);
     expect(table.stdout).toMatch(/per approved image/);
+    const html = await runCli(['report', '--batch', BATCH, '--format', 'html'], env);
+    const perApproved = `$${(json.totals.costUsd / 3).toFixed(4)}`;
+    expect(html.stdout).toContain('<h2>Review: cost per approved image</h2>');
+    expect(html.stdout).toContain(`<td class="key" colspan="2">TOTAL</td><td class="money">${perApproved}</td><td>100.0%</td><td>3</td><td>0</td><td>7</td><td>10</td>`);
   });
 });
 

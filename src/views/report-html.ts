@@ -10,7 +10,7 @@
  * days, since a ledger line is only text) is user data and goes through `escapeHtml`.
  */
 import { formatUsd } from '../cost/pricing.js';
-import { costPerImageText, costText, type GroupKey, type Report, type ReportGroup, type Totals } from '../cost/report.js';
+import { costPerImageText, costText, type ApprovalTotals, type GroupKey, type Report, type ReportGroup, type ReviewFigures, type Totals } from '../cost/report.js';
 
 export interface HtmlReportOptions {
   by: GroupKey[];
@@ -222,6 +222,21 @@ export function renderHtml(report: Report, options: HtmlReportOptions): string {
   return [...htmlChunks(report, options)].join('');
 }
 
+/** Approval rate and cost per approved image by model and shot: what a usable picture cost. */
+function reviewSection(figures: ReviewFigures): string {
+  const rate = (value: number | null): string => (value === null ? '-' : `${(value * 100).toFixed(1)}%`);
+  const usd = (value: number | null): string => (value === null ? '-' : `$${value.toFixed(4)}`);
+  const cells = (t: ApprovalTotals): string =>
+    `<td class="money">${usd(t.costPerApprovedImageUsd)}</td><td>${rate(t.approvalRate)}</td><td>${t.approved}</td><td>${t.rejected}</td><td>${t.unreviewed}</td><td>${t.rows}</td><td class="money">${usd(t.costUsd)}</td>`;
+  const head = ['per approved image', 'approval', 'approved', 'rejected', 'unreviewed', 'rows', 'cost'].map((title, i) => `<th scope="col"${i === 0 || i === 6 ? ' class="money"' : ''}>${title}</th>`).join('');
+  const rows = figures.byModelShot.map((group) => `<tr><td class="key">${escapeHtml(group.key.model)}</td><td class="key">${escapeHtml(group.key.shot)}</td>${cells(group)}</tr>`).join('');
+  return (
+    `\n<h2>Review: cost per approved image</h2><p class="meta">${escapeHtml(figures.batches.join(', '))}: current decisions; the cost of every answer, rejected and regenerated ones included</p>` +
+    `<div class="scroll"><table><thead><tr><th class="key" scope="col">model</th><th class="key" scope="col">shot</th>${head}</tr></thead><tbody>${rows}</tbody>` +
+    `<tfoot><tr><td class="key" colspan="2">TOTAL</td>${cells(figures.totals)}</tr></tfoot></table></div>`
+  );
+}
+
 /** The page in pieces, in order (see the header). */
 export function* htmlChunks(report: Report, options: HtmlReportOptions): Generator<string> {
   const { by } = options;
@@ -277,6 +292,7 @@ ${alerts}
     yield `\n<h2>By ${escapeHtml(by.join(', '))}</h2>`;
     yield* tableChunks(report.groups, by, totals);
   }
+  if (report.reviews) yield reviewSection(report.reviews);
   // The day figures behind the chart, when the tables above do not already hold them.
   if (by.length !== 1 || by[0] !== 'day') {
     yield '\n<details><summary>Figures per day</summary>';

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CatalogState, type CatalogRun } from '../src/catalog/state.js';
 import { BatchState } from '../src/queue/batch-state.js';
+import { appendReview } from '../src/output/reviews.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
@@ -107,5 +108,34 @@ describe('catalog firings and budgets', () => {
     // Every row was made once, and asked of the mock once.
     const prompts = (await mock.requests()).map((record) => record.prompt).sort();
     expect(prompts).toEqual(Array.from({ length: ROWS }, (_, i) => `product ${i} on white`).sort());
+  });
+
+  it('regenerate: guided: the next firing makes an unchanged row rejected in review again, with the note, once', async () => {
+    const folder = join(dir, 'review-jobs');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'rows.csv'), 'id,prompt\nmug,"a mug on white"\ncup,"a cup on white"\n');
+    await writeFile(join(folder, 'reviewed.yaml'), 'name: reviewed\ncsv: rows.csv\nschedule: { every: 1h }\nregenerate: guided\nbatch: "{name}/{date}-{time}"\ndefaults: { model: gemini-2.5-flash-image }\n');
+    const out = join(dir, 'out');
+    const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
+    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    const catalogRuns = async (): Promise<CatalogRun[]> => (await new CatalogState(client, prefix).runs('reviewed', 100)).reverse();
+    const fireAndSettle = async (n: number): Promise<CatalogRun> => {
+      if (n > 1) await sleep(1_100);
+      expect((await runCli(['schedule', 'run', 'reviewed'], env)).code).toBe(0);
+      const run = (await until('the firing', catalogRuns, (list) => list.length >= n))[n - 1]!;
+      await until('its rows', () => new BatchState(client, prefix).counts(run.batch), (c) => c.done + c.failed === c.rows);
+      return run;
+    };
+    const first = await fireAndSettle(1);
+    expect(first.enqueued).toBe(2);
+    await appendReview(out, first.batch, { rowId: 'mug', decision: 'rejected', note: 'the handle is on the wrong side', who: 'ana' });
+    await appendReview(out, first.batch, { rowId: 'cup', decision: 'approved', who: 'ana' });
+
+    const second = await fireAndSettle(2);
+    expect(second).toMatchObject({ enqueued: 1, regenerated: 1, unchanged: 1 });
+    expect((await mock.requests()).map((r) => r.prompt).filter((p) => p.startsWith('a mug'))).toEqual(['a mug on white', 'a mug on white\n\nAvoid: the handle is on the wrong side']);
+    // Made again once: the next firing leaves it (its new image is unreviewed).
+    const third = await fireAndSettle(3);
+    expect(third).toMatchObject({ enqueued: 0, unchanged: 2 });
   });
 });

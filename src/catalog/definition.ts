@@ -85,6 +85,8 @@ const definitionSchema = z
     mode: z.enum(['incremental', 'full']).default('incremental'),
     // What the manifest and latest/ hand out: every finished image, or only those approved in review.
     deliver: z.enum(['approved', 'all']).optional(),
+    // Rows whose newest image was rejected in review are made again by the next firing (guided: with the note).
+    regenerate: z.enum(['rejected', 'guided']).optional(),
     description: z.string().optional(),
     // Webhook receivers of the job's batches and firings (signed with TOKENHOT_WEBHOOK_SECRET).
     notify: z.array(z.url({ protocol: /^https?$/, error: 'each notify entry must be an http(s) URL' })).min(1, 'give at least one URL, or leave notify out').optional(),
@@ -131,6 +133,8 @@ export interface CatalogDefinition {
   mode: CatalogMode;
   /** `approved`: manifests and latest/ hold only images approved in review. @default 'all' */
   deliver?: 'approved' | 'all';
+  /** `rejected`: the next firing makes rows rejected in review again; `guided` adds the note to the prompt. */
+  regenerate?: 'rejected' | 'guided';
   /** Webhook URLs told of its batches and firings (notify/). */
   notify?: string[];
 }
@@ -182,6 +186,7 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
     mode: value.mode,
     ...(value.notify ? { notify: [...new Set(value.notify)] } : {}),
     ...(value.deliver ? { deliver: value.deliver } : {}),
+    ...(value.regenerate ? { regenerate: value.regenerate } : {}),
   };
 }
 

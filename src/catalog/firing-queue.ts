@@ -14,6 +14,8 @@ import type { BatchState } from '../queue/batch-state.js';
 import type { ImageJobData } from '../queue/queue.js';
 import type { CatalogState } from './state.js';
 import type { CatalogRun } from './state.js';
+import { markRegenerated, type RejectedRow } from './rejected-rows.js';
+import { guidedPrompt } from '../output/reviews.js';
 
 /** What queuing needs of a firing's parts. */
 export interface FiringQueueDeps {
@@ -23,6 +25,13 @@ export interface FiringQueueDeps {
 }
 
 const CHUNK = 500;
+
+/** Rows rejected in review that this firing makes again (`regenerate:`), and whether with their notes. */
+export interface Regenerating {
+  rows: Map<string, RejectedRow>;
+  guided: boolean;
+  outDir: string;
+}
 
 export class FiringQueue {
   readonly rejected: RowProblem[] = [];
@@ -37,6 +46,7 @@ export class FiringQueue {
     private readonly files: FileHashes,
     private readonly jobOptions: JobsOptions,
     private readonly run: CatalogRun,
+    private readonly regenerating?: Regenerating,
   ) {}
 
   async take(read: RowRead): Promise<void> {
@@ -56,14 +66,27 @@ export class FiringQueue {
     for (const row of rows) row.contentHash = await rowContentHash(row, this.files);
     const known = await deps.catalogs.known(definition.name, rows.map((row) => row.id));
     const wanted: BatchRow[] = [];
+    const again: BatchRow[] = [];
     rows.forEach((row, index) => {
       // Queued with this very content by an earlier firing and not finished yet.
       if (known.pending[index] === row.contentHash) run.stillQueued += 1;
-      else if (definition.mode === 'incremental' && known.done[index] === row.contentHash) run.unchanged += 1;
-      else wanted.push(row);
+      else if (definition.mode === 'incremental' && known.done[index] === row.contentHash) {
+        if (this.regenerating?.rows.has(row.id)) again.push(row);
+        else run.unchanged += 1;
+      } else wanted.push(row);
     });
+    wanted.push(...this.remake(again));
     await enqueueCatalogRows(deps.images, deps.batches, this.batch, wanted, this.jobOptions, definition.name, this.firing);
+    for (const row of again) await markRegenerated(this.regenerating!.outDir, { rowId: row.id, ...this.regenerating!.rows.get(row.id)! }, definition.name);
     await deps.catalogs.markPending(definition.name, new Map(wanted.map((row) => [row.id, row.contentHash!])));
     run.enqueued += wanted.length;
+    run.regenerated = (run.regenerated ?? 0) + again.length;
+  }
+
+  /** Unchanged rows rejected in review, as they go again: the same content hash, the note in the prompt when guided. */
+  private remake(rows: BatchRow[]): BatchRow[] {
+    if (!this.regenerating || rows.length === 0) return [];
+    const { rows: rejected, guided } = this.regenerating;
+    return rows.map((row) => ({ ...row, prompt: guidedPrompt(row.prompt, rejected.get(row.id)?.note, guided) }));
   }
 }

@@ -25,9 +25,11 @@ import { formatProblem, rowChecks } from '../rows/csv.js';
 import type { RowRead } from '../rows/problems.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
 import { feedSource } from './feed-source.js';
-import { FiringQueue } from './firing-queue.js';
+import { FiringQueue, type Regenerating } from './firing-queue.js';
+import { rejectedRowsOf } from './rejected-rows.js';
 import { newEvent } from '../notify/events.js';
 import { UsageError } from '../core/errors.js';
+import { isBucketUrl } from '../output/location.js';
 
 export interface FiringDeps {
   images: Queue<ImageJobData>;
@@ -40,6 +42,8 @@ export interface FiringDeps {
   prices?: PriceTable;
   /** Where photos named by URL are kept (`<out>/.cache/photos`); unset, they count by their URL. */
   photosDir?: string;
+  /** The output folder, where review decisions are read for `regenerate:` (local folders only). */
+  outDir?: string;
 }
 
 /** Thrown for a firing that cannot run (CSV missing): the run is recorded as failed, the schedule stays. */
@@ -113,7 +117,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     run.takenOver = (await takeOverParkedRows(definition.name, batch, deps)).rowIds.size;
 
     // Names this firing's jobs: its start time, unique enough (one firing of a job at a time).
-    const queue = new FiringQueue(definition, batch, Date.now().toString(36), deps, new FileHashes(photos?.contentHash), imageJobOptions(deps.retry), run);
+    const queue = new FiringQueue(definition, batch, Date.now().toString(36), deps, new FileHashes(photos?.contentHash), imageJobOptions(deps.retry), run, await regeneratingOf(definition, deps));
     try {
       for (let next: IteratorResult<RowRead[]> = first; !next.done; next = await reads.next()) for (const read of next.value) await queue.take(read);
       await queue.flush();
@@ -135,6 +139,13 @@ async function announceFiring(definition: CatalogDefinition, run: CatalogRun, de
   if (!outbox || !definition.notify || definition.notify.length === 0) return;
   const { batch, status, enqueued, unchanged, stillQueued, takenOver, rejected, reason } = run;
   await outbox.send(definition.notify, newEvent('catalog.firing_finished', { catalog: definition.name, batch, status, enqueued, unchanged, stillQueued, takenOver: takenOver ?? 0, rejected, ...(reason ? { reason } : {}) }));
+}
+
+/** With `regenerate:`, the rows rejected in review since their last image, to make again. */
+async function regeneratingOf(definition: CatalogDefinition, deps: FiringDeps): Promise<Regenerating | undefined> {
+  if (!definition.regenerate || !deps.outDir || isBucketUrl(deps.outDir)) return undefined;
+  const rows = await rejectedRowsOf(deps.outDir, await deps.catalogs.batches(definition.name));
+  return { rows, guided: definition.regenerate === 'guided', outDir: deps.outDir };
 }
 
 /** Why the input file cannot be read, or undefined. */

@@ -28,6 +28,8 @@ export interface CatalogRun {
   stillQueued: number;
   /** Rows an earlier firing had parked over budget, queued again by this one (absent in runs of earlier versions). */
   takenOver?: number;
+  /** Unchanged rows queued again because review rejected their image (`regenerate:`). */
+  regenerated?: number;
   rejected: number;
   /** The first few rejected rows, `file:line: column: reason`. */
   rejectedRows: string[];

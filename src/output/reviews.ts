@@ -109,6 +109,11 @@ export function currentDecisions(lines: ReviewLine[]): Map<string, ReviewLine & 
   return current;
 }
 
+/** A prompt made again: with the reviewer's note as guidance when asked for and given. */
+export function guidedPrompt(prompt: string, note: string | undefined, guided: boolean): string {
+  return guided && note ? `${prompt}\n\nAvoid: ${note}` : prompt;
+}
+
 /** The review state of one row given the current decisions. */
 export function stateOf(current: Map<string, ReviewLine>, rowId: string): ReviewState {
   const decision = current.get(rowId)?.decision;

@@ -18,17 +18,13 @@ import { csvSource } from '../../rows/row-source.js';
 import { readReviewRows, type ReviewRow } from '../../views/review/rows.js';
 import { keepAsVersion, restoreIfNotMade } from '../../views/review/versions.js';
 import { runFileInProcess } from './run.js';
+import { guidedPrompt } from '../../output/reviews.js';
 
 export interface RegenerateFlags extends ConfigFlags {
   batch?: string;
   rejected?: boolean;
   guided?: boolean;
   plain?: boolean;
-}
-
-/** The prompt made again: with the reviewer's note as guidance when asked for and given. */
-export function guidedPrompt(prompt: string, note: string | undefined, guided: boolean): string {
-  return guided && note ? `${prompt}\n\nAvoid: ${note}` : prompt;
 }
 
 export async function regenerateCommand(flags: RegenerateFlags): Promise<number> {

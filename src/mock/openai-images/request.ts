@@ -174,133 +174,190 @@ function oneOf(model: ImagesModel, param: string, value: unknown, allowed: reado
     : invalidField(model, param, `Invalid value: ${quoted(value)}. Supported values are: ${list}`);
 }
 
+/** A field's value as the request holds it, or the 400 that refuses it. */
+type Field<T> = { ok: true; value: T } | { ok: false; error: ImagesErrorAnswer };
+
+/** The fields past the gateway, which drops the rest before the model sees the request. */
+type Forwarded = Record<string, unknown>;
+
+function accept<T>(value: T): Field<T> {
+  return { ok: true, value };
+}
+
+function refuse(error: ImagesErrorAnswer): { ok: false; error: ImagesErrorAnswer } {
+  return { ok: false, error };
+}
+
+function given(f: Forwarded, name: string): boolean {
+  return f[name] !== undefined && f[name] !== null;
+}
+
 export function checkImagesRequest(body: ImagesBody, model: ImagesModel, endpoint: ImagesEndpoint): CheckResult {
-  const fail = (error: ImagesErrorAnswer): CheckResult => ({ ok: false, error });
-  // Fields past the gateway: the rest is dropped before the model sees the request.
-  const f = Object.fromEntries(Object.entries(body.fields).filter(([name]) => FORWARDED.has(name)));
-  const given = (name: string) => f[name] !== undefined && f[name] !== null;
-
-  if (!body.prompt.trim()) return fail(missingPrompt(model));
-  if (body.prompt.length > model.maxPromptChars) {
-    return fail(invalidField(model, 'prompt', `the prompt is ${body.prompt.length} characters, at most ${model.maxPromptChars}`));
-  }
-  if (given('stream') && booleanOf(f.stream) === true) return fail(invalidField(model, 'stream', 'the mock does not stream images'));
-
-  if (endpoint === 'edits' && !model.edits) {
-    return fail(openaiInvalid(`Invalid value: '${model.id}'. /v1/images/edits takes gpt-image-1.5, gpt-image-2 or dall-e-2.`, 'model'));
-  }
-  let referenceImages = 0;
-  if (endpoint === 'edits') {
-    if (body.files.length === 0) return fail(openaiInvalid("Missing required parameter: 'image'.", 'image', 'missing_required_parameter'));
-    if (body.files.length > model.maxReferenceImages) {
-      return fail(openaiInvalid(`Invalid 'image': too many images, ${body.files.length} > ${model.maxReferenceImages}.`, 'image', 'invalid_value'));
-    }
-    const bad = body.files.findIndex((file) => !imageMagic(file));
-    if (bad >= 0) {
-      return fail(openaiInvalid(`Invalid file 'image[${bad}]': unsupported image. Supported formats are 'image/jpeg', 'image/png', and 'image/webp'.`, 'image', 'invalid_image_file'));
-    }
-    referenceImages = body.files.length;
-  } else if (given('image') || given('images')) {
-    if (model.family !== 'seedream') return fail(unknownParameter(given('image') ? 'image' : 'images'));
-    const counted = seedreamReferences(model, f.image ?? f.images);
-    if (typeof counted !== 'number') return fail(counted);
-    referenceImages = counted;
-  }
-
-  const n = given('n') ? integerOf(f.n) : 1;
-  if (n === undefined || n < 1) return fail(invalidField(model, 'n', `n must be an integer of at least 1, got ${JSON.stringify(f.n)}`));
-  if (n > model.maxImages) {
-    return fail(model.maxImages === 1 ? openaiInvalid('You must provide n=1 for this model.', 'n') : invalidField(model, 'n', `n must be at most ${model.maxImages}, got ${n}`));
-  }
-  if (model.family === 'seedream' && n + referenceImages > 15) {
-    return fail(invalidField(model, 'n', `reference images and generated images together must be at most 15, got ${referenceImages} + ${n}`));
-  }
-
-  const sizeAsked = given('size') ? f.size : model.defaultSize;
-  if (typeof sizeAsked !== 'string') return fail(invalidField(model, 'size', `size must be a string, got ${JSON.stringify(sizeAsked)}`));
-  const pixels = resolveSize(model, sizeAsked);
-  if ('refused' in pixels) {
-    if (model.family === 'dall-e') return fail(oneOf(model, 'size', sizeAsked, Object.keys(model.presets)) as ImagesErrorAnswer);
-    if (model.family === 'gpt-image' && !model.freeSize) {
-      return fail(oneOf(model, 'size', sizeAsked, Object.keys(model.presets)) as ImagesErrorAnswer);
-    }
-    return fail(invalidField(model, 'size', pixels.refused));
-  }
-
-  let quality: string | undefined;
-  if (model.qualities.length > 0) {
-    const asked = given('quality') ? f.quality : model.defaultQuality;
-    const refused = oneOf(model, 'quality', asked, model.qualities);
-    if (refused) return fail(refused);
-    quality = asked === 'auto' ? AUTO_QUALITY : (asked as string);
-  }
-
-  let responseFormat = model.defaultResponseFormat;
-  if (given('response_format')) {
-    const refused = oneOf(model, 'response_format', f.response_format, model.responseFormats);
-    if (refused) return fail(refused);
-    responseFormat = f.response_format as ResponseFormat;
-  }
-
-  let outputFormat = model.defaultFormat;
-  if (given('output_format') && model.outputFormats.length > 0) {
-    const refused = oneOf(model, 'output_format', f.output_format, model.outputFormats);
-    if (refused) return fail(refused);
-    outputFormat = f.output_format as OutputFormat;
-  }
-  if (given('output_compression') && model.family === 'gpt-image') {
-    const compression = integerOf(f.output_compression);
-    if (compression === undefined || compression < 0 || compression > 100) {
-      return fail(invalidField(model, 'output_compression', 'output_compression must be an integer from 0 to 100'));
-    }
-    if (outputFormat === 'png') return fail(invalidField(model, 'output_compression', 'output_compression is only for jpeg and webp'));
-  }
-
-  let transparent = false;
-  if (given('background') && model.family === 'gpt-image') {
-    const refused = oneOf(model, 'background', f.background, model.backgrounds);
-    if (refused) return fail(refused);
-    transparent = f.background === 'transparent';
-    if (transparent && outputFormat === 'jpeg') {
-      return fail(invalidField(model, 'background', 'a transparent background needs output_format png or webp'));
-    }
-  }
-  if (given('moderation') && model.family === 'gpt-image') {
-    const refused = oneOf(model, 'moderation', f.moderation, ['low', 'auto']);
-    if (refused) return fail(refused);
-  }
-
-  let style: string | undefined;
-  if (given('style') && model.styles.length > 0) {
-    const refused = oneOf(model, 'style', f.style, model.styles);
-    if (refused) return fail(refused);
-    style = f.style as string;
-  }
-
-  let watermark = false;
-  if (model.family === 'seedream') {
-    const asked = given('watermark') ? booleanOf(f.watermark) : true;
-    if (asked === undefined) return fail(invalidField(model, 'watermark', 'watermark must be true or false'));
-    watermark = asked;
-  }
-
+  const f: Forwarded = Object.fromEntries(Object.entries(body.fields).filter(([name]) => FORWARDED.has(name)));
+  const prompt = checkPrompt(body.prompt, model, f);
+  if (prompt) return refuse(prompt);
+  const referenceImages = checkReferenceImages(body, model, endpoint, f);
+  if (!referenceImages.ok) return referenceImages;
+  const n = checkCount(model, f, referenceImages.value);
+  if (!n.ok) return n;
+  const pixels = checkSize(model, f);
+  if (!pixels.ok) return pixels;
+  const quality = checkQuality(model, f);
+  if (!quality.ok) return quality;
+  const responseFormat = checkResponseFormat(model, f);
+  if (!responseFormat.ok) return responseFormat;
+  const outputFormat = checkOutputFormat(model, f);
+  if (!outputFormat.ok) return outputFormat;
+  const transparent = checkBackground(model, f, outputFormat.value);
+  if (!transparent.ok) return transparent;
+  const moderation = checkModeration(model, f);
+  if (moderation) return refuse(moderation);
+  const style = checkStyle(model, f);
+  if (!style.ok) return style;
+  const watermark = checkWatermark(model, f);
+  if (!watermark.ok) return watermark;
+  const { width, height } = pixels.value;
   return {
     ok: true,
     request: {
       endpoint,
       model,
       prompt: body.prompt,
-      n,
-      size: `${pixels.width}x${pixels.height}`,
-      width: pixels.width,
-      height: pixels.height,
-      quality,
-      outputFormat,
-      responseFormat,
-      referenceImages,
-      watermark,
-      style: style ?? (model.styles.length > 0 ? model.styles[0] : undefined),
-      transparent,
+      n: n.value,
+      size: `${width}x${height}`,
+      width,
+      height,
+      quality: quality.value,
+      outputFormat: outputFormat.value,
+      responseFormat: responseFormat.value,
+      referenceImages: referenceImages.value,
+      watermark: watermark.value,
+      style: style.value,
+      transparent: transparent.value,
     },
   };
+}
+
+/** The prompt is there and not too long; streaming is asked for only to be refused. */
+function checkPrompt(prompt: string, model: ImagesModel, f: Forwarded): ImagesErrorAnswer | undefined {
+  if (!prompt.trim()) return missingPrompt(model);
+  if (prompt.length > model.maxPromptChars) {
+    return invalidField(model, 'prompt', `the prompt is ${prompt.length} characters, at most ${model.maxPromptChars}`);
+  }
+  if (given(f, 'stream') && booleanOf(f.stream) === true) return invalidField(model, 'stream', 'the mock does not stream images');
+  return undefined;
+}
+
+/** How many reference images: files on /edits, Seedream's `image` on /generations. */
+function checkReferenceImages(body: ImagesBody, model: ImagesModel, endpoint: ImagesEndpoint, f: Forwarded): Field<number> {
+  if (endpoint === 'edits') return checkEditFiles(body.files, model);
+  if (!given(f, 'image') && !given(f, 'images')) return accept(0);
+  if (model.family !== 'seedream') return refuse(unknownParameter(given(f, 'image') ? 'image' : 'images'));
+  const counted = seedreamReferences(model, f.image ?? f.images);
+  return typeof counted === 'number' ? accept(counted) : refuse(counted);
+}
+
+function checkEditFiles(files: Buffer[], model: ImagesModel): Field<number> {
+  if (!model.edits) {
+    return refuse(openaiInvalid(`Invalid value: '${model.id}'. /v1/images/edits takes gpt-image-1.5, gpt-image-2 or dall-e-2.`, 'model'));
+  }
+  if (files.length === 0) return refuse(openaiInvalid("Missing required parameter: 'image'.", 'image', 'missing_required_parameter'));
+  if (files.length > model.maxReferenceImages) {
+    return refuse(openaiInvalid(`Invalid 'image': too many images, ${files.length} > ${model.maxReferenceImages}.`, 'image', 'invalid_value'));
+  }
+  const bad = files.findIndex((file) => !imageMagic(file));
+  if (bad >= 0) {
+    return refuse(openaiInvalid(`Invalid file 'image[${bad}]': unsupported image. Supported formats are 'image/jpeg', 'image/png', and 'image/webp'.`, 'image', 'invalid_image_file'));
+  }
+  return accept(files.length);
+}
+
+/** `n`: within the model's limit, and for Seedream within 15 images counting the references. */
+function checkCount(model: ImagesModel, f: Forwarded, referenceImages: number): Field<number> {
+  const n = given(f, 'n') ? integerOf(f.n) : 1;
+  if (n === undefined || n < 1) return refuse(invalidField(model, 'n', `n must be an integer of at least 1, got ${JSON.stringify(f.n)}`));
+  if (n > model.maxImages) {
+    return refuse(model.maxImages === 1 ? openaiInvalid('You must provide n=1 for this model.', 'n') : invalidField(model, 'n', `n must be at most ${model.maxImages}, got ${n}`));
+  }
+  if (model.family === 'seedream' && n + referenceImages > 15) {
+    return refuse(invalidField(model, 'n', `reference images and generated images together must be at most 15, got ${referenceImages} + ${n}`));
+  }
+  return accept(n);
+}
+
+function checkSize(model: ImagesModel, f: Forwarded): Field<{ width: number; height: number }> {
+  const sizeAsked = given(f, 'size') ? f.size : model.defaultSize;
+  if (typeof sizeAsked !== 'string') return refuse(invalidField(model, 'size', `size must be a string, got ${JSON.stringify(sizeAsked)}`));
+  const pixels = resolveSize(model, sizeAsked);
+  if (!('refused' in pixels)) return accept(pixels);
+  // DALL-E and GPT Image without free sizes take presets only, and say so as for any list.
+  if (model.family === 'dall-e' || (model.family === 'gpt-image' && !model.freeSize)) {
+    return refuse(oneOf(model, 'size', sizeAsked, Object.keys(model.presets)) as ImagesErrorAnswer);
+  }
+  return refuse(invalidField(model, 'size', pixels.refused));
+}
+
+/** The quality billed: `auto` resolved; undefined for models without qualities (Seedream). */
+function checkQuality(model: ImagesModel, f: Forwarded): Field<string | undefined> {
+  if (model.qualities.length === 0) return accept(undefined);
+  const asked = given(f, 'quality') ? f.quality : model.defaultQuality;
+  const refused = oneOf(model, 'quality', asked, model.qualities);
+  if (refused) return refuse(refused);
+  return accept(asked === 'auto' ? AUTO_QUALITY : (asked as string));
+}
+
+function checkResponseFormat(model: ImagesModel, f: Forwarded): Field<ResponseFormat> {
+  if (!given(f, 'response_format')) return accept(model.defaultResponseFormat);
+  const refused = oneOf(model, 'response_format', f.response_format, model.responseFormats);
+  return refused ? refuse(refused) : accept(f.response_format as ResponseFormat);
+}
+
+/** `output_format`, where the model has a choice, and GPT Image's `output_compression` for it. */
+function checkOutputFormat(model: ImagesModel, f: Forwarded): Field<OutputFormat> {
+  let outputFormat = model.defaultFormat;
+  if (given(f, 'output_format') && model.outputFormats.length > 0) {
+    const refused = oneOf(model, 'output_format', f.output_format, model.outputFormats);
+    if (refused) return refuse(refused);
+    outputFormat = f.output_format as OutputFormat;
+  }
+  if (given(f, 'output_compression') && model.family === 'gpt-image') {
+    const compression = integerOf(f.output_compression);
+    if (compression === undefined || compression < 0 || compression > 100) {
+      return refuse(invalidField(model, 'output_compression', 'output_compression must be an integer from 0 to 100'));
+    }
+    if (outputFormat === 'png') return refuse(invalidField(model, 'output_compression', 'output_compression is only for jpeg and webp'));
+  }
+  return accept(outputFormat);
+}
+
+/** GPT Image's `background`: true for a transparent one, which jpeg cannot hold. */
+function checkBackground(model: ImagesModel, f: Forwarded, outputFormat: OutputFormat): Field<boolean> {
+  if (!given(f, 'background') || model.family !== 'gpt-image') return accept(false);
+  const refused = oneOf(model, 'background', f.background, model.backgrounds);
+  if (refused) return refuse(refused);
+  const transparent = f.background === 'transparent';
+  if (transparent && outputFormat === 'jpeg') {
+    return refuse(invalidField(model, 'background', 'a transparent background needs output_format png or webp'));
+  }
+  return accept(transparent);
+}
+
+function checkModeration(model: ImagesModel, f: Forwarded): ImagesErrorAnswer | undefined {
+  if (!given(f, 'moderation') || model.family !== 'gpt-image') return undefined;
+  return oneOf(model, 'moderation', f.moderation, ['low', 'auto']);
+}
+
+/** The style answered: the one asked, else the model's first (DALL-E 3's `vivid`), else none. */
+function checkStyle(model: ImagesModel, f: Forwarded): Field<string | undefined> {
+  const fallback = model.styles.length > 0 ? model.styles[0] : undefined;
+  if (!given(f, 'style') || model.styles.length === 0) return accept(fallback);
+  const refused = oneOf(model, 'style', f.style, model.styles);
+  return refused ? refuse(refused) : accept(f.style as string);
+}
+
+/** Seedream watermarks unless told not to; the others never do. */
+function checkWatermark(model: ImagesModel, f: Forwarded): Field<boolean> {
+  if (model.family !== 'seedream') return accept(false);
+  const asked = given(f, 'watermark') ? booleanOf(f.watermark) : true;
+  return asked === undefined ? refuse(invalidField(model, 'watermark', 'watermark must be true or false')) : accept(asked);
 }

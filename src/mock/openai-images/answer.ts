@@ -53,18 +53,36 @@ function revisedPrompt(words: string, style: string | undefined): string {
 
 export async function buildImagesAnswer(ctx: ImagesAnswerContext): Promise<BuiltImagesAnswer> {
   const { request, directives } = ctx;
-  const { model } = request;
   const words = stripDirectives(request.prompt);
   // A group with a failed last image: at least two, so that one is made.
   const asked = directives.groupPartial ? Math.max(request.n, 2) : request.n;
   const made = directives.groupPartial ? asked - 1 : asked;
-  // Link directives make no sense without links: they ask for them, unless [mock:as-b64] says otherwise.
-  const wantsLinks = directives.linkCuts !== undefined || directives.linkExpired;
-  const delivery = directives.answerAs ?? (wantsLinks ? 'url' : request.responseFormat);
-  const mimeType = MIME_TYPES[request.outputFormat];
+  const rendered = await renderImages(ctx, words, made);
 
-  const rendered: AnswerImage[] = await Promise.all(
-    Array.from({ length: made }, (_, i) =>
+  const body = new BodyWriter();
+  writeOpening(body, ctx);
+  const { records, cutAt } = writeDataItems(body, ctx, words, rendered);
+  if (made < asked) body.text(`${made > 0 ? ',' : ''}{"error":${JSON.stringify(arkImageError())}}`);
+  body.text(']');
+  const { usage, billing } = usageAndBilling(ctx, made);
+  writeClosing(body, ctx, usage);
+  body.flush();
+  return {
+    kind: made < asked ? 'partial' : 'image',
+    pieces: body.pieces,
+    length: body.length,
+    cutAt: cutAt ?? Math.floor(body.length / 2),
+    usage,
+    billing,
+    images: records,
+  };
+}
+
+function renderImages(ctx: ImagesAnswerContext, words: string, count: number): Promise<AnswerImage[]> {
+  const { request } = ctx;
+  const mimeType = MIME_TYPES[request.outputFormat];
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
       ctx.images.image(
         {
           mimeType,
@@ -76,24 +94,45 @@ export async function buildImagesAnswer(ctx: ImagesAnswerContext): Promise<Built
           watermark: request.watermark,
           transparent: request.transparent,
         },
-        `tokenhot-mock seq=${ctx.seq} image=${i} model=${model.id}`,
+        `tokenhot-mock seq=${ctx.seq} image=${i} model=${request.model.id}`,
         true,
       ),
     ),
   );
+}
 
-  const body = new BodyWriter();
+/** The fields before `data`, up to its opening bracket. */
+function writeOpening(body: BodyWriter, ctx: ImagesAnswerContext): void {
+  const { model } = ctx.request;
+  const created = Math.floor(Date.now() / 1000);
+  body.text(model.family === 'seedream' ? `{"model":${JSON.stringify(model.id)},"created":${created},` : `{"created":${created},`);
+  if (model.family === 'gpt-image') body.text(`"background":"${ctx.request.transparent ? 'transparent' : 'opaque'}",`);
+  // Gateways add fields of their own; readers must let them pass.
+  if (ctx.directives.gateway && model.family !== 'seedream') body.text('"metadata":null,');
+  body.text('"data":[');
+}
+
+/** How images are sent: link directives make no sense without links, unless [mock:as-b64] says otherwise. */
+function deliveryOf(ctx: ImagesAnswerContext): MockImageRecord['delivery'] {
+  const { directives } = ctx;
+  const wantsLinks = directives.linkCuts !== undefined || directives.linkExpired;
+  return directives.answerAs ?? (wantsLinks ? 'url' : ctx.request.responseFormat);
+}
+
+/** One `data` item per image, as a link or as base64; `cutAt` falls inside the first base64 image. */
+function writeDataItems(
+  body: BodyWriter,
+  ctx: ImagesAnswerContext,
+  words: string,
+  rendered: AnswerImage[],
+): { records: MockImageRecord[]; cutAt?: number } {
+  const { request, directives } = ctx;
+  const { model } = request;
+  const delivery = deliveryOf(ctx);
   const records: MockImageRecord[] = [];
   let cutAt: number | undefined;
   const sizeField = model.family === 'seedream' && !directives.gateway ? `,"size":"${request.size}"` : '';
   const revised = model.id === 'dall-e-3' ? `,"revised_prompt":${JSON.stringify(revisedPrompt(words, request.style))}` : '';
-
-  const created = Math.floor(Date.now() / 1000);
-  body.text(model.family === 'seedream' ? `{"model":${JSON.stringify(model.id)},"created":${created},` : `{"created":${created},`);
-  if (model.family === 'gpt-image') body.text(`"background":"${request.transparent ? 'transparent' : 'opaque'}",`);
-  // Gateways add fields of their own; readers must let them pass.
-  if (directives.gateway && model.family !== 'seedream') body.text('"metadata":null,');
-  body.text('"data":[');
   rendered.forEach((image, i) => {
     if (i > 0) body.text(',');
     const record: MockImageRecord = { mimeType: image.mimeType, sha256: image.sha256 ?? '', bytes: image.bytes, delivery };
@@ -115,15 +154,19 @@ export async function buildImagesAnswer(ctx: ImagesAnswerContext): Promise<Built
     }
     records.push(record);
   });
-  if (made < asked) body.text(`${made > 0 ? ',' : ''}{"error":${JSON.stringify(arkImageError())}}`);
-  body.text(']');
+  return { records, cutAt };
+}
 
-  let usage: Record<string, unknown> | undefined;
-  let billing: MockBilling;
-  if (model.family === 'seedream') {
-    usage = seedreamUsage(made, request.width, request.height, directives.gateway);
-    billing = { images: { count: made, unit: 'image' } };
-  } else if (model.family === 'gpt-image') {
+/** The `usage` each vendor sends (DALL-E none) and the bill of the images made. */
+function usageAndBilling(ctx: ImagesAnswerContext, made: number): { usage?: Record<string, unknown>; billing: MockBilling } {
+  const { request, directives } = ctx;
+  if (request.model.family === 'seedream') {
+    return {
+      usage: seedreamUsage(made, request.width, request.height, directives.gateway),
+      billing: { images: { count: made, unit: 'image' } },
+    };
+  }
+  if (request.model.family === 'gpt-image') {
     const gpt = gptUsage({
       prompt: request.prompt,
       referenceImages: request.referenceImages,
@@ -133,22 +176,17 @@ export async function buildImagesAnswer(ctx: ImagesAnswerContext): Promise<Built
       images: made,
       textDetails: directives.textDetails,
     });
-    usage = gpt.usage;
-    billing = { tokens: gpt.tokens };
+    return { usage: gpt.usage, billing: { tokens: gpt.tokens } };
+  }
+  return { usage: undefined, billing: { images: { count: made, unit: `${request.size}/${request.quality ?? 'standard'}` } } };
+}
+
+/** The fields after `data`: GPT Image's format, quality and size, then the usage. */
+function writeClosing(body: BodyWriter, ctx: ImagesAnswerContext, usage: Record<string, unknown> | undefined): void {
+  const { request } = ctx;
+  if (request.model.family === 'gpt-image') {
     body.text(`,"output_format":"${request.outputFormat}","quality":"${request.quality}","size":"${request.size}"`);
-  } else {
-    billing = { images: { count: made, unit: `${request.size}/${request.quality ?? 'standard'}` } };
   }
   if (usage) body.text(`,"usage":${JSON.stringify(usage)}`);
   body.text('}');
-  body.flush();
-  return {
-    kind: made < asked ? 'partial' : 'image',
-    pieces: body.pieces,
-    length: body.length,
-    cutAt: cutAt ?? Math.floor(body.length / 2),
-    usage,
-    billing,
-    images: records,
-  };
 }

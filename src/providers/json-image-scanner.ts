@@ -139,6 +139,8 @@ export class JsonImageScanner {
   private writer?: ImageFileWriter;
   private decoder?: Base64StreamDecoder;
   private currentIndex = -1;
+  /** Where the current chunk's bytes not yet in the skeleton start. */
+  private copyFrom = 0;
   /**
    * Decoded image bytes gathered into one write: a write (a thread-pool round trip) per network
    * chunk costs more than the copy it saves. Taken when an image starts, given back when it ends.
@@ -155,98 +157,34 @@ export class JsonImageScanner {
 
   /** Feeds the next chunk of the body. */
   async push(chunk: Buffer): Promise<void> {
-    let copyFrom = 0;
-    let i = 0;
     const n = chunk.length;
+    this.copyFrom = 0;
+    let i = 0;
     while (i < n) {
       if (this.finished) {
         // Anything after the top-level value is ignored (whitespace in practice).
-        copyFrom = n;
+        this.copyFrom = n;
         break;
       }
       if (this.mode === 'image') {
+        // Inline rather than a step of its own: an async step would cost a promise per chunk.
         const quote = chunk.indexOf(QUOTE, i);
-        const end = quote === -1 ? n : quote;
-        await this.writeImageText(chunk.subarray(i, end));
+        await this.writeImageText(chunk.subarray(i, quote === -1 ? n : quote));
         if (quote === -1) {
-          i = n;
-          copyFrom = n;
+          this.copyFrom = n;
           break;
         }
-        await this.closeImage();
-        this.mode = 'structure';
-        // The closing quote was already written with the placeholder.
+        await this.endImageString(quote);
         i = quote + 1;
-        copyFrom = i;
-        continue;
+      } else if (this.mode === 'structure') {
+        i = this.readStructure(chunk, i);
+        // An image string just started (`as`: TypeScript keeps the narrowing across the call).
+        if ((this.mode as Mode) === 'image') await this.openImage(this.imageCount - 1);
+      } else {
+        i = this.readString(chunk, i);
       }
-      if (this.mode === 'string' || this.mode === 'key' || this.mode === 'skip') {
-        const end = this.findStringEnd(chunk, i);
-        if (this.mode === 'key') this.keyBytes.push(Buffer.from(chunk.subarray(i, end === -1 ? n : end)));
-        if (end === -1) {
-          if (this.mode === 'skip') copyFrom = n;
-          i = n;
-          break;
-        }
-        if (this.mode === 'key') this.finishKey();
-        // A skipped string's closing quote is kept: the skeleton holds an empty string for it.
-        if (this.mode === 'skip') copyFrom = end;
-        this.mode = 'structure';
-        i = end + 1;
-        continue;
-      }
-      const byte = chunk[i]!;
-      switch (byte) {
-        case OPEN_OBJECT:
-          this.stack.push({ isObject: true, expectKey: true });
-          this.started = true;
-          break;
-        case OPEN_ARRAY:
-          this.stack.push({ isObject: false, expectKey: false });
-          this.started = true;
-          break;
-        case CLOSE_OBJECT:
-        case CLOSE_ARRAY:
-          if (this.stack.pop() === undefined) throw new MalformedAnswerError('unbalanced JSON in the answer');
-          if (this.stack.length === 0) this.finished = true;
-          break;
-        case COMMA: {
-          const top = this.stack[this.stack.length - 1];
-          if (top?.isObject) top.expectKey = true;
-          break;
-        }
-        case QUOTE: {
-          const top = this.stack[this.stack.length - 1];
-          if (top?.isObject && top.expectKey) {
-            top.expectKey = false;
-            this.mode = 'key';
-            this.keyBytes = [];
-          } else if (this.strings.isImage(this.stack)) {
-            this.appendSkeleton(chunk.subarray(copyFrom, i));
-            const index = this.imageCount++;
-            this.appendSkeleton(Buffer.from(`"${imagePlaceholder(index)}"`));
-            await this.openImage(index);
-            this.mode = 'image';
-            i += 1;
-            copyFrom = i;
-            continue;
-          } else if (this.strings.isSkipped?.(this.stack)) {
-            this.appendSkeleton(chunk.subarray(copyFrom, i + 1));
-            this.mode = 'skip';
-            i += 1;
-            copyFrom = i;
-            continue;
-          } else {
-            this.mode = 'string';
-          }
-          break;
-        }
-        default:
-          break;
-      }
-      i += 1;
     }
-    if (copyFrom < n) this.appendSkeleton(chunk.subarray(copyFrom, n));
+    if (this.copyFrom < n) this.appendSkeleton(chunk.subarray(this.copyFrom, n));
   }
 
   /** Ends the body; throws MalformedAnswerError when it was cut short or is not JSON. */
@@ -271,6 +209,97 @@ export class JsonImageScanner {
     if (writer) await writer.discard();
     await Promise.all([...this.images.values()].map((image) => removeTempFile(image.tempPath)));
     this.images.clear();
+  }
+
+  /**
+   * Reads structure from `from` until a string starts, the top-level value ends or the chunk
+   * does; returns where reading goes on.
+   */
+  private readStructure(chunk: Buffer, from: number): number {
+    for (let i = from; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (byte === QUOTE) {
+        this.startString(chunk, i);
+        return i + 1;
+      }
+      this.followNesting(byte);
+      if (this.finished) return i + 1;
+    }
+    return chunk.length;
+  }
+
+  /** Brackets open and close frames; a comma in an object means a key comes next. */
+  private followNesting(byte: number): void {
+    switch (byte) {
+      case OPEN_OBJECT:
+        this.stack.push({ isObject: true, expectKey: true });
+        this.started = true;
+        break;
+      case OPEN_ARRAY:
+        this.stack.push({ isObject: false, expectKey: false });
+        this.started = true;
+        break;
+      case CLOSE_OBJECT:
+      case CLOSE_ARRAY:
+        if (this.stack.pop() === undefined) throw new MalformedAnswerError('unbalanced JSON in the answer');
+        if (this.stack.length === 0) this.finished = true;
+        break;
+      case COMMA: {
+        const top = this.stack[this.stack.length - 1];
+        if (top?.isObject) top.expectKey = true;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /**
+   * The string opening at `chunk[at]` is a key, an image (a placeholder in the skeleton; the
+   * caller opens its file), a skipped string or a plain one.
+   */
+  private startString(chunk: Buffer, at: number): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top?.isObject && top.expectKey) {
+      top.expectKey = false;
+      this.mode = 'key';
+      this.keyBytes = [];
+    } else if (this.strings.isImage(this.stack)) {
+      this.appendSkeleton(chunk.subarray(this.copyFrom, at));
+      const index = this.imageCount++;
+      this.appendSkeleton(Buffer.from(`"${imagePlaceholder(index)}"`));
+      this.mode = 'image';
+      this.copyFrom = at + 1;
+    } else if (this.strings.isSkipped?.(this.stack)) {
+      this.appendSkeleton(chunk.subarray(this.copyFrom, at + 1));
+      this.mode = 'skip';
+      this.copyFrom = at + 1;
+    } else {
+      this.mode = 'string';
+    }
+  }
+
+  /** Reads a key, plain or skipped string from `from` to its end or the chunk's; returns where reading goes on. */
+  private readString(chunk: Buffer, from: number): number {
+    const n = chunk.length;
+    const end = this.findStringEnd(chunk, from);
+    if (this.mode === 'key') this.keyBytes.push(Buffer.from(chunk.subarray(from, end === -1 ? n : end)));
+    if (end === -1) {
+      if (this.mode === 'skip') this.copyFrom = n;
+      return n;
+    }
+    if (this.mode === 'key') this.finishKey();
+    // A skipped string's closing quote is kept: the skeleton holds an empty string for it.
+    if (this.mode === 'skip') this.copyFrom = end;
+    this.mode = 'structure';
+    return end + 1;
+  }
+
+  /** The image string's closing quote is at `quote`; it was already written with the placeholder. */
+  private async endImageString(quote: number): Promise<void> {
+    await this.closeImage();
+    this.mode = 'structure';
+    this.copyFrom = quote + 1;
   }
 
   /** Index of the closing quote of the current string, or -1 when it goes on past this chunk. */

@@ -78,6 +78,13 @@ describe('reading an answer as it streams', () => {
     expect(await partialFiles()).toHaveLength(1);
   });
 
+  it.each([[[65536]], [[3, 7, 1, 4096]]])('reads a body that ends in a newline after its last bracket (as servers send it), chunks of %j', async (chunks) => {
+    const result = await scan(`${gemini3}\n`, chunks);
+    expect(result.images).toHaveLength(1);
+    expect(result.texts).toEqual(['Here is your mug.']);
+    expect(result.usage.value).toEqual(usage);
+  });
+
   it('decodes an image of several megabytes cut at random places, across the decoder\'s buffer', async () => {
     const big = Buffer.from(Array.from({ length: 3_500_017 }, (_, i) => (i * 7919 + (i >> 8)) % 256));
     let seed = 42;

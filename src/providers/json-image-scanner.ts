@@ -162,7 +162,9 @@ export class JsonImageScanner {
     let i = 0;
     while (i < n) {
       if (this.finished) {
-        // Anything after the top-level value is ignored (whitespace in practice).
+        // The value's last bytes (up to its closing bracket) are kept; anything after it is
+        // ignored (a trailing newline in practice).
+        if (this.copyFrom < i) this.appendSkeleton(chunk.subarray(this.copyFrom, i));
         this.copyFrom = n;
         break;
       }

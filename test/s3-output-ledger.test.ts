@@ -71,7 +71,7 @@ describe('a spooled ledger', () => {
       await writeFile(join(ledgerDir, left), `${JSON.stringify(entry('left-1'))}\n${JSON.stringify(entry('left-2'))}\n`);
       await writeFile(join(ledgerDir, writing), `${JSON.stringify(entry('writing'))}\n`);
 
-      const output = openOutput(`s3://${BUCKET}/shop`, { durable: false, env });
+      const output = await openOutput(`s3://${BUCKET}/shop`, { durable: false, env });
       await output.ledger.append(entry('mine'));
       await output.close();
 

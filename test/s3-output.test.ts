@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,5 +149,31 @@ describe('outputs in an S3-compatible bucket', () => {
     expect(view).toEqual(['catalog/latest/shop/cup--hero.png', 'catalog/latest/shop/manifest.json', 'catalog/latest/shop/mug--hero.png']);
     expect((await s3.read(BUCKET, 'catalog/latest/shop/mug--hero.png')).toString()).toBe('new mug');
     expect((await s3.read(BUCKET, 'catalog/latest/shop/cup--hero.png')).toString()).toBe('old cup');
+  });
+
+  it('a bucket that cannot be used stops run before any row is sent; one gone mid-run stops it, every billed answer kept in the spool', async () => {
+    const csv = join(dir, 'gone.csv');
+    await writeFile(csv, ['id,prompt', ...Array.from({ length: 30 }, (_, i) => `g${i},"a vase, view ${i} [mock:latency=150]"`)].join('\n'));
+    const spool = join(dir, 'spool-gone');
+    const missing = await runInProcess(['run', csv, '--out', 's3://no-such-bucket/x', '--plain'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_SPOOL_DIR: spool, ...s3.env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('cannot use the output bucket s3://no-such-bucket/x');
+    expect((await mock.requests()).some((record) => record.prompt.startsWith('a vase'))).toBe(false);
+
+    const own = await startS3Server(['thb-gone']);
+    const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_SPOOL_DIR: spool, ...own.env };
+    const running = runInProcess(['run', csv, '--out', 's3://thb-gone/x', '--plain', '--concurrency', '2'], env);
+    const deadline = Date.now() + 30_000;
+    while ((await own.objects('thb-gone', 'x/gone/')).length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    await own.stop();
+    const result = await running;
+    expect(result.code, result.stdout + result.stderr).toBe(2);
+    expect(result.stderr).toMatch(/cannot (upload|read) s3:\/\/thb-gone\/x\/gone\/g\d+\.(jpg|json)/);
+    // Stopped, not billing on: a few rows were asked, and every billed answer is in the spool's ledger.
+    const billed = (await mock.requests()).filter((record) => record.prompt.startsWith('a vase') && record.status === 200);
+    expect(billed.length).toBeLessThan(15);
+    const ledgerDir = join(spool, 'thb-gone', 'x', 'ledger');
+    const lines = (await Promise.all((await readdir(ledgerDir)).map((name) => readFile(join(ledgerDir, name), 'utf8')))).join('').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(billed.length);
   });
 });

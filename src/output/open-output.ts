@@ -30,13 +30,15 @@ export interface OutputOptions {
   warn?: (message: string) => void;
 }
 
-export function openOutput(outDir: string, options: OutputOptions = {}): Output {
+/** Opens the output; a bucket that cannot be used is a usage error, before anything is written. */
+export async function openOutput(outDir: string, options: OutputOptions = {}): Promise<Output> {
   const store = new OutputStore(outDir, { durable: options.durable, env: options.env });
   const bucket = store.bucket;
   if (!bucket) {
     const ledger = new Ledger(store.root, { durable: options.durable });
     return { store, ledger, close: () => ledger.close() };
   }
+  await bucket.check();
   const warn = options.warn ?? ((message: string) => void process.stderr.write(`warning: ${message}\n`));
   const shipper = new LedgerShipper(bucket, join(store.workDir, LEDGER_DIR), warn);
   const ledger: Ledger = new Ledger(store.workDir, {

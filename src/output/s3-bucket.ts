@@ -14,6 +14,7 @@
 import { createReadStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { CallError, UsageError } from '../core/errors.js';
 import type { BucketLocation } from './location.js';
 import type { OutputFiles } from './output-files.js';
 
@@ -83,7 +84,9 @@ async function openClients(env: NodeJS.ProcessEnv): Promise<Clients> {
         }
       : {}),
   };
-  return { sdk, client: new sdk.S3Client(options), putClient: new sdk.S3Client({ ...options, maxAttempts: 1 }) };
+  // The put client's failures are retried and said here; the SDK would also print one on the console.
+  const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  return { sdk, client: new sdk.S3Client(options), putClient: new sdk.S3Client({ ...options, maxAttempts: 1, logger: quiet }) };
 }
 
 /**
@@ -112,10 +115,15 @@ async function regionOf(sdk: Sdk, env: NodeJS.ProcessEnv): Promise<string> {
   }
 }
 
-/** Whether an SDK error says there is no such object (GetObject: NoSuchKey; HeadObject: NotFound). */
+/** Whether an SDK error says there is no such object (not: no such bucket, also a 404). */
 function isMissing(error: unknown): boolean {
-  const named = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return named.name === 'NoSuchKey' || named.name === 'NotFound' || named.$metadata?.httpStatusCode === 404;
+  return (error as { name?: string }).name === 'NoSuchKey';
+}
+
+/** An SDK error in words: S3's code and message (`NoSuchBucket: The specified bucket does not exist`). */
+function describe(error: unknown): string {
+  const { name, message } = error as Error;
+  return name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
 }
 
 /** A server error, throttling or a connection that failed: worth another try. A 4xx is not. */
@@ -124,6 +132,11 @@ function isRetryable(error: unknown): boolean {
   return status === undefined || status >= 500 || status === 429 || status === 408;
 }
 
+/**
+ * A bucket that cannot be read or written (after the SDK's retries, or ours for uploads) stops a
+ * run as a disk that cannot be written does: taking more rows would bill answers that cannot be
+ * saved. Such errors are made here, where S3's answer is read.
+ */
 export class S3Bucket implements OutputFiles {
   private clients?: Promise<Clients>;
 
@@ -138,6 +151,24 @@ export class S3Bucket implements OutputFiles {
       throw error;
     });
     return this.clients;
+  }
+
+  private failure(what: string, name: string, error: unknown): CallError {
+    return new CallError('fatal', `cannot ${what} ${this.locate(name)}: ${describe(error)}`, { cause: error });
+  }
+
+  /**
+   * Whether the bucket answers and takes these credentials: one listing of the prefix, before
+   * any row is sent. A bad name, endpoint or key is a usage error (exit 2), said once.
+   */
+  async check(): Promise<void> {
+    try {
+      const { sdk, client } = await this.open();
+      await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.keyOf(''), MaxKeys: 1 }));
+    } catch (error) {
+      const endpoint = endpointOf(this.env);
+      throw new UsageError(`cannot use the output bucket ${this.location.url}${endpoint ? ` at ${endpoint}` : ''}: ${describe(error)} (check the bucket name, AWS_ENDPOINT_URL, AWS_REGION and the credentials)`);
+    }
   }
 
   keyOf(name: string): string {
@@ -166,7 +197,9 @@ export class S3Bucket implements OutputFiles {
         else await this.putWhole(localPath, size, name, contentType);
         return;
       } catch (error) {
-        if (attempt >= PUT_TRIES || !isRetryable(error)) throw new Error(`cannot upload ${this.locate(name)}: ${(error as Error).message}`, { cause: error });
+        // The file gone meanwhile (a ledger segment another process shipped): said as it is.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
+        if (attempt >= PUT_TRIES || !isRetryable(error)) throw this.failure('upload', name, error);
         await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
       }
     }
@@ -227,14 +260,16 @@ export class S3Bucket implements OutputFiles {
       return answer.Body as AsyncIterable<Uint8Array> | undefined;
     } catch (error) {
       if (isMissing(error)) return undefined;
-      throw error;
+      throw this.failure('read', name, error);
     }
   }
 
   async remove(name: string): Promise<void> {
     const { sdk, client } = await this.open();
     // DeleteObject of a key that is not there succeeds.
-    await client.send(new sdk.DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }));
+    await client.send(new sdk.DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) })).catch((error: unknown) => {
+      throw this.failure('remove', name, error);
+    });
   }
 
   /** Copies an object server-side (no bytes through this process); false when the source is gone. */
@@ -245,7 +280,7 @@ export class S3Bucket implements OutputFiles {
       return true;
     } catch (error) {
       if (isMissing(error)) return false;
-      throw error;
+      throw this.failure(`copy ${this.locate(from)} to`, to, error);
     }
   }
 
@@ -254,7 +289,9 @@ export class S3Bucket implements OutputFiles {
     const { sdk, client } = await this.open();
     let token: string | undefined;
     do {
-      const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: start, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) }));
+      const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: start, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) })).catch((error: unknown) => {
+        throw this.failure('list', folder, error);
+      });
       for (const object of page.Contents ?? []) if (object.Key) yield object.Key.slice(start.length);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -19,6 +19,10 @@ export interface Pipeline extends RowContext {
 export async function createPipeline(config: Config): Promise<Pipeline> {
   const prices = await loadPriceTable(config);
   const apiKey = requireApiKey(config);
+  // A folder, or a bucket with this machine's spool folder for temporary files and the ledger;
+  // a bucket that cannot be used stops the command here, before any row is sent (and billed).
+  const output = await openOutput(config.outDir, { durable: config.durable });
+  const { store, ledger } = output;
   // Image links are other hosts' (CDNs, buckets): their own pool, and never the key.
   const links = new ImageLinks({ connections: config.concurrency, apiKey });
   const provider = new ProviderRouter({
@@ -38,9 +42,6 @@ export async function createPipeline(config: Config): Promise<Pipeline> {
       links,
     }),
   });
-  // A folder, or a bucket with this machine's spool folder for temporary files and the ledger.
-  const output = openOutput(config.outDir, { durable: config.durable });
-  const { store, ledger } = output;
   // A worker runs for days: it asks the shop again after a minute whether a photo changed. The
   // cache is of this machine: in the output folder, or a bucket's spool.
   const photos = new PhotoCache(photoCacheDir(store.workDir), { apiKey, freshForMs: 60_000 });

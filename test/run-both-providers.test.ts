@@ -128,8 +128,15 @@ describe('rows for both providers, every model', () => {
     const env = { REDIS_URL: inject('redisUrl'), TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
     const enqueued = await runCli(['enqueue', csv, '--plain'], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
+    // Answers held until both workers are up: each takes its first rows, so the batch is shared
+    // however fast the first worker would have drained it alone.
+    await fetch(`${mock.url}/__mock/hold`, { method: 'POST' });
     const started = [0, 1].map(() => startCli(['work', '--until-drained', '--no-catalog', '--plain', '--concurrency', '3'], env));
     workers.push(...started);
+    const deadline = Date.now() + 20_000;
+    while (!started.every((worker) => /worker started/.test(worker.stdout() + worker.stderr())) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await fetch(`${mock.url}/__mock/release`, { method: 'POST' });
     const results = await Promise.all(started.map((worker) => worker.done));
     for (const result of results) {
       // 1 when this worker failed rows for good (the refusals), as `run` does.

@@ -109,7 +109,8 @@ function answerFrame(modelId: string): AnswerFrame {
   const modelVersion = JSON.stringify(modelId);
   return {
     responseId,
-    tail: (usage) => `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${modelVersion},"responseId":"${responseId}"}`,
+    // A newline after the last bracket, as Google's servers and Go's JSON encoder end a body.
+    tail: (usage) => `"usageMetadata":${JSON.stringify(usage)},"modelVersion":${modelVersion},"responseId":"${responseId}"}\n`,
   };
 }
 

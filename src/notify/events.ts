@@ -25,6 +25,8 @@ export interface BatchFinished {
   costUsd: number;
   /** Where the batch's manifest is: `<out>/<batch>/manifest.csv`. */
   manifest: string;
+  /** `approved`: the job hands out only images approved in review; the manifest (and its cost) lists only those. */
+  deliver?: 'approved' | 'all';
 }
 
 /** The batch's first row parked over its budget. */

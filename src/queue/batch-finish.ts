@@ -51,7 +51,7 @@ async function announceFinished(batches: BatchState, batch: string, manifest: Ma
   try {
     const event = async () => {
       const counts = await batches.counts(batch);
-      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd: manifest.costUsd, manifest: manifest.csvPath });
+      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd: manifest.costUsd, manifest: manifest.csvPath, deliver: (await batches.meta(batch)).deliver === 'approved' ? 'approved' : 'all' });
     };
     if (await announceOnce(batches, batch, 'finished', event)) log.info({ batch }, 'batch.finished webhook queued');
   } catch (error) {

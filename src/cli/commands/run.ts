@@ -42,6 +42,8 @@ export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
 /** An in-process run's webhooks: the batch's URLs and this process's notifier (best effort). */
 export interface RunWebhooks {
   urls: string[];
+  /** The job's `deliver:` (said in `batch.finished`). */
+  deliver?: 'approved' | 'all';
   notifier: LocalNotifier;
 }
 
@@ -150,7 +152,7 @@ async function announceRunEnd(webhooks: RunWebhooks | undefined, summary: RunSum
   const settledNow = summary.done + summary.failed.length + summary.overBudget;
   if (summary.stopReason || summary.notRun > 0 || settledNow === 0 || !manifest) return;
   const { done, failed, costUsd, csvPath } = manifest;
-  await webhooks.notifier.send(webhooks.urls, newEvent('batch.finished', { batch, rows: summary.rows, done, failed, overBudget: summary.overBudget, costUsd, manifest: csvPath }));
+  await webhooks.notifier.send(webhooks.urls, newEvent('batch.finished', { batch, rows: summary.rows, done, failed, overBudget: summary.overBudget, costUsd, manifest: csvPath, deliver: webhooks.deliver }));
 }
 
 /** `batch.over_budget` once a run: at its first row not started for the budget. */
@@ -263,7 +265,7 @@ export async function runCommand(csv: string | undefined, flags: RunFlags, log: 
     return exitCode;
   }
   const pipeline = await createPipeline(config);
-  const webhooks = notify.length > 0 ? { urls: notify, notifier: openLocalNotifier(config, warnOnStderr) } : undefined;
+  const webhooks = notify.length > 0 ? { urls: notify, notifier: openLocalNotifier(config, warnOnStderr), deliver: input.job?.deliver ?? 'all' } : undefined;
   try {
     return (await runFileInProcess(input, flags, pipeline, log, webhooks)).exitCode;
   } finally {

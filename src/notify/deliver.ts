@@ -92,7 +92,7 @@ export interface DeliveryLine {
   outcome: AttemptOutcome;
 }
 
-/** `<out>/webhooks/deliveries.jsonl`: one JSON line per attempt, appended (several processes may share it). */
+/** `<out>/webhooks/deliveries.jsonl` (a bucket output: this machine's spool folder): one JSON line per attempt, appended (several processes may share it). */
 export class DeliveryLog {
   readonly path: string;
   private ready: Promise<unknown> | undefined;

@@ -8,6 +8,7 @@ import type { Config } from '../core/config.js';
 import type { WebhookEvent, WebhookOutbox } from './events.js';
 import { DeliveryLog, shownUrl, WebhookSender } from './deliver.js';
 import { retryDelayMs, retrySchedule, type RetrySchedule } from './retry-schedule.js';
+import { localDirOf } from '../output/location.js';
 
 /** How long `close` waits for deliveries still under way: time for a first retry (10 s) at exit. */
 export const EXIT_GRACE_MS = 15_000;
@@ -80,5 +81,5 @@ export class LocalNotifier implements WebhookOutbox {
 export function openLocalNotifier(config: Pick<Config, 'webhookSecret' | 'apiKey' | 'outDir'>, warn: (message: string) => void): LocalNotifier {
   if (!config.webhookSecret) throw new Error('openLocalNotifier needs TOKENHOT_WEBHOOK_SECRET (see requireWebhookSecret)');
   const sender = new WebhookSender({ secret: config.webhookSecret, apiKey: config.apiKey });
-  return new LocalNotifier(sender, new DeliveryLog(config.outDir), retrySchedule(), warn);
+  return new LocalNotifier(sender, new DeliveryLog(localDirOf(config.outDir)), retrySchedule(), warn);
 }

@@ -12,6 +12,7 @@ import type { Logger } from '../core/log.js';
 import { withoutKey, type WebhookEvent, type WebhookOutbox } from './events.js';
 import { DeliveryLog, shownUrl, WebhookSender } from './deliver.js';
 import { retryDelayMs, retrySchedule, type RetrySchedule } from './retry-schedule.js';
+import { localDirOf } from '../output/location.js';
 
 export const WEBHOOKS_QUEUE = 'webhooks';
 /** Name of the backoff strategy the webhooks worker registers. */
@@ -158,6 +159,6 @@ export function openWorkerWebhooks(connection: Redis, prefix: string, config: Pi
   }
   const outbox = new QueuedOutbox(connection, prefix, schedule, config.apiKey);
   const sender = new WebhookSender({ secret: config.webhookSecret, apiKey: config.apiKey });
-  const worker = startWebhookWorker({ connection, prefix, outbox, sender, deliveries: new DeliveryLog(config.outDir), schedule, log });
+  const worker = startWebhookWorker({ connection, prefix, outbox, sender, deliveries: new DeliveryLog(localDirOf(config.outDir)), schedule, log });
   return { outbox, worker };
 }

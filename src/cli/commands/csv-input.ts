@@ -10,6 +10,7 @@ import { findModel, unknownModelReason } from '../../providers/models.js';
 import type { CsvReading } from '../../rows/csv.js';
 import { checkBatchName } from '../../output/storage.js';
 import { PhotoCache, photoCacheDir } from '../../rows/photo-cache.js';
+import { localDirOf } from '../../output/location.js';
 
 export interface CsvInputFlags {
   delimiter?: string;
@@ -57,7 +58,7 @@ export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'm
   const reading: CsvReading = {
     ...(delimiter !== undefined ? { delimiter } : {}),
     // Photos named by URL are fetched (once) and checked before any row is sent.
-    photos: new PhotoCache(photoCacheDir(config.outDir), config.apiKey ? { apiKey: config.apiKey } : {}),
+    photos: new PhotoCache(photoCacheDir(localDirOf(config.outDir)), config.apiKey ? { apiKey: config.apiKey } : {}),
     unknownModel: flags.strict
       ? 'refuse'
       : (model, where) => {

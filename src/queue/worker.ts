@@ -109,7 +109,17 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const timeoutMs = options.shutdownTimeoutMs ?? 120_000;
   const stopper = new WorkerStop({ worker, connection, log, timeoutMs, signals, calls, exit, catalogWorker, metricsServer, queue, pipeline, quotas, budget, webhooks, beforeWebhooksClose: () => Promise.allSettled(stopNotices) });
   const stop = (force = false): Promise<void> => stopper.stop(force);
-  const drainWatch = options.untilDrained ? watchDrained(queue, batches, () => void stop()) : undefined;
+  const drainWatch = options.untilDrained
+    ? watchDrained(
+        queue,
+        batches,
+        () => void stop(),
+        (reason) => {
+          exit.give(2, `the images queue was paused${reason ? ` (${reason})` : ''}: nothing can drain it; fix the cause, then \`tokenhot-batch resume\``);
+          void stop();
+        },
+      )
+    : undefined;
   const done = runUntilStopped(worker, stopper, exit, log, drainWatch);
 
   log.info({ redis: describeRedis(settings.redisUrl), concurrency: options.concurrency }, 'worker started');

@@ -264,6 +264,16 @@ export class S3Bucket implements OutputFiles {
     }
   }
 
+  /**
+   * A URL that GETs the object for `seconds` without credentials (SigV4 query signing; AWS caps
+   * it at 7 days). Made here, with no request to the bucket: the object need not exist.
+   */
+  async presignGet(name: string, seconds: number): Promise<string> {
+    const { sdk, client } = await this.open();
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    return getSignedUrl(client, new sdk.GetObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }), { expiresIn: seconds });
+  }
+
   async remove(name: string): Promise<void> {
     const { sdk, client } = await this.open();
     // DeleteObject of a key that is not there succeeds.

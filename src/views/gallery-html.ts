@@ -6,7 +6,8 @@
  * Everything that comes from a CSV, a sidecar or the ledger goes through `escapeHtml`: a prompt
  * or a tag cannot put markup into the page. A Content-Security-Policy in the page itself allows
  * no fetch at all (only data: images, the inline style, and the one inline script by its hash),
- * so even a mistake here could not make the page load anything from anywhere.
+ * so even a mistake here could not make the page load anything from anywhere. A bucket's page
+ * (presigned links, no thumbnails) also allows images from the bucket's origin, and nothing else.
  */
 import { createHash } from 'node:crypto';
 import { formatUsd } from '../cost/pricing.js';
@@ -53,10 +54,17 @@ export interface GalleryRow {
   finishedAt?: string;
 }
 
-/** A thumbnail made for one image of a row, or why there is none. */
+/**
+ * A thumbnail made for one image of a row, the full image by a link (a bucket's presigned URL,
+ * shown as it is), or why there is neither.
+ */
 export type Thumbnail =
   | { file: string; href: string; dataUri: string; width: number; height: number; sourceWidth?: number; sourceHeight?: number }
+  | { file: string; href: string; linked: true }
   | { file: string; href: string; problem: string };
+
+/** How the page shows images: thumbnails made from local files, or presigned links that expire. */
+export type ImageShow = { kind: 'thumbnails'; width: number } | { kind: 'links'; hours: number; expiresAt: Date; origin: string };
 
 export interface GalleryHead {
   batch: string;
@@ -79,7 +87,7 @@ export interface GalleryHead {
   tags: { tag: string; rows: number }[];
   untagged: number;
   failedRows: GalleryRow[];
-  thumbWidth: number;
+  show: ImageShow;
 }
 
 const STYLE = `
@@ -114,6 +122,7 @@ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr
 .status.failed { color: var(--bad); }
 .thumbs { display: flex; gap: 6px; flex-wrap: wrap; }
 .thumbs img { max-width: 100%; height: auto; border-radius: 4px; background: #eee; display: block; }
+.thumbs img.full { width: 256px; max-height: 320px; object-fit: contain; }
 .nothumb { background: #eee; color: var(--muted); border-radius: 4px; padding: 24px 8px; text-align: center; flex: 1; }
 .prompt { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 9em; overflow: auto; }
 .reason { color: var(--bad); background: var(--bad-bg); border-radius: 4px; padding: 4px 8px; margin: 0; overflow-wrap: anywhere; }
@@ -151,7 +160,17 @@ const SCRIPT = `(() => {
 
 const SCRIPT_HASH = createHash('sha256').update(SCRIPT).digest('base64');
 
-const POLICY = `default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${SCRIPT_HASH}'; base-uri 'none'; form-action 'none'`;
+/** The page's policy; a bucket's page may also load images from the bucket's origin (its links). */
+function policyOf(show: ImageShow): string {
+  const images = show.kind === 'links' ? `data: ${show.origin}` : 'data:';
+  return `default-src 'none'; img-src ${images}; style-src 'unsafe-inline'; script-src 'sha256-${SCRIPT_HASH}'; base-uri 'none'; form-action 'none'`;
+}
+
+/** The sentence under the title that says how images are shown (and, for links, until when). */
+function showText(show: ImageShow): string {
+  if (show.kind === 'thumbnails') return `Thumbnails are ${show.width} px wide; click one for the full image.`;
+  return `Images are the full objects in the bucket, by presigned links valid for ${show.hours} h, until ${show.expiresAt.toISOString()}; after that they no longer load (make the page again). No thumbnails are made: each image loads as it scrolls into view.`;
+}
 
 const count = (value: number): string => value.toLocaleString('en-US');
 
@@ -198,7 +217,7 @@ export function renderHead(head: GalleryHead): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(POLICY)}">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(policyOf(head.show))}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(`Gallery of batch ${head.batch}`)}</title>
@@ -207,7 +226,7 @@ export function renderHead(head: GalleryHead): string {
 <body>
 <header>
 <h1>Batch <code id="batch-name">${escapeHtml(head.batch)}</code></h1>
-<p class="muted">Made ${escapeHtml(head.generatedAt.toISOString())} from the sidecars in <code>${escapeHtml(head.folder)}</code> and the ledger. Thumbnails are ${head.thumbWidth} px wide; click one for the full image.</p>
+<p class="muted">Made ${escapeHtml(head.generatedAt.toISOString())} from the sidecars in <code>${escapeHtml(head.folder)}</code> and the ledger. ${escapeHtml(showText(head.show))}</p>
 <h2>From the ledger (what was billed)</h2>
 <dl class="totals" id="ledger-totals">
 <div>${fact('Images', count(totals.images), ' data-total="images"')}</div>
@@ -248,8 +267,10 @@ function rowCost(row: GalleryRow): string {
 
 function renderThumbnail(thumb: Thumbnail, id: string): string {
   if ('problem' in thumb) return `<div class="nothumb" data-file="${escapeHtml(thumb.file)}">${escapeHtml(thumb.problem)}</div>`;
+  const alt = escapeHtml(`image ${thumb.file} of row ${id}`);
+  if ('linked' in thumb) return `<a href="${escapeHtml(thumb.href)}" title="${escapeHtml(thumb.file)}"><img class="full" src="${escapeHtml(thumb.href)}" loading="lazy" decoding="async" alt="${alt}" data-file="${escapeHtml(thumb.file)}"></a>`;
   const source = thumb.sourceWidth && thumb.sourceHeight ? ` (${thumb.sourceWidth}×${thumb.sourceHeight})` : '';
-  return `<a href="${escapeHtml(thumb.href)}" title="${escapeHtml(`${thumb.file}${source}`)}"><img src="${thumb.dataUri}" width="${thumb.width}" height="${thumb.height}" alt="${escapeHtml(`image ${thumb.file} of row ${id}`)}" data-file="${escapeHtml(thumb.file)}"></a>`;
+  return `<a href="${escapeHtml(thumb.href)}" title="${escapeHtml(`${thumb.file}${source}`)}"><img src="${thumb.dataUri}" width="${thumb.width}" height="${thumb.height}" alt="${alt}" data-file="${escapeHtml(thumb.file)}"></a>`;
 }
 
 /** One row as a card. */
@@ -285,10 +306,11 @@ ${row.tags.length > 0 ? `<div class="tags">${row.tags.map((tag) => `<span class=
 }
 
 /** Everything after the last card. */
-export function renderFoot(summary: { thumbnails: number; problems: number }): string {
+export function renderFoot(summary: { thumbnails: number; links: number; problems: number }): string {
+  const shown = summary.links > 0 ? `${count(summary.links)} image link(s)` : `${count(summary.thumbnails)} thumbnail(s)`;
   return `</main>
 <footer>
-<p>${count(summary.thumbnails)} thumbnail(s)${summary.problems > 0 ? `; ${count(summary.problems)} image(s) could not be previewed (missing, or a format the thumbnailer cannot read)` : ''}. Made by tokenhot-batch gallery.</p>
+<p>${shown}${summary.problems > 0 ? `; ${count(summary.problems)} image(s) could not be previewed (missing, or a format the thumbnailer cannot read)` : ''}. Made by tokenhot-batch gallery.</p>
 </footer>
 <script>${SCRIPT}</script>
 </body>

@@ -2,14 +2,13 @@
  * The finished rows of a batch folder, from their sidecars: only the few fields the gallery
  * shows are kept, and a JSON file that is not a sidecar of this batch is reported, not shown.
  */
-import { opendir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { tokenCountsOf, type BillingRecord } from '../cost/billing.js';
 import { geminiBilling } from '../providers/gemini/usage.js';
 import type { UsageMetadata } from '../core/types.js';
 import type { GalleryRow } from './gallery-html.js';
 import { MANIFEST_JSON } from '../output/manifest.js';
+import type { OutputStore } from '../output/storage.js';
 
 /**
  * The sidecar fields the page shows (the `Sidecar` type of run/generate.ts). Checked rather than
@@ -36,24 +35,28 @@ const sidecarSchema = z.object({
 /** Row ids sort as people expect (`row-9` before `row-10`), the same on every machine. */
 export const collator = new Intl.Collator('en', { numeric: true });
 
-/** The sidecars of a batch folder, one directory entry at a time. */
-export async function readSidecars(folder: string, batch: string, unreadable: string[]): Promise<GalleryRow[]> {
+/** The sidecars of a batch, a folder's or a bucket's, one listed name at a time. */
+export async function readSidecars(store: OutputStore, batch: string, unreadable: string[]): Promise<GalleryRow[]> {
   const rows: GalleryRow[] = [];
-  const dir = await opendir(folder, { bufferSize: 256 });
-  for await (const entry of dir) {
-    // `.partial/` holds images being received; sub-batches are folders of their own.
-    // A row's earlier versions (`<id>.v1.json`, kept by regenerate) are not rows of their own.
-    if (!entry.isFile() || !entry.name.endsWith('.json') || entry.name === MANIFEST_JSON || /\.v\d+\.json$/.test(entry.name)) continue;
-    const row = await readSidecar(join(folder, entry.name), entry.name, batch, unreadable);
+  for await (const name of store.listBatch(batch)) {
+    // Only files are listed: `.partial/` holds images being received; sub-batches are folders of
+    // their own. A row's earlier versions (`<id>.v1.json`, kept by regenerate) are not rows.
+    if (!name.endsWith('.json') || name === MANIFEST_JSON || /\.v\d+\.json$/.test(name)) continue;
+    const row = await readSidecar(store, name, batch, unreadable);
     if (row) rows.push(row);
   }
   return rows.sort((a, b) => collator.compare(a.id, b.id));
 }
 
-async function readSidecar(path: string, name: string, batch: string, unreadable: string[]): Promise<GalleryRow | undefined> {
+async function readSidecar(store: OutputStore, name: string, batch: string, unreadable: string[]): Promise<GalleryRow | undefined> {
   let parsed: z.infer<typeof sidecarSchema>;
   try {
-    const result = sidecarSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    const text = await store.readBatchText(batch, name);
+    if (text === undefined) {
+      unreadable.push(`${name}: gone while the page was made`);
+      return undefined;
+    }
+    const result = sidecarSchema.safeParse(JSON.parse(text));
     if (!result.success) {
       unreadable.push(`${name}: not a sidecar (${result.error.issues[0]?.path.join('.') || 'value'}: ${result.error.issues[0]?.message})`);
       return undefined;

@@ -55,6 +55,12 @@ interface Clients {
   client: S3Client;
   /** For streamed puts: one try each, retried here with a new file stream. */
   putClient: S3Client;
+  /**
+   * For presigned GETs: with the SDK's default checksums a presigned GetObject URL carries an
+   * `x-amz-checksum-crc32` of the empty request body and `x-amz-checksum-mode`, which a browser
+   * fetching an image has no use for: the URL is kept to what every S3-compatible server takes.
+   */
+  presignClient: S3Client;
 }
 
 /** The endpoint the environment names for S3, if any (AWS's names: the S3 one first). */
@@ -86,7 +92,12 @@ async function openClients(env: NodeJS.ProcessEnv): Promise<Clients> {
   };
   // The put client's failures are retried and said here; the SDK would also print one on the console.
   const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-  return { sdk, client: new sdk.S3Client(options), putClient: new sdk.S3Client({ ...options, maxAttempts: 1, logger: quiet }) };
+  return {
+    sdk,
+    client: new sdk.S3Client(options),
+    putClient: new sdk.S3Client({ ...options, maxAttempts: 1, logger: quiet }),
+    presignClient: new sdk.S3Client({ ...options, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+  };
 }
 
 /**
@@ -269,9 +280,9 @@ export class S3Bucket implements OutputFiles {
    * it at 7 days). Made here, with no request to the bucket: the object need not exist.
    */
   async presignGet(name: string, seconds: number): Promise<string> {
-    const { sdk, client } = await this.open();
+    const { sdk, presignClient } = await this.open();
     const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
-    return getSignedUrl(client, new sdk.GetObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }), { expiresIn: seconds });
+    return getSignedUrl(presignClient, new sdk.GetObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(name) }), { expiresIn: seconds });
   }
 
   async remove(name: string): Promise<void> {
@@ -310,9 +321,10 @@ export class S3Bucket implements OutputFiles {
   close(): void {
     const clients = this.clients;
     this.clients = undefined;
-    void clients?.then(({ client, putClient }) => {
+    void clients?.then(({ client, putClient, presignClient }) => {
       client.destroy();
       putClient.destroy();
+      presignClient.destroy();
     }, () => undefined);
   }
 }

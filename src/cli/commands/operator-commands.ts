@@ -33,11 +33,13 @@ export function registerOperatorCommands(program: Command): void {
     .command('gallery')
     .description('one self-contained HTML page of a batch: thumbnails, prompts, tokens and cost per image, failed rows, ledger totals')
     .option('--batch <name>', 'the batch (required)')
-    .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR)')
+    .option('--out <dir>', 'output folder or s3://bucket/prefix (env TOKENHOT_OUT_DIR)')
     .option('--output <file>', 'where to write the page (default <out>/<batch>.gallery.html)')
     .option('--prices <file>', 'price file (JSON or YAML) over the built-in prices (env TOKENHOT_PRICES)')
     .option('--thumb-width <px>', 'thumbnail width (default 256)')
     .option('--concurrency <n>', 'thumbnails made at once (default 8)')
+    .option('--page <file>', 'a bucket output: where to write the page (default ./gallery-<batch>.html); it links the full images by presigned URLs, no thumbnails')
+    .option('--link-hours <n>', 'a bucket output: hours the image links work, 1 to 168 (default 24); after that the page shows no images')
     .addHelpText('after', helpText({ environment: ['TOKENHOT_OUT_DIR', 'TOKENHOT_PRICES'], exits: [EXIT.ok, [2, 'bad usage, or a batch with no folder']] }))
     .action(async (flags: GalleryFlags) => {
       process.exitCode = await (await import('./gallery.js')).galleryCommand(flags);

@@ -71,6 +71,14 @@ describe('--job', () => {
       expect(delivered.code, delivered.stderr).toBe(0);
       expect(await manifest()).toEqual(['A1', 'A3']);
       expect((await readdir(join(out, 'latest', 'shop'))).sort()).toEqual(['A1.png', 'A3.png', 'manifest.json']);
+
+      // A1 made again (its title changed): its approval was of the old image; the new one is unreviewed, not handed out.
+      await writeFile(join(dir, 'shop.csv'), 'sku,title\nA1,Mug in blue\nA2,Bowl\nA3,Vase\n');
+      const again = await runInProcess(['run', '--job', job, '--plain', '--redo-changed'], env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(await manifest()).toEqual(['A3']);
+      const listed = await runInProcess(['review', 'list', '--out', out, '--batch', 'shop', '--unreviewed', '--format', 'json'], env);
+      expect(listed.stdout).toContain('"A1"');
     } finally {
       await mock.stop();
     }

@@ -20,7 +20,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { OutputStore } from './storage.js';
 import { csvCell, csvDecimal } from './csv-cells.js';
-import { batchDecisions } from './reviews.js';
+import { batchDecisions, stateOf } from './reviews.js';
 
 export { writeTextAtomic } from './storage.js';
 
@@ -124,7 +124,7 @@ export async function readManifestEntries(store: OutputStore, batch: string, opt
 async function delivered(store: OutputStore, batch: string, entries: ManifestEntry[], deliver: Deliver): Promise<ManifestEntry[]> {
   if (deliver === 'all') return entries;
   const decisions = await batchDecisions(store.root, batch);
-  return entries.filter((entry) => decisions.get(entry.rowId)?.decision === 'approved');
+  return entries.filter((entry) => stateOf(decisions, entry.rowId, entry.finishedAt || undefined) === 'approved');
 }
 
 /** The manifest's record of one `<id>.json`; undefined for a file that is not a finished row's sidecar. */

@@ -114,10 +114,15 @@ export function guidedPrompt(prompt: string, note: string | undefined, guided: b
   return guided && note ? `${prompt}\n\nAvoid: ${note}` : prompt;
 }
 
-/** The review state of one row given the current decisions. */
-export function stateOf(current: Map<string, ReviewLine>, rowId: string): ReviewState {
-  const decision = current.get(rowId)?.decision;
-  return decision === 'approved' || decision === 'rejected' ? decision : 'unreviewed';
+/**
+ * The review state of one row given the current decisions. A decision older than the row's image
+ * (`finishedAt`: the row was made again since, by a re-run or a firing) was about another image:
+ * the image there now is unreviewed, and is not handed out as approved.
+ */
+export function stateOf(current: Map<string, ReviewLine>, rowId: string, finishedAt?: string): ReviewState {
+  const line = current.get(rowId);
+  if (!line || (finishedAt !== undefined && Date.parse(line.at) < Date.parse(finishedAt))) return 'unreviewed';
+  return line.decision === 'approved' || line.decision === 'rejected' ? line.decision : 'unreviewed';
 }
 
 /** The current decisions of a batch, read from its file. */

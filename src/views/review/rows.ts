@@ -47,7 +47,7 @@ function rowOf(sidecar: Sidecar, decisions: Map<string, ReviewLine>): ReviewRow 
     ...(typeof shot === 'string' && shot !== '' ? { shot } : {}),
     images: (sidecar.images ?? []).map((image) => ({ file: image.file, mimeType: image.mimeType })),
     costUsd: typeof sidecar.costUsd === 'number' ? sidecar.costUsd : null,
-    review: stateOf(decisions, sidecar.id),
+    review: stateOf(decisions, sidecar.id, sidecar.timings?.finishedAt),
     ...(decision ? { decision } : {}),
     sidecar,
   };

@@ -15,6 +15,8 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
+import { isBucketUrl } from './location.js';
+import { existsSync } from 'node:fs';
 
 export const REVIEWS_FILE = '.reviews.jsonl';
 export const DECISIONS = ['approved', 'rejected'] as const;
@@ -35,6 +37,22 @@ const reviewLineSchema = z.object({
 });
 
 export type ReviewLine = z.infer<typeof reviewLineSchema>;
+
+/**
+ * The output folder reviews are read from and written to: a local one (a bucket's decisions
+ * would need a store of their own: not yet). Said plainly instead of finding nothing.
+ */
+export function reviewableOutput(out: string): string {
+  if (isBucketUrl(out)) throw new UsageError(`${out}: review, regenerate and deliver work on a local output folder; an output on a bucket cannot be reviewed yet`);
+  return out;
+}
+
+/** The batch's folder, which must exist: a misspelt batch is named, not an empty review. */
+export function existingBatchFolder(out: string, batch: string): string {
+  const folder = batchFolder(out, batch);
+  if (!existsSync(folder)) throw new UsageError(`no batch ${batch} under ${out}`);
+  return folder;
+}
 
 /** A batch name as a folder under the output folder; never a way out of it. */
 export function batchFolder(out: string, batch: string): string {

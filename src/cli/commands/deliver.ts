@@ -7,7 +7,8 @@
 import { loadConfig, type ConfigFlags } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { updateLatest } from '../../output/latest.js';
-import { writeManifest } from '../../output/manifest.js';
+import { MANIFEST_CSV, writeManifest } from '../../output/manifest.js';
+import { reviewableOutput } from '../../output/reviews.js';
 import { OutputStore } from '../../output/storage.js';
 import { existsSync } from 'node:fs';
 
@@ -20,8 +21,9 @@ export interface DeliverFlags extends ConfigFlags {
 export async function deliverCommand(flags: DeliverFlags): Promise<number> {
   if (!flags.batch) throw new UsageError('--batch NAME: the batch to deliver');
   const config = loadConfig(flags);
+  if (flags.approved) reviewableOutput(config.outDir);
   const store = new OutputStore(config.outDir, { durable: config.durable });
-  if (!existsSync(store.batchDir(flags.batch))) throw new UsageError(`no batch ${flags.batch} under ${config.outDir}`);
+  if (!(await store.readBatchText(flags.batch, MANIFEST_CSV)) && !existsSync(store.batchDir(flags.batch))) throw new UsageError(`no batch ${flags.batch} under ${config.outDir}`);
   const deliver = { deliver: flags.approved ? 'approved' : 'all' } as const;
   const manifest = await writeManifest(store, flags.batch, deliver);
   for (const warning of manifest.warnings) process.stderr.write(`warning: ${warning}\n`);

@@ -18,7 +18,7 @@ import { csvSource } from '../../rows/row-source.js';
 import { readReviewRows, type ReviewRow } from '../../views/review/rows.js';
 import { keepAsVersion, restoreIfNotMade } from '../../views/review/versions.js';
 import { runFileInProcess } from './run.js';
-import { guidedPrompt } from '../../output/reviews.js';
+import { existingBatchFolder, guidedPrompt, reviewableOutput } from '../../output/reviews.js';
 
 export interface RegenerateFlags extends ConfigFlags {
   batch?: string;
@@ -32,6 +32,7 @@ export async function regenerateCommand(flags: RegenerateFlags): Promise<number>
   if (!flags.rejected) throw new UsageError('--rejected: say which rows to make again (only the rejected ones so far)');
   const config = loadConfig(flags);
   const batch = flags.batch;
+  existingBatchFolder(reviewableOutput(config.outDir), batch);
   const rejected = (await readReviewRows(config.outDir, batch)).filter((row) => row.review === 'rejected' && row.status === 'done');
   if (rejected.length === 0) {
     process.stdout.write(`batch ${batch}: no rejected rows to make again\n`);

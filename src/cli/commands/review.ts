@@ -6,6 +6,7 @@ import { UsageError } from '../../core/errors.js';
 import { credentialsFromEnv } from '../../views/dashboard/access.js';
 import { batchesIn, readReviewRows, type ReviewRow } from '../../views/review/rows.js';
 import { wholeFlag } from './flag-values.js';
+import { existingBatchFolder, reviewableOutput } from '../../output/reviews.js';
 
 export interface ReviewPageFlags {
   out?: string;
@@ -26,7 +27,8 @@ export const DEFAULT_REVIEW_PORT = 3200;
 
 export async function reviewPageCommand(outArgument: string | undefined, flags: ReviewPageFlags): Promise<number> {
   if (outArgument !== undefined && flags.out !== undefined && outArgument !== flags.out) throw new UsageError(`give the output folder once (${outArgument}, --out ${flags.out})`);
-  const out = loadConfig({ out: outArgument ?? flags.out }).outDir;
+  const out = reviewableOutput(loadConfig({ out: outArgument ?? flags.out }).outDir);
+  if (flags.batch) existingBatchFolder(out, flags.batch);
   const port = wholeFlag('--port', flags.port, DEFAULT_REVIEW_PORT, 0, 65535);
   const { startReviewServer } = await import('../../views/review/server.js');
   const server = await startReviewServer({ out, port, credentials: credentialsFromEnv() });
@@ -54,7 +56,8 @@ function keep(row: ReviewRow, filter: Filter): boolean {
 }
 
 export async function reviewListCommand(flags: ReviewListFlags): Promise<number> {
-  const out = loadConfig({ out: flags.out }).outDir;
+  const out = reviewableOutput(loadConfig({ out: flags.out }).outDir);
+  if (flags.batch) existingBatchFolder(out, flags.batch);
   const batches = flags.batch ? [flags.batch] : await batchesIn(out);
   const filter = filterOf(flags);
   const listed: { batch: string; row: ReviewRow }[] = [];

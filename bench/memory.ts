@@ -16,6 +16,11 @@
  *   npm run bench:memory          # BENCH_ROWS=96 BENCH_CONCURRENCY=32; about 2 minutes on 2 cores
  *   BENCH_CASES=gpt-image-2-url,seedream-4k-b64 npm run bench:memory    # some cases only
  *   BENCH_USAGE_SAMPLE_MS=20 npm run bench:memory    # also the highest heap and buffer figures
+ *   BENCH_OUTPUT=s3 BENCH_CASES=gemini-4k npm run bench:memory   # also with outputs on a bucket
+ *
+ * With BENCH_OUTPUT=s3, each case runs again with `--out s3://bench/<case>` on an S3-compatible
+ * server (s3rver, in a process of its own, as the tests start it) and says how far the bucket's
+ * peak RSS is from the folder's (target: within 50 MB).
  *
  * The mock answers at once, so the 32 answers stream as fast as the process reads them: the
  * worst case for what a process holds at a time.
@@ -43,6 +48,8 @@ import {
 } from './lib/harness.js';
 import type { BareSpec } from './lib/bare-client.js';
 import { workloadCsv, type WorkloadSpec } from './lib/workload.js';
+// The S3-compatible server the tests use (s3rver in a process of its own).
+import { startS3Server, type S3Server } from '../test/helpers/s3-server.js';
 
 interface MemoryCase {
   name: string;
@@ -99,19 +106,49 @@ interface Measured {
   seconds: number;
 }
 
-/** Runs `run` into a fresh output folder, checks every row has its image, and returns its peak RSS. */
-async function measure(name: string, rows: number, work: string, run: (out: string) => Promise<ProcessResult>, imagesIn: (out: string) => string): Promise<Measured> {
+/** Where a measured run writes: a fresh folder, or a bucket's prefix (and its spool) of its own. */
+interface Output {
+  out: string;
+  env: Record<string, string>;
+  /** The images of batch `bench`. */
+  images(): Promise<number>;
+  remove(): Promise<void>;
+}
+
+function folderOutput(work: string): Output {
   const out = join(work, 'out');
+  return {
+    out,
+    env: {},
+    images: async () => (await readdir(join(out, 'bench')).catch(() => [])).filter((file) => IMAGE_FILE.test(file)).length,
+    remove: () => rm(out, { recursive: true, force: true }),
+  };
+}
+
+let bucketRuns = 0;
+function bucketOutput(server: S3Server, work: string): Output {
+  const prefix = `run-${++bucketRuns}`;
+  const spool = join(work, `spool-${bucketRuns}`);
+  return {
+    out: `s3://bench/${prefix}`,
+    env: { ...server.env, TOKENHOT_SPOOL_DIR: spool },
+    images: async () => (await server.objects('bench', `${prefix}/bench/`)).filter((object) => IMAGE_FILE.test(object.key)).length,
+    remove: () => rm(spool, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `run` into a fresh output, checks every row has its image, and returns its peak RSS. */
+async function measure(name: string, rows: number, output: Output, run: (out: string, env: Record<string, string>) => Promise<ProcessResult>): Promise<Measured> {
   try {
-    const result = await run(out);
-    const images = (await readdir(imagesIn(out)).catch(() => [])).filter((file) => IMAGE_FILE.test(file)).length;
+    const result = await run(output.out, output.env);
+    const images = await output.images();
     if (images !== rows) throw new Error(`${name}: ${images} images for ${rows} rows\n${result.stdout.slice(-1500)}\n${result.stderr.slice(-1500)}`);
     if (result.maxRssKb === undefined) throw new Error(`${name}: the process reported no peak RSS`);
     const parts = result.peaksKb ? ` (highest ${Object.entries(result.peaksKb).map(([part, kb]) => `${part} ${mb(kb)}`).join(', ')})` : '';
     process.stderr.write(`${name}: ${rows} images in ${fixed(result.ms / 1000, 1)} s, peak RSS ${mb(result.maxRssKb)}${parts}\n`);
     return { name, maxRssKb: result.maxRssKb, seconds: result.ms / 1000 };
   } finally {
-    await rm(out, { recursive: true, force: true });
+    await output.remove();
   }
 }
 
@@ -131,43 +168,52 @@ async function runWorker(csv: string, out: string, env: Record<string, string>, 
 }
 
 /** One case against a mock of its own, stopped at its end. */
-async function runCase(spec: MemoryCase, rows: number, concurrency: number): Promise<string> {
+async function runCase(spec: MemoryCase, rows: number, concurrency: number, bucket: S3Server | undefined): Promise<string> {
   const workload: WorkloadSpec = { ...spec.workload, count: rows };
   const work = await tempDir(`memory-${spec.name}`);
   const csv = await workloadCsv(work, 'memory.csv', workload);
   const mock = await startImageMock(workload);
   try {
-    return await measureCase(spec, workload, csv, work, mock.url, concurrency);
+    const line = await measureCase(spec, workload, csv, work, mock.url, concurrency);
+    return bucket ? `${line}; ${await measureBucket(spec, workload, csv, work, mock.url, concurrency, bucket)}` : line;
   } finally {
     await mock.stop();
   }
 }
 
+/** The worker and the in-process run on one output, measured one after the other. */
+async function measurePair(label: string, rows: number, csv: string, mockUrl: string, concurrency: number, output: () => Output): Promise<[Measured, Measured]> {
+  const env = { TOKENHOT_BASE_URL: mockUrl, TOKENHOT_API_KEY: MOCK_KEY };
+  const worker = await measure(`${label} worker (redis)`, rows, output(), (out, extra) => runWorker(csv, out, { ...env, ...extra }, concurrency));
+  const inProcess = await measure(`${label} in-process run`, rows, output(), (out, extra) =>
+    runCli(['run', csv, '--batch', 'bench', '--plain', '--concurrency', String(concurrency)], { env: { ...env, ...extra, TOKENHOT_OUT_DIR: out }, measure: true }),
+  );
+  return [worker, inProcess];
+}
+
+/** The same case with its outputs on a bucket, against the folder's figures (target: within 50 MB). */
+async function measureBucket(spec: MemoryCase, workload: WorkloadSpec, csv: string, work: string, mockUrl: string, concurrency: number, server: S3Server): Promise<string> {
+  const [folderWorker, folderRun] = await measurePair(`${spec.name} folder`, workload.count, csv, mockUrl, concurrency, () => folderOutput(work));
+  const [worker, inProcess] = await measurePair(`${spec.name} bucket`, workload.count, csv, mockUrl, concurrency, () => bucketOutput(server, work));
+  const over = Math.max(worker.maxRssKb - folderWorker.maxRssKb, inProcess.maxRssKb - folderRun.maxRssKb) / 1024;
+  return (
+    `on a bucket (s3rver): worker ${mb(worker.maxRssKb)}, in-process run ${mb(inProcess.maxRssKb)} against ${mb(folderWorker.maxRssKb)} / ${mb(folderRun.maxRssKb)} on a folder ` +
+    `measured beside them: ${over >= 0 ? '+' : ''}${over.toFixed(0)} MB (target ≤ +${BUCKET_MARGIN_MB} MB${over <= BUCKET_MARGIN_MB ? '' : ', MISSED'})`
+  );
+}
+
+const BUCKET_MARGIN_MB = 50;
+
 async function measureCase(spec: MemoryCase, workload: WorkloadSpec, csv: string, work: string, mockUrl: string, concurrency: number): Promise<string> {
   const rows = workload.count;
-  const env = { TOKENHOT_BASE_URL: mockUrl, TOKENHOT_API_KEY: MOCK_KEY };
-  const batchDir = (out: string) => join(out, 'bench');
-
-  const worker = await measure(`${spec.name} worker (redis)`, rows, work, (out) => runWorker(csv, out, env, concurrency), batchDir);
-  const inProcess = await measure(
-    `${spec.name} in-process run`,
-    rows,
-    work,
-    (out) => runCli(['run', csv, '--batch', 'bench', '--plain', '--concurrency', String(concurrency)], { env: { ...env, TOKENHOT_OUT_DIR: out }, measure: true }),
-    batchDir,
-  );
+  const [worker, inProcess] = await measurePair(spec.name, rows, csv, mockUrl, concurrency, () => folderOutput(work));
   let bare = '';
   if (spec.bare) {
-    const result = await measure(
-      `${spec.name} bare client (whole bodies, JSON.parse)`,
-      rows,
-      work,
-      (out) => {
-        const bareSpec: BareSpec = { baseUrl: mockUrl, apiKey: MOCK_KEY, outDir: out, concurrency, workload };
-        return runBenchScript('bench/lib/bare-client.ts', [JSON.stringify(bareSpec)], { measure: true });
-      },
-      (out) => out,
-    );
+    const bareOutput = folderOutput(work);
+    const result = await measure(`${spec.name} bare client (whole bodies, JSON.parse)`, rows, { ...bareOutput, images: async () => (await readdir(bareOutput.out).catch(() => [])).filter((file) => IMAGE_FILE.test(file)).length }, (out) => {
+      const bareSpec: BareSpec = { baseUrl: mockUrl, apiKey: MOCK_KEY, outDir: out, concurrency, workload };
+      return runBenchScript('bench/lib/bare-client.ts', [JSON.stringify(bareSpec)], { measure: true });
+    });
     bare = `; bare client parsing whole bodies ${mb(result.maxRssKb)}`;
   }
   const ok = Math.max(worker.maxRssKb, inProcess.maxRssKb) / 1024 <= spec.targetMb;
@@ -191,8 +237,13 @@ await main(async () => {
   const concurrency = envNumber('BENCH_CONCURRENCY', 32);
   const cases = chosenCases();
   await checkRedis();
-  for (const spec of cases) {
-    // Printed as each case ends: a long run shows its figures as it goes.
-    process.stdout.write(`${await runCase(spec, rows, concurrency)}; ${machine()}\n`);
+  const bucket = process.env.BENCH_OUTPUT === 's3' ? await startS3Server(['bench']) : undefined;
+  try {
+    for (const spec of cases) {
+      // Printed as each case ends: a long run shows its figures as it goes.
+      process.stdout.write(`${await runCase(spec, rows, concurrency, bucket)}; ${machine()}\n`);
+    }
+  } finally {
+    await bucket?.stop();
   }
 });

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LedgerEntry } from '../src/core/types.js';
 import { mockBill, usd } from './helpers/mock-bill.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
+import { runCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { startSharingWorkers } from './helpers/shared-workers.js';
 
 const KEY = 'sk-both-providers-5e1f0c';
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -130,13 +131,8 @@ describe('rows for both providers, every model', () => {
     expect(enqueued.code, enqueued.stderr).toBe(0);
     // Answers held until both workers are up: each takes its first rows, so the batch is shared
     // however fast the first worker would have drained it alone.
-    await fetch(`${mock.url}/__mock/hold`, { method: 'POST' });
-    const started = [0, 1].map(() => startCli(['work', '--until-drained', '--no-catalog', '--plain', '--concurrency', '3'], env));
+    const started = await startSharingWorkers(mock, 2, ['--until-drained', '--no-catalog', '--plain', '--concurrency', '3'], env);
     workers.push(...started);
-    const deadline = Date.now() + 20_000;
-    while (!started.every((worker) => /worker started/.test(worker.stdout() + worker.stderr())) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await fetch(`${mock.url}/__mock/release`, { method: 'POST' });
     const results = await Promise.all(started.map((worker) => worker.done));
     for (const result of results) {
       // 1 when this worker failed rows for good (the refusals), as `run` does.

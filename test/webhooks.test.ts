@@ -26,6 +26,7 @@ import type { ImageJobData } from '../src/queue/queue.js';
 import { OutputStore } from '../src/output/storage.js';
 import type { DeliveryLine } from '../src/notify/deliver.js';
 import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { startSharingWorkers } from './helpers/shared-workers.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 
 const KEY = 'sk-webhooks-9d2c41';
@@ -258,7 +259,7 @@ describe('queue mode', () => {
     const csv = await writeCsv(10);
     const enqueued = await runCli(['enqueue', csv, '--batch', 'shared', '--plain', '--notify', receiver.url], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
-    const started = [0, 1].map(() => startCli(['work', '--until-drained', '--no-catalog', '--plain', '--concurrency', '2'], env));
+    const started = await startSharingWorkers(mock, 2, ['--until-drained', '--no-catalog', '--plain', '--concurrency', '2'], env);
     workers.push(...started);
     const results = await Promise.all(started.map((worker) => worker.done));
     for (const result of results) expect(result.code, result.stderr).toBe(0);

@@ -86,7 +86,7 @@ describe('photos by URL', () => {
     expect(result.stdout + result.stderr).toContain('3 done');
     expect(result.stdout + result.stderr).toMatch(/photos\.csv:5: reference_images: "http:\/\/[^"]+\/photos\/missing-vase\.jpg" cannot be fetched: photo [^ ]+\/photos\/missing-vase\.jpg has expired or is gone \(HTTP 404\)/);
     expect(result.code).toBe(1);
-    // Each photo downloaded once (the workers' look is a 304).
+    // Each photo downloaded once, however many rows name it.
     for (const name of ['lamp-1.jpg', 'lamp-2.jpg']) expect((await photoRequests(name)).filter((r) => r.status === 200), name).toHaveLength(1);
     // Sent as reference images: the mock saw them in each request.
     const records = await mock.requests();

@@ -20,7 +20,7 @@ import { imageJobOptions, type ImageJobData } from '../queue/queue.js';
 import type { RetryPolicy } from '../run/retry-policy.js';
 import { FileHashes } from '../rows/content-hash.js';
 import { takeOverParkedRows } from './takeover.js';
-import { PhotoCache } from '../rows/photo-cache.js';
+import { PhotoCache, photoCacheDir } from '../rows/photo-cache.js';
 import { formatProblem, rowChecks } from '../rows/csv.js';
 import type { RowRead } from '../rows/problems.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
@@ -29,7 +29,7 @@ import { FiringQueue, type Regenerating } from './firing-queue.js';
 import { rejectedRowsOf } from './rejected-rows.js';
 import { newEvent } from '../notify/events.js';
 import { UsageError } from '../core/errors.js';
-import { isBucketUrl } from '../output/location.js';
+import { isBucketUrl, localDirOf } from '../output/location.js';
 
 export interface FiringDeps {
   images: Queue<ImageJobData>;
@@ -40,9 +40,11 @@ export interface FiringDeps {
   defaultModel?: string;
   /** With a budget, rows of a model without a price here are refused. */
   prices?: PriceTable;
-  /** Where photos named by URL are kept (`<out>/.cache/photos`); unset, they count by their URL. */
-  photosDir?: string;
-  /** The output folder, where review decisions are read for `regenerate:` (local folders only). */
+  /**
+   * The output folder: photos named by URL are kept in its photo cache (this machine's spool for
+   * a bucket), review decisions read for `regenerate:` (local folders only). Unset: photos count by
+   * their URL.
+   */
   outDir?: string;
 }
 
@@ -91,7 +93,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
     return finish('skipped', 'the previous firing of this catalog job was still running');
   }
   // A photo named by URL is asked for once per firing: a photo replaced at the shop changes the hashes of its rows.
-  const photos = deps.photosDir ? new PhotoCache(deps.photosDir) : undefined;
+  const photos = deps.outDir ? new PhotoCache(photoCacheDir(localDirOf(deps.outDir))) : undefined;
   try {
     const problem = await inputProblem(definition.csv);
     if (problem) await fail(`${what} ${definition.csv} cannot be read (${problem}); the schedule stays, the next firing tries again`);

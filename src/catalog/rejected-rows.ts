@@ -6,6 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendReview, batchDecisions } from '../output/reviews.js';
+import { sidecarRowId } from '../output/storage.js';
 
 export interface RejectedRow {
   /** The batch of the rejected image. */
@@ -42,5 +43,5 @@ export async function markRegenerated(outDir: string, row: { rowId: string } & R
 /** Row ids with a sidecar in a batch folder (not the manifest, not kept versions). */
 async function rowsWithImages(folder: string): Promise<string[]> {
   const names = await readdir(folder).catch(() => [] as string[]);
-  return names.filter((name) => name.endsWith('.json') && name !== 'manifest.json' && !/\.v\d+\.json$/.test(name)).map((name) => name.slice(0, -'.json'.length));
+  return names.map(sidecarRowId).filter((rowId): rowId is string => rowId !== undefined);
 }

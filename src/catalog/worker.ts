@@ -13,8 +13,6 @@ import type { Logger } from '../core/log.js';
 import type { PriceTable } from '../cost/pricing.js';
 import { CATALOG_QUEUE, type ImageJobData, type QueueSettings } from '../queue/queue.js';
 import type { FiringJobData } from './schedule.js';
-import { photoCacheDir } from '../rows/photo-cache.js';
-import { localDirOf } from '../output/location.js';
 
 export interface CatalogWorker {
   close(): Promise<void>;
@@ -40,7 +38,7 @@ export function startCatalogWorker(
     async (job) => {
       const { definition } = job.data;
       try {
-        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices, photosDir: photoCacheDir(localDirOf(config.outDir)), outDir: config.outDir });
+        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices, outDir: config.outDir });
         log.info({ catalog: definition.name, batch: run.batch, enqueued: run.enqueued, unchanged: run.unchanged, stillQueued: run.stillQueued, rejected: run.rejected }, `catalog firing ${run.status}`);
         return run;
       } catch (error) {

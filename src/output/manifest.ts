@@ -18,7 +18,7 @@
  * workers ending a batch) leave one whole.
  */
 import { mkdir } from 'node:fs/promises';
-import type { OutputStore } from './storage.js';
+import { MANIFEST_CSV, MANIFEST_JSON, type OutputStore } from './storage.js';
 import { csvCell, csvDecimal } from './csv-cells.js';
 import { batchDecisions, stateOf } from './reviews.js';
 
@@ -36,8 +36,7 @@ export interface DeliverOptions {
   deliver?: Deliver;
 }
 
-export const MANIFEST_CSV = 'manifest.csv';
-export const MANIFEST_JSON = 'manifest.json';
+export { MANIFEST_CSV, MANIFEST_JSON };
 /** How manifest.json starts, which no sidecar does: a row named `manifest` has its sidecar there. */
 const JSON_MARKER = '{"manifest":"tokenhot-batch/1"';
 const SIDECARS_IN_FLIGHT = 32;

@@ -70,6 +70,19 @@ export function sidecarFileName(rowId: string): string {
   return `${rowId}.json`;
 }
 
+/** The batch's manifest files, beside the sidecars (the row id `manifest` is refused for that). */
+export const MANIFEST_CSV = 'manifest.csv';
+export const MANIFEST_JSON = 'manifest.json';
+
+/**
+ * The row whose sidecar a batch folder's file is, or undefined: not the manifest, nor a row's
+ * earlier version kept by regenerate (`<id>.v1.json`).
+ */
+export function sidecarRowId(file: string): string | undefined {
+  if (!file.endsWith('.json') || file === MANIFEST_JSON || /\.v\d+\.json$/.test(file)) return undefined;
+  return file.slice(0, -'.json'.length);
+}
+
 export interface SavedImage {
   /** File name inside the batch folder. */
   file: string;

@@ -35,7 +35,7 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
     const manifest = await writeManifest(parts.store, batch, deliver);
     for (const warning of manifest.warnings) parts.log.warn({ batch }, warning);
     parts.log.info({ batch, rows: manifest.rows, done: manifest.done, failed: manifest.failed, costUsd: manifest.costUsd }, `batch ${batch} settled: manifest written`);
-    await announceFinished(parts.batches, batch, manifest, parts.log);
+    await announceFinished(parts.batches, batch, manifest, deliver.deliver, parts.log);
     // A catalog firing's job, or the job a batch was enqueued from (`--job`).
     const job = data.catalog?.name ?? meta.job;
     if (!job) return;
@@ -47,11 +47,11 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
 }
 
 /** `batch.finished` to the batch's URLs, once (a failure is logged: the manifest stands). */
-async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary, log: Logger): Promise<void> {
+async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary, deliver: 'approved' | 'all', log: Logger): Promise<void> {
   try {
     const event = async () => {
       const counts = await batches.counts(batch);
-      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd: manifest.costUsd, manifest: manifest.csvPath, deliver: (await batches.meta(batch)).deliver === 'approved' ? 'approved' : 'all' });
+      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd: manifest.costUsd, manifest: manifest.csvPath, deliver });
     };
     if (await announceOnce(batches, batch, 'finished', event)) log.info({ batch }, 'batch.finished webhook queued');
   } catch (error) {

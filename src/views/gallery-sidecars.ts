@@ -7,8 +7,8 @@ import { tokenCountsOf, type BillingRecord } from '../cost/billing.js';
 import { geminiBilling } from '../providers/gemini/usage.js';
 import type { UsageMetadata } from '../core/types.js';
 import type { GalleryRow } from './gallery-html.js';
-import { MANIFEST_JSON } from '../output/manifest.js';
 import type { OutputStore } from '../output/storage.js';
+import { sidecarRowId } from '../output/storage.js';
 
 /**
  * The sidecar fields the page shows (the `Sidecar` type of run/generate.ts). Checked rather than
@@ -41,7 +41,7 @@ export async function readSidecars(store: OutputStore, batch: string, unreadable
   for await (const name of store.listBatch(batch)) {
     // Only files are listed: `.partial/` holds images being received; sub-batches are folders of
     // their own. A row's earlier versions (`<id>.v1.json`, kept by regenerate) are not rows.
-    if (!name.endsWith('.json') || name === MANIFEST_JSON || /\.v\d+\.json$/.test(name)) continue;
+    if (sidecarRowId(name) === undefined) continue;
     const row = await readSidecar(store, name, batch, unreadable);
     if (row) rows.push(row);
   }

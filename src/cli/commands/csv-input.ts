@@ -46,7 +46,8 @@ export function parseDelimiter(value: string | undefined): string | undefined {
  * unknown one is one warning, or with `--strict` one error, never a line per row that takes it.
  * `warn` gets each warning when it is found.
  */
-export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'modelSource' | 'outDir' | 'apiKey'>, warn: (message: string) => void): CsvInput {
+/** `photos`: the process's photo cache when it has one (an in-process run's pipeline), so a photo is asked for once. */
+export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'modelSource' | 'outDir' | 'apiKey'>, warn: (message: string) => void, photos?: PhotoCache): CsvInput {
   const unknownModels: string[] = [];
   const delimiter = parseDelimiter(flags.delimiter);
   if (!findModel(config.model)) {
@@ -58,7 +59,7 @@ export function csvInput(flags: CsvInputFlags, config: Pick<Config, 'model' | 'm
   const reading: CsvReading = {
     ...(delimiter !== undefined ? { delimiter } : {}),
     // Photos named by URL are fetched (once) and checked before any row is sent.
-    photos: new PhotoCache(photoCacheDir(localDirOf(config.outDir)), config.apiKey ? { apiKey: config.apiKey } : {}),
+    photos: photos ?? new PhotoCache(photoCacheDir(localDirOf(config.outDir)), config.apiKey ? { apiKey: config.apiKey } : {}),
     unknownModel: flags.strict
       ? 'refuse'
       : (model, where) => {

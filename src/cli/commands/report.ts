@@ -8,7 +8,7 @@ import { describeBudget } from '../../run/budget.js';
 import { UsageError } from '../../core/errors.js';
 import { ledgerDir, ledgerFiles, scanLedger } from '../../output/ledger.js';
 import { loadPriceTable } from '../../cost/pricing.js';
-import { htmlChunks, renderHtml } from '../../views/report-html.js';
+import { htmlChunks, renderHtml, type HtmlReportOptions } from '../../views/report-html.js';
 import { approvalFigures, GROUP_KEYS, renderApprovalTable, renderCsv, renderJson, renderTable, reportBound, ReportBuilder, type GroupKey, type Report, type ReviewedRow } from '../../cost/report.js';
 import { readReviews } from '../../output/reviews.js';
 import { batchesIn, readReviewRows } from '../../views/review/rows.js';
@@ -57,14 +57,8 @@ function checkDate(edge: 'since' | 'until', value: string | undefined): void {
   }
 }
 
-export interface RenderOptions {
-  by: GroupKey[];
-  batch?: string;
-  product?: string;
-  since?: string;
-  until?: string;
-  generatedAt?: Date;
-}
+/** What a rendered report says it was made with: the HTML report's options (its filters, shown under its title). */
+export type RenderOptions = HtmlReportOptions;
 
 export function renderReport(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<RenderOptions, 'by'> = {}): string {
   switch (format) {

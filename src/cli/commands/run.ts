@@ -183,7 +183,7 @@ export async function runFileInProcess(input: RowInput, flags: RunFlags, pipelin
     }
   };
   // Warnings come while the file is checked, before the progress bar starts.
-  const { reading } = csvInput(flags, config, warnOnStderr);
+  const { reading } = csvInput(flags, config, warnOnStderr, pipeline.photos);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {

@@ -2,6 +2,7 @@
  * `--job FILE` on estimate, run and enqueue: a feed job priced before anything is sent (every
  * active product × every shot), and the mistakes a user makes with it named plainly (exit 2).
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +80,36 @@ describe('--job', () => {
       expect(await manifest()).toEqual(['A3']);
       const listed = await runInProcess(['review', 'list', '--out', out, '--batch', 'shop', '--unreviewed', '--format', 'json'], env);
       expect(listed.stdout).toContain('"A1"');
+    } finally {
+      await mock.stop();
+    }
+  });
+
+  it("out: run --job writes where the job says, not TOKENHOT_OUT_DIR; --out wins over it; a bad out is named with the file and field", async () => {
+    const mock = await startMockProcess(['--api-key', 'k']);
+    try {
+      await writeFile(join(dir, 'cups.csv'), 'sku,title\nC1,Cup\nC2,Saucer\n');
+      const job = join(dir, 'cups.yaml');
+      await writeFile(job, 'name: cups\nfeed: cups.csv\nformat: plain\nid: "{{sku}}"\nprompt: "{{title}} on white"\nout: cups-out\ndefaults: { model: gemini-2.5-flash-image }\n');
+      const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'env-out') };
+      const run = await runInProcess(['run', '--job', job, '--plain'], env);
+      expect(run.code, run.stderr).toBe(0);
+      // Relative to the definition file, as its feed is.
+      expect((await readdir(join(dir, 'cups-out', 'cups'))).sort()).toEqual(['C1.json', 'C1.png', 'C2.json', 'C2.png', 'manifest.csv', 'manifest.json']);
+      expect(await readdir(join(dir, 'cups-out', 'ledger'))).toHaveLength(1);
+      expect(existsSync(join(dir, 'env-out'))).toBe(false);
+
+      const flagOut = join(dir, 'flag-out');
+      const flagged = await runInProcess(['run', '--job', job, '--plain', '--out', flagOut], env);
+      expect(flagged.code, flagged.stderr).toBe(0);
+      expect(existsSync(join(flagOut, 'cups', 'C1.png'))).toBe(true);
+      expect(await mock.requests()).toHaveLength(4);
+
+      const bad = join(dir, 'bad-out.yaml');
+      await writeFile(bad, 'name: bad-out\ncsv: cups.csv\nout: ftp://files.example/cups\n');
+      const refused = await runInProcess(['run', '--job', bad], env);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`${bad}: out: output "ftp://files.example/cups": only s3:// URLs are supported`);
     } finally {
       await mock.stop();
     }

@@ -11,6 +11,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { BatchState } from '../src/queue/batch-state.js';
 import { OutputStore } from '../src/output/storage.js';
 import { writeManifest } from '../src/output/manifest.js';
 import { updateLatest } from '../src/output/latest.js';
@@ -200,8 +202,12 @@ describe('the dashboard', () => {
     await removePrefix(redisUrl, prefix);
   });
 
-  it('serves the review page at /review/<batch> behind its basic auth, the user as who decided', async () => {
-    dashboard = startCli(['dashboard', '--port', '0'], { ...env, REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_DASHBOARD_USER: 'ana', TOKENHOT_DASHBOARD_PASSWORD: 'review pass 42' });
+  it("serves the review page at /review/<batch> behind its basic auth, the user as who decided; a job's batch from the job's out:", async () => {
+    // The batch was made by a job with `out:` (its meta says where), not in the dashboard's own output folder.
+    const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    await new BatchState(client, prefix).register(BATCH, { csv: 'mugs.csv', job: 'mugs', out });
+    client.disconnect();
+    dashboard = startCli(['dashboard', '--port', '0'], { ...env, TOKENHOT_OUT_DIR: join(dir, 'dashboard-out'), REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_DASHBOARD_USER: 'ana', TOKENHOT_DASHBOARD_PASSWORD: 'review pass 42' });
     const started = Date.now();
     let base: string | undefined;
     while (!base) {

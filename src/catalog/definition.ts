@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { capabilitiesOf, normalizeImageSize } from '../providers/models.js';
 import { UsageError } from '../core/errors.js';
 import { zonedParts } from './zoned-time.js';
+import { checkOutputLocation, isBucketUrl, normalizeOutput } from '../output/location.js';
 import { feedJobFields, feedJobOf, shotOptionProblem, type FeedJob } from './shots.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
@@ -88,6 +89,13 @@ const definitionSchema = z
     // Rows whose newest image was rejected in review are made again by the next firing (guided: with the note).
     regenerate: z.enum(['rejected', 'guided']).optional(),
     description: z.string().optional(),
+    // Where the job's batches go, whatever the worker's TOKENHOT_OUT_DIR: a folder or s3://bucket/prefix.
+    out: z
+      .string()
+      .trim()
+      .min(1, 'give a folder or s3://bucket/prefix, or leave out out')
+      .refine((out) => checkOutputLocation(out) === undefined, { error: (issue) => checkOutputLocation(String(issue.input)) ?? 'bad output location' })
+      .optional(),
     // Webhook receivers of the job's batches and firings (signed with TOKENHOT_WEBHOOK_SECRET).
     notify: z.array(z.url({ protocol: /^https?$/, error: 'each notify entry must be an http(s) URL' })).min(1, 'give at least one URL, or leave notify out').optional(),
   })
@@ -137,6 +145,11 @@ export interface CatalogDefinition {
   regenerate?: 'rejected' | 'guided';
   /** Webhook URLs told of its batches and firings (notify/). */
   notify?: string[];
+  /**
+   * Where its batches go (images, sidecars, ledger, manifests, latest/): an absolute folder, or
+   * `s3://bucket/prefix`. Unset: where the process's `--out` / `TOKENHOT_OUT_DIR` says.
+   */
+  out?: string;
 }
 
 export interface DefinitionProblem {
@@ -187,6 +200,8 @@ export async function loadDefinition(file: string): Promise<CatalogDefinition | 
     ...(value.notify ? { notify: [...new Set(value.notify)] } : {}),
     ...(value.deliver ? { deliver: value.deliver } : {}),
     ...(value.regenerate ? { regenerate: value.regenerate } : {}),
+    // A folder is relative to this file, as csv is: every worker then writes to the same path.
+    ...(value.out !== undefined ? { out: isBucketUrl(value.out) ? normalizeOutput(value.out) : resolve(dirname(file), value.out) } : {}),
   };
 }
 

@@ -76,7 +76,7 @@ export class FiringQueue {
       } else wanted.push(row);
     });
     wanted.push(...this.remake(again));
-    await enqueueCatalogRows(deps.images, deps.batches, this.batch, wanted, this.jobOptions, definition.name, this.firing);
+    await enqueueCatalogRows(deps.images, deps.batches, this.batch, wanted, this.jobOptions, definition.name, this.firing, definition.out);
     for (const row of again) await markRegenerated(this.regenerating!.outDir, { rowId: row.id, ...this.regenerating!.rows.get(row.id)! }, definition.name);
     await deps.catalogs.markPending(definition.name, new Map(wanted.map((row) => [row.id, row.contentHash!])));
     run.enqueued += wanted.length;

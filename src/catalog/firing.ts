@@ -5,7 +5,8 @@
  * this one (takeover.ts). A feed whose header lost columns since the last firing stops the
  * firing with the difference, before anything is queued or taken over. A definition with
  * `notify:` gives its URLs to the firing's batch (its `batch.finished`) and is told of the firing
- * itself (`catalog.firing_finished`, also when skipped or failed).
+ * itself (`catalog.firing_finished`, also when skipped or failed). A definition with `out:` has
+ * its rows carry it: workers write the batch there, whatever their own output.
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -41,9 +42,9 @@ export interface FiringDeps {
   /** With a budget, rows of a model without a price here are refused. */
   prices?: PriceTable;
   /**
-   * The output folder: photos named by URL are kept in its photo cache (this machine's spool for
-   * a bucket), review decisions read for `regenerate:` (local folders only). Unset: photos count by
-   * their URL.
+   * The firing's output (the job's `out:`, else the worker's): photos named by URL are kept in its
+   * photo cache (this machine's spool for a bucket), review decisions read for `regenerate:` (local
+   * folders only). Unset: photos count by their URL.
    */
   outDir?: string;
 }
@@ -103,6 +104,7 @@ export async function runFiring(definition: CatalogDefinition, firedAt: Date, de
       catalog: definition.name,
       ...(definition.notify ? { notify: JSON.stringify(definition.notify) } : {}),
       ...(definition.deliver ? { deliver: definition.deliver } : {}),
+      ...(definition.out ? { out: definition.out } : {}),
     });
     const budgetPico = definition.budgetUsd === undefined ? undefined : usdToPico(definition.budgetUsd);
     if (budgetPico !== undefined) await setBudgetAndRelease(deps.images, deps.batches, batch, budgetPico);

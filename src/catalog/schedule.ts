@@ -88,6 +88,8 @@ export interface ScheduleListing {
   batch?: string;
   csv?: string;
   budgetUsd?: number;
+  /** The job's own output (`out:`); unset: each worker's. */
+  out?: string;
 }
 
 export async function listSchedules(queue: Queue<FiringJobData>): Promise<ScheduleListing[]> {
@@ -103,6 +105,7 @@ export async function listSchedules(queue: Queue<FiringJobData>): Promise<Schedu
         ...(scheduler.next ? { next: new Date(scheduler.next).toISOString() } : {}),
         ...(definition ? { mode: definition.mode, batch: definition.batch, csv: definition.csv } : {}),
         ...(definition?.budgetUsd !== undefined ? { budgetUsd: definition.budgetUsd } : {}),
+        ...(definition?.out !== undefined ? { out: definition.out } : {}),
       };
     })
     .sort((a, b) => a.name.localeCompare(b.name));

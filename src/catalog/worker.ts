@@ -38,7 +38,7 @@ export function startCatalogWorker(
     async (job) => {
       const { definition } = job.data;
       try {
-        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices, outDir: config.outDir });
+        const run = await runFiring(definition, dueTime(job), { images, batches, catalogs, retry: config.retry, defaultModel: config.model, prices, outDir: definition.out ?? config.outDir });
         log.info({ catalog: definition.name, batch: run.batch, enqueued: run.enqueued, unchanged: run.unchanged, stillQueued: run.stillQueued, rejected: run.rejected }, `catalog firing ${run.status}`);
         return run;
       } catch (error) {

@@ -68,6 +68,12 @@ export function normalizeOutput(out: string): string {
   return location?.kind === 'bucket' ? location.url : out;
 }
 
+/** The same output named so that any process reads it alike: a bucket's URL, or the folder's absolute path. */
+export function absoluteOutput(out: string): string {
+  const location = outputLocation(out);
+  return location.kind === 'bucket' ? location.url : location.path;
+}
+
 /**
  * This machine's spool folder of a bucket output: `TOKENHOT_SPOOL_DIR`, else the user's state
  * folder (`$XDG_STATE_HOME`, `~/.local/state`), then `tokenhot-batch/spool/<bucket>/<prefix>`.

@@ -36,6 +36,8 @@ export interface EnqueueOptions {
   job?: string;
   /** The job's `deliver:`, kept in the batch's meta for the worker that writes its manifest. */
   deliver?: 'approved' | 'all';
+  /** The job's output (`out:`): every row carries it, and workers write the batch there. */
+  out?: string;
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;
   progress?: Progress;
@@ -74,6 +76,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
     ...(options.notify && options.notify.length > 0 ? { notify: JSON.stringify(options.notify) } : {}),
     ...(options.job ? { job: options.job } : {}),
     ...(options.deliver ? { deliver: options.deliver } : {}),
+    ...(options.out ? { out: options.out } : {}),
   });
   if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 
@@ -88,7 +91,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   // Most batches have no failed row: then no chunk needs to look for one.
   const failedBefore = (await batches.failedCount(options.batch)) > 0;
   const send = async (rows: BatchRow[]): Promise<void> => {
-    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, { retryFailed: options.retryFailed, failedBefore });
+    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, { retryFailed: options.retryFailed, failedBefore, out: options.out });
     summary.added += added.length;
     summary.alreadyQueued += rows.length - added.length;
     options.progress?.update(progressOf(summary));
@@ -150,7 +153,7 @@ export async function enqueueRows(
   batch: string,
   rows: BatchRow[],
   jobOptions: JobsOptions,
-  { retryFailed = false, failedBefore = true }: { retryFailed?: boolean; failedBefore?: boolean } = {},
+  { retryFailed = false, failedBefore = true, out }: { retryFailed?: boolean; failedBefore?: boolean; out?: string | undefined } = {},
 ): Promise<BatchRow[]> {
   const ids = rows.map((row) => row.id);
   const fresh = new Set(await batches.notYetQueued(batch, ids));
@@ -167,7 +170,7 @@ export async function enqueueRows(
   await batches.clearFailed(batch, failed);
   const toAdd = rows.filter((row) => fresh.has(row.id));
   if (toAdd.length === 0) return [];
-  await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id) } })));
+  await queue.addBulk(toAdd.map((row) => ({ name: 'image', data: { row, ...(out ? { out } : {}) }, opts: { ...jobOptions, jobId: jobIdFor(batch, row.id) } })));
   await batches.markQueued(batch, toAdd.map((row) => row.id));
   return toAdd;
 }
@@ -184,12 +187,13 @@ export async function enqueueCatalogRows(
   jobOptions: JobsOptions,
   catalog: string,
   firing: string,
+  out?: string,
 ): Promise<void> {
   if (rows.length === 0) return;
   await queue.addBulk(
     rows.map((row) => ({
       name: 'image',
-      data: { row, catalog: { name: catalog } },
+      data: { row, catalog: { name: catalog }, ...(out ? { out } : {}) },
       opts: { ...jobOptions, jobId: catalogJobIdFor(batch, row.id, row.contentHash!, firing) },
     })),
   );

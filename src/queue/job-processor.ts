@@ -8,6 +8,7 @@ import { asCallError, type CallError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { QueueBudget, Reservation } from '../run/budget.js';
 import { generateRow, type RowContext, type RowOutcome, type Sidecar } from '../run/generate.js';
+import type { OutputStore } from '../output/storage.js';
 import { quotaScope } from '../run/pacing.js';
 import type { Pipeline } from '../run/pipeline.js';
 import { ModelWatch, nextStep, ReachWatch, type NextStep } from '../run/retry-policy.js';
@@ -55,10 +56,11 @@ export class ImageJobProcessor {
   /** Settles a job's row: done, failed for good, parked over budget or sent back (a thrown BullMQ error). */
   async process(job: Job<ImageJobData>, token?: string): Promise<JobResult> {
     const { row } = job.data;
-    if (await this.finishedEarlier(job)) return { alreadyDone: true };
+    const output = await this.outputOf(job);
+    if (await this.finishedEarlier(job, output.store)) return { alreadyDone: true };
     const missing = this.models.stopped(row.batch, row.model);
     if (missing) {
-      await this.failForGood(job, missing, false);
+      await this.failForGood(job, missing, false, output.store);
       this.settle(row, { status: 'failed', reason: missing });
       throw new UnrecoverableError(missing);
     }
@@ -66,28 +68,46 @@ export class ImageJobProcessor {
     const reservation = await reserveOrPark(job, token, { budget, batches, prices: pipeline.prices, log });
     if (!reservation) throw new DelayedError();
     try {
-      return await this.callRow(job, token, reservation);
+      return await this.callRow(job, token, reservation, output);
     } finally {
       // Unbilled (an error, a refusal, a retry to come): the reservation goes. A no-op once billed.
       await reservation.release().catch((error: unknown) => log.warn({ batch: row.batch, row: row.id, err: (error as Error).message }, 'budget reservation not released; it lapses with the job lock'));
     }
   }
 
+  /**
+   * Where the job's row is written: the worker's output, or the one its job names (`out:`). One
+   * that cannot be opened (a bucket not there, no credentials for it) fails the row unbilled,
+   * before any call: enqueueing again (or the catalog's next firing) queues it again.
+   */
+  private async outputOf(job: Job<ImageJobData>): Promise<RowContext> {
+    const { row, out } = job.data;
+    try {
+      return await this.parts.pipeline.forOutput(out);
+    } catch (error) {
+      const reason = `the output ${out} cannot be used: ${(error as Error).message}`;
+      this.parts.log.error({ batch: row.batch, row: row.id }, reason);
+      await this.failForGood(job, reason, false);
+      this.settle(row, { status: 'failed', reason });
+      throw new UnrecoverableError(reason);
+    }
+  }
+
   /** A job recovered from a stalled worker may have been finished already: never pay twice. */
-  private async finishedEarlier(job: Job<ImageJobData>): Promise<boolean> {
+  private async finishedEarlier(job: Job<ImageJobData>, store: OutputStore): Promise<boolean> {
     const { row } = job.data;
     // A catalog row's done mark does not say for which content, so its sidecar decides.
     if (!row.contentHash && (await this.parts.batches.isDone(row.batch, row.id))) return true;
-    const sidecar = await this.parts.pipeline.store.readSidecar<Sidecar>(row.batch, row.id);
+    const sidecar = await store.readSidecar<Sidecar>(row.batch, row.id);
     if (sidecar?.status === 'done' && sidecar.contentHash === row.contentHash) {
-      await this.markDone(job);
+      await this.markDone(job, store);
       return true;
     }
     return false;
   }
 
   /** One call of a job's row, its estimate held against the batch's budget. */
-  private async callRow(job: Job<ImageJobData>, token: string | undefined, reservation: Reservation): Promise<{ images: string[] }> {
+  private async callRow(job: Job<ImageJobData>, token: string | undefined, reservation: Reservation, output: RowContext): Promise<{ images: string[] }> {
     const { row } = job.data;
     const attempt = job.attemptsMade + 1;
     const quota = await this.parts.quotas.for(quotaScope(row));
@@ -98,18 +118,18 @@ export class ImageJobProcessor {
     const callStartedAt = Date.now();
     const signal = this.parts.signals.forceAbort.signal;
     try {
-      outcome = await generateRow(row, this.billedTo(reservation, endCall), { attempt, signal });
+      outcome = await generateRow(row, this.billedTo(output, reservation, endCall), { attempt, signal });
     } catch (error) {
       endCall();
       if (signal.aborted) throw error;
-      return await this.afterCallError(job, token, quota, asCallError(error), attempt);
+      return await this.afterCallError(job, token, quota, asCallError(error), attempt, output.store);
     }
 
     endCall();
     this.reach.answered();
     const latencyMs = Date.now() - callStartedAt;
     quota.succeeded();
-    return await this.afterAnswer(job, outcome, attempt, latencyMs);
+    return await this.afterAnswer(job, outcome, attempt, latencyMs, output.store);
   }
 
   /** The provider's shared pace: waits for this call's start slot; a long 429 pause sends the job back. */
@@ -132,9 +152,9 @@ export class ImageJobProcessor {
    * `answered` ends the call for a stop's purposes: its answer is in the ledger, and what is left
    * (saving, bookkeeping in a Redis that may be gone) is no reason to hold a stop.
    */
-  private billedTo(reservation: Reservation, answered: () => void): RowContext {
+  private billedTo(output: RowContext, reservation: Reservation, answered: () => void): RowContext {
     return {
-      ...this.parts.pipeline,
+      ...output,
       onBilled: (_row, cost) => {
         answered();
         return reservation.settle(cost);
@@ -143,7 +163,7 @@ export class ImageJobProcessor {
   }
 
   /** An answered call: recorded, then the job done or failed for good with its row. */
-  private async afterAnswer(job: Job<ImageJobData>, outcome: RowOutcome, attempt: number, latencyMs: number): Promise<{ images: string[] }> {
+  private async afterAnswer(job: Job<ImageJobData>, outcome: RowOutcome, attempt: number, latencyMs: number, store: OutputStore): Promise<{ images: string[] }> {
     const { row } = job.data;
     const { log } = this.parts;
     recordCall(this.parts.metrics, log, job, outcome, attempt, latencyMs);
@@ -151,15 +171,15 @@ export class ImageJobProcessor {
     if (modelStopped) log.warn({ batch: row.batch, model: row.model }, `rows of ${row.model} in batch ${row.batch} stop: ${modelStopped}`);
     this.settle(row, outcome);
     if (outcome.status === 'done') {
-      await this.markDone(job);
+      await this.markDone(job, store);
       return { images: outcome.images.map((image) => image.file) };
     }
-    await this.failForGood(job, outcome.reason, outcome.billing !== undefined);
+    await this.failForGood(job, outcome.reason, outcome.billing !== undefined, store);
     throw new UnrecoverableError(outcome.reason);
   }
 
   /** A failed call, as the retry policy says: the job waits for the quota, retries, fails for good or the worker stops. */
-  private async afterCallError(job: Job<ImageJobData>, token: string | undefined, quota: QuotaControl, callError: CallError, attempt: number): Promise<never> {
+  private async afterCallError(job: Job<ImageJobData>, token: string | undefined, quota: QuotaControl, callError: CallError, attempt: number, store: OutputStore): Promise<never> {
     const { row } = job.data;
     const { config, log } = this.parts;
     this.parts.metrics.answered(callError.status ?? 'network');
@@ -177,7 +197,7 @@ export class ImageJobProcessor {
         // BullMQ retries it, after `backoffDelay` (its backoff strategy).
         throw callError;
       case 'fail':
-        return await this.failAfterCall(job, step.reason, callError);
+        return await this.failAfterCall(job, step.reason, callError, store);
     }
   }
 
@@ -199,8 +219,8 @@ export class ImageJobProcessor {
   }
 
   /** A row failed for good after its call; a provider given up on as unreachable also stops this worker. */
-  private async failAfterCall(job: Job<ImageJobData>, reason: string, callError: CallError): Promise<never> {
-    await this.failForGood(job, reason, false);
+  private async failAfterCall(job: Job<ImageJobData>, reason: string, callError: CallError, store: OutputStore): Promise<never> {
+    await this.failForGood(job, reason, false, store);
     this.settle(job.data.row, { status: 'failed', reason });
     const unreachable = this.reach.gaveUp(callError);
     if (unreachable) {
@@ -220,25 +240,26 @@ export class ImageJobProcessor {
     this.parts.stopWith(2, error.message);
   }
 
-  private async markDone(job: Job<ImageJobData>): Promise<void> {
+  private async markDone(job: Job<ImageJobData>, store: OutputStore): Promise<void> {
     const { row, catalog } = job.data;
     await this.parts.batches.markDone(row.batch, row.id);
     if (catalog && row.contentHash) await this.parts.catalogs.markFinished(catalog.name, row.id, row.contentHash);
-    await this.finishBatch(job);
+    await this.finishBatch(job, store);
   }
 
-  private async failForGood(job: Job<ImageJobData>, reason: string, billed: boolean): Promise<void> {
+  /** `store`: where the batch's manifest goes; none when the row's output could not be opened. */
+  private async failForGood(job: Job<ImageJobData>, reason: string, billed: boolean, store?: OutputStore): Promise<void> {
     const { row, catalog } = job.data;
     await this.parts.batches.markFailed(row.batch, row.id, reason, row.line, billed);
     // Nothing of the row is queued any more: the catalog's next firing tries it again.
     if (catalog) await this.parts.catalogs.clearPending(catalog.name, row.id);
-    await this.finishBatch(job);
+    if (store) await this.finishBatch(job, store);
   }
 
-  /** The batch's last row settled: its manifest (and a catalog job's latest/ view) are written. */
-  private async finishBatch(job: Job<ImageJobData>): Promise<void> {
-    const { batches, pipeline, log } = this.parts;
-    await finishBatchIfSettled({ batches, store: pipeline.store, log }, job.data);
+  /** The batch's last row settled: its manifest (and a catalog job's latest/ view) are written in its output. */
+  private async finishBatch(job: Job<ImageJobData>, store: OutputStore): Promise<void> {
+    const { batches, log } = this.parts;
+    await finishBatchIfSettled({ batches, store, log }, job.data);
   }
 
   private settle(row: ImageJobData['row'], outcome: SettledOutcome): void {

@@ -28,6 +28,11 @@ export interface ImageJobData {
   row: BatchRow;
   /** Set when a catalog job queued the row (its content hash is `row.contentHash`). */
   catalog?: { name: string };
+  /**
+   * Where the row's images, sidecar and ledger line go when its job names an output (`out:`): an
+   * absolute folder or `s3://bucket/prefix`. Unset: the worker's own `TOKENHOT_OUT_DIR`.
+   */
+  out?: string;
   /** 429s this row has waited out so far (the attempt policy caps them). */
   rateLimitWaits?: number;
 }

@@ -22,6 +22,8 @@ export interface QueueRunOptions {
   job?: string;
   /** The job's `deliver:` (manifest and latest/: all, or only approved images). */
   deliver?: 'approved' | 'all' | undefined;
+  /** The job's output (`out:`), carried by its rows for every worker. */
+  out?: string | undefined;
   batch: string;
   /** The delimiter and what to do with unknown model ids (see `CsvReading`). */
   reading?: CsvReading;
@@ -48,6 +50,7 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
       ...(options.source ? { source: options.source } : {}),
       ...(options.job ? { job: options.job } : {}),
       ...(options.deliver ? { deliver: options.deliver } : {}),
+      ...(options.out ? { out: options.out } : {}),
       batch: options.batch,
       defaults: { model: config.model, aspectRatio: config.aspectRatio, imageSize: config.imageSize },
       reading: options.reading,

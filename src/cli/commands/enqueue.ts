@@ -56,6 +56,7 @@ export async function enqueueCommand(csv: string | undefined, flags: EnqueueFlag
       retryFailed: flags.retryFailed,
       notify,
       ...(input.job ? { job: input.job.name, ...(input.job.deliver ? { deliver: input.job.deliver } : {}) } : {}),
+      ...(input.out ? { out: input.out } : {}),
       progress: createProgress({
         label: `enqueue ${batch}`,
         total: input.job?.feed ? 0 : await estimateRecords(input.path),

@@ -8,10 +8,13 @@ import { feedSource } from '../../catalog/feed-source.js';
 import type { Config } from '../../core/config.js';
 import { UsageError } from '../../core/errors.js';
 import { csvSource, type RowSource } from '../../rows/row-source.js';
+import { absoluteOutput } from '../../output/location.js';
 import { batchNameFor } from './csv-input.js';
 
 export interface JobInputFlags {
   job?: string;
+  /** `--out`: wins over the job's `out:`. */
+  out?: string;
   batch?: string;
   budgetUsd?: string;
   model?: string;
@@ -26,9 +29,14 @@ export interface RowInput {
   batch: string;
   /** `--budget-usd`, else the job's `budgetUsd`. */
   budgetUsd?: string;
-  /** The configuration with the job's defaults for rows that name no model, ratio or size. */
+  /** The configuration with the job's defaults for rows that name no model, ratio or size, and its `out:`. */
   config: Config;
   job?: CatalogDefinition;
+  /**
+   * Where the workers write this batch when the job names an output (`out:`, or `--out` over it):
+   * an absolute folder or a bucket URL, carried by each queued row. Unset: each worker's own output.
+   */
+  out?: string;
 }
 
 export async function rowInput(csv: string | undefined, flags: JobInputFlags, config: Config, warn: (message: string) => void): Promise<RowInput> {
@@ -38,6 +46,8 @@ export async function rowInput(csv: string | undefined, flags: JobInputFlags, co
   if ('reason' in job) throw new UsageError(formatDefinitionProblem(job));
   const defaults = job.defaults;
   const budgetUsd = flags.budgetUsd ?? (job.budgetUsd !== undefined ? String(job.budgetUsd) : undefined);
+  // The job's output beats TOKENHOT_OUT_DIR (the job says where its batches belong); --out beats both.
+  const outDir = job.out !== undefined && flags.out === undefined ? job.out : config.outDir;
   return {
     path: job.csv,
     source: job.feed ? feedSource(job.feed, warn) : csvSource(job.csv),
@@ -45,10 +55,12 @@ export async function rowInput(csv: string | undefined, flags: JobInputFlags, co
     ...(budgetUsd !== undefined ? { budgetUsd } : {}),
     config: {
       ...config,
+      outDir,
       ...(defaults.model && flags.model === undefined ? { model: defaults.model, modelSource: `${job.file}: defaults.model` } : {}),
       ...(defaults.aspectRatio && flags.aspectRatio === undefined ? { aspectRatio: defaults.aspectRatio } : {}),
       ...(defaults.imageSize && flags.imageSize === undefined ? { imageSize: defaults.imageSize } : {}),
     },
     job,
+    ...(job.out !== undefined ? { out: absoluteOutput(outDir) } : {}),
   };
 }

@@ -79,6 +79,7 @@ async function listCommand(queue: Queue<FiringJobData>, catalogs: CatalogState, 
     process.stdout.write(
       `${schedule.name}: ${schedule.schedule}, next ${schedule.next ? timeInZone(schedule.next, schedule.tz) : '?'}, ${schedule.mode ?? '?'}, batch ${schedule.batch ?? '?'}` +
         `${schedule.budgetUsd !== undefined ? `, budget $${schedule.budgetUsd}` : ''}\n  csv ${schedule.csv ?? '?'}\n` +
+        (schedule.out !== undefined ? `  out ${schedule.out}\n` : '') +
         (last
           ? `  last run ${timeInZone(last.firedAt, schedule.tz)}: ${last.status}${last.reason ? ` (${last.reason})` : ''}, ${last.enqueued} enqueued` +
             `${last.takenOver ? ` (${last.takenOver} taken over from earlier firings)` : ''}, ${last.unchanged} unchanged, ${last.stillQueued} still queued, ${last.rejected} rejected → ${last.batch}\n`

@@ -146,8 +146,11 @@ function createApp(options: DashboardOptions, images: Queue, catalog: Queue, con
   app.get('/batches', batchesPage);
   // getRouter() is typed `any` by Bull Board; it is an Express router.
   app.use(BOARD_PATH, board.getRouter() as Router);
-  // The review page reads the output folder only: it works while Redis is away.
-  app.use(REVIEW_PATH, reviewRouter({ out: options.outDir ?? loadConfig({}).outDir, ...(options.credentials ? { authUser: basicAuthUser } : {}) }));
+  // A batch of a job with its own output (`out:`) is reviewed there, as its meta says; the rest
+  // in the output folder, also while Redis is away.
+  const out = options.outDir ?? loadConfig({}).outDir;
+  const outOf = async (batch: string): Promise<string> => (await state.meta(batch).catch(() => undefined))?.out ?? out;
+  app.use(REVIEW_PATH, reviewRouter({ out, outOf, ...(options.credentials ? { authUser: basicAuthUser } : {}) }));
   return app;
 }
 

@@ -17,12 +17,14 @@ import { stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { UsageError } from '../../core/errors.js';
-import { appendReview, batchFolder, checkedDecision, reviewerName } from '../../output/reviews.js';
+import { appendReview, batchFolder, checkedDecision, reviewableOutput, reviewerName } from '../../output/reviews.js';
 import { batchesIn, readReviewRows, type ReviewRow } from './rows.js';
 import { batchListPage, reviewPage } from './page.js';
 
 export interface ReviewRouteOptions {
   out: string;
+  /** The output folder of a batch when it may not be `out` (a job's `out:`, as the dashboard knows it). */
+  outOf?: (batch: string) => Promise<string>;
   /** The user basic auth let in, when the app uses it. */
   authUser?: (request: Request) => string | undefined;
 }
@@ -44,14 +46,19 @@ export function pageRowsOf(rows: ReviewRow[]): object[] {
 export function reviewRouter(options: ReviewRouteOptions): Router {
   const router = express.Router();
   router.get('/', (request, response, next) => listBatches(options.out, request.baseUrl, response).catch(next));
-  router.get('/:batch', (request, response, next) => showBatch(options.out, request.params.batch!, request.baseUrl, response).catch(next));
-  router.get('/:batch/rows', (request, response, next) => sendRows(options.out, request.params.batch!, response).catch(next));
-  router.get('/:batch/image/:file', (request, response, next) => sendImage(options.out, request.params.batch!, request.params.file!, response).catch(next));
+  router.get('/:batch', (request, response, next) => batchOut(options, request.params.batch!).then((out) => showBatch(out, request.params.batch!, request.baseUrl, response)).catch(next));
+  router.get('/:batch/rows', (request, response, next) => batchOut(options, request.params.batch!).then((out) => sendRows(out, request.params.batch!, response)).catch(next));
+  router.get('/:batch/image/:file', (request, response, next) => batchOut(options, request.params.batch!).then((out) => sendImage(out, request.params.batch!, request.params.file!, response)).catch(next));
   router.post('/:batch/decisions', sameSiteJsonOnly, express.json({ limit: '16kb' }), (request, response, next) =>
     recordDecision(options, request, response).catch(next),
   );
   router.use(answerErrors);
   return router;
+}
+
+/** The folder a batch is reviewed in; a batch whose job writes to a bucket is refused (400). */
+async function batchOut(options: ReviewRouteOptions, batch: string): Promise<string> {
+  return reviewableOutput(options.outOf ? await options.outOf(batch) : options.out);
 }
 
 async function listBatches(out: string, base: string, response: Response): Promise<void> {
@@ -96,12 +103,13 @@ function mimeTypeOf(file: string): string {
 async function recordDecision(options: ReviewRouteOptions, request: Request, response: Response): Promise<void> {
   const batch = String(request.params.batch);
   const decision = checkedDecision((request.body ?? {}) as Record<string, unknown>);
+  const out = await batchOut(options, batch);
   // The row's sidecar, not the whole batch: one file looked at per click.
-  if (!(await hasSidecar(options.out, batch, decision.rowId))) {
+  if (!(await hasSidecar(out, batch, decision.rowId))) {
     response.status(404).json({ error: `no row "${decision.rowId}" in batch ${batch}` });
     return;
   }
-  const line = await appendReview(options.out, batch, { ...decision, who: reviewerName(options.authUser?.(request)) });
+  const line = await appendReview(out, batch, { ...decision, who: reviewerName(options.authUser?.(request)) });
   response.json(line);
 }
 

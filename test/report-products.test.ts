@@ -15,8 +15,9 @@ import { PriceTable } from '../src/cost/pricing.js';
 import { renderCsv, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/cost/report.js';
 import { renderHtml } from '../src/views/report-html.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
-import { runCli, startMockProcess, type MockProcess } from './helpers/processes.js';
+import { startMockProcess, type MockProcess } from './helpers/processes.js';
 import { geminiPico, usd } from './helpers/mock-bill.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const PRO = 'gemini-3-pro-image-preview';
 const FLASH = 'gemini-3.1-flash-image-preview';
@@ -212,12 +213,12 @@ describe('report by product and shot, from ledger files', () => {
   });
 
   it('the CLI: --by product,shot in every format, --product, a --product that matches nothing said, an unknown key names product and shot', async () => {
-    const json = await runCli(['report', '--out', out, '--by', 'product,shot', '--format', 'json']);
+    const json = await runInProcess(['report', '--out', out, '--by', 'product,shot', '--format', 'json']);
     expect(json.code, json.stderr).toBe(0);
     const groups = (JSON.parse(json.stdout) as { groups: { key: Record<string, string>; requests: number }[] }).groups;
     expect(groups.map((g) => `${g.key.product}/${g.key.shot}`)).toEqual(['(none)/(none)', 'mug-blue/banner', 'mug-blue/hero', 'mug-red/banner', 'mug-red/hero', 'teapot/(none)']);
 
-    const filtered = await runCli(['report', '--out', out, '--product', 'mug-blue', '--by', 'shot,model', '--format', 'csv']);
+    const filtered = await runInProcess(['report', '--out', out, '--product', 'mug-blue', '--by', 'shot,model', '--format', 'csv']);
     expect(filtered.code, filtered.stderr).toBe(0);
     expect(filtered.stdout.split('\n').filter(Boolean).map((row) => row.split(',').slice(0, 2).join(','))).toEqual([
       'shot,model',
@@ -226,21 +227,21 @@ describe('report by product and shot, from ledger files', () => {
       'TOTAL,',
     ]);
 
-    const html = await runCli(['report', '--out', out, '--by', 'product', '--format', 'html']);
+    const html = await runInProcess(['report', '--out', out, '--by', 'product', '--format', 'html']);
     expect(html.stdout).toContain('<td class="key key-product">teapot</td>');
 
-    const typo = await runCli(['report', '--out', out, '--product', 'mug-grene', '--format', 'json']);
+    const typo = await runInProcess(['report', '--out', out, '--product', 'mug-grene', '--format', 'json']);
     expect(typo.code).toBe(0);
     expect(typo.stderr).toContain('no ledger line of product mug-grene; products in the ledger: mug-blue, mug-red, teapot');
 
-    const empty = await runCli(['report', '--out', out, '--product', ' ']);
+    const empty = await runInProcess(['report', '--out', out, '--product', ' ']);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('--product: give a product id');
 
-    const bad = await runCli(['report', '--out', out, '--by', 'sku']);
+    const bad = await runInProcess(['report', '--out', out, '--by', 'sku']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/"sku" is not one of provider, model, day, batch, tag, product, shot/);
-    const help = await runCli(['report', '--help']);
+    const help = await runInProcess(['report', '--help']);
     expect(help.stdout).toMatch(/--by <keys>\s+group by any of provider,model,day,batch,tag,product,shot/);
     expect(help.stdout).toContain('--product <id>');
   });
@@ -273,7 +274,7 @@ describe('report by product and shot, from a real run', () => {
     const csv = join(dir, 'catalog.csv');
     await writeFile(csv, ['id,model,product,shot,note,prompt', ...ROWS.map((row) => row.map((cell) => `"${cell}"`).join(','))].join('\n'));
     const out = join(dir, 'out');
-    const run = await runCli(['run', csv, '--out', out, '--plain', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
+    const run = await runInProcess(['run', csv, '--out', out, '--plain', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url });
     expect(run.stdout + run.stderr).toContain('6 done, 1 failed');
 
     // The ledger: product and shot when the row has them, no other metadata.
@@ -302,7 +303,7 @@ describe('report by product and shot, from a real run', () => {
       expected.set(key, group);
     }
 
-    const result = await runCli(['report', '--out', out, '--by', 'product,shot', '--format', 'json']);
+    const result = await runInProcess(['report', '--out', out, '--by', 'product,shot', '--format', 'json']);
     expect(result.code, result.stderr).toBe(0);
     const parsed = JSON.parse(result.stdout) as { groups: { key: { product: string; shot: string }; costUsd: number; requests: number; unpricedRequests: number }[] };
     expect(parsed.groups.map((g) => `${g.key.product}/${g.key.shot}`).sort()).toEqual([...expected.keys()].sort());
@@ -314,7 +315,7 @@ describe('report by product and shot, from a real run', () => {
     }
 
     // One product alone: its shots, the same figures.
-    const red = await runCli(['report', '--out', out, '--product', 'mug-red', '--by', 'shot', '--format', 'json']);
+    const red = await runInProcess(['report', '--out', out, '--product', 'mug-red', '--by', 'shot', '--format', 'json']);
     const redGroups = (JSON.parse(red.stdout) as { groups: { key: { shot: string }; costUsd: number }[] }).groups;
     expect(redGroups.map((g) => g.key.shot)).toEqual(['banner', 'hero', 'wide']);
     for (const g of redGroups) expect(Math.abs(g.costUsd - usd(expected.get(`mug-red/${g.key.shot}`)!.pico))).toBeLessThan(1e-9);

@@ -16,8 +16,9 @@ import type { BillingRecord } from '../src/cost/billing.js';
 import { escapeHtml, renderHtml } from '../src/views/report-html.js';
 import { buildReport, csvCell, renderCsv, renderJson, renderTable, ReportBuilder, type GroupKey, type Report, type ReportOptions } from '../src/cost/report.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
-import { ROOT, runCli, startMockProcess } from './helpers/processes.js';
+import { ROOT, startMockProcess } from './helpers/processes.js';
 import { GEMINI_LIST_MICRO, geminiPico, mockBill, usd } from './helpers/mock-bill.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const PRO = 'gemini-3-pro-image-preview';
 const FLASH = 'gemini-3.1-flash-image-preview';
@@ -475,14 +476,14 @@ describe('providers: every model, billed by tokens or by the image', () => {
 
   it('the CLI: --by provider,model, money first in the table; a bad key names provider among the keys', async () => {
     await ready;
-    const table = await runCli(['report', '--out', out, '--by', 'provider,model']);
+    const table = await runInProcess(['report', '--out', out, '--by', 'provider,model']);
     expect(table.code, table.stderr).toBe(0);
     const rows = table.stdout.trimEnd().split('\n');
     expect(rows[0]).toMatch(/^provider\s+model\s+cost\s+per image\s+requests\s+images\s+failed\s+prompt tok\s+image tok/);
     expect(rows.find((row) => row.includes('dall-e-3'))).toMatch(/^openai-images\s+dall-e-3\s+\$0\.2400\s+\$0\.0800\s+3\s+3\s+0\s+0\s+0\s+0\s+0$/);
-    const json = JSON.parse((await runCli(['report', '--out', out, '--by', 'provider', '--format', 'json'])).stdout) as { groups: { key: { provider: string }; costPerImageUsd: number }[] };
+    const json = JSON.parse((await runInProcess(['report', '--out', out, '--by', 'provider', '--format', 'json'])).stdout) as { groups: { key: { provider: string }; costPerImageUsd: number }[] };
     expect(json.groups.map((g) => g.key.provider)).toEqual(['gemini', 'openai-images']);
-    const bad = await runCli(['report', '--out', out, '--by', 'vendor']);
+    const bad = await runInProcess(['report', '--out', out, '--by', 'vendor']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--by: "vendor" is not one of provider, model, day, batch, tag');
   });
@@ -683,7 +684,7 @@ describe('tokenhot-batch report (the CLI)', () => {
     const out = await outFolder();
     await writeLedger(out, 'w1.jsonl', [entry({ batch: 'spring', tags: ['hero'] }), entry({ batch: 'spring/shoes', model: FLASH })]);
     await writeLedger(out, 'w2.jsonl', [entry({ batch: 'autumn' }), `${JSON.stringify(entry()).slice(0, 40)}`]);
-    const json = await runCli(['report', '--out', out, '--batch', 'spring', '--by', 'model', '--format', 'json']);
+    const json = await runInProcess(['report', '--out', out, '--batch', 'spring', '--by', 'model', '--format', 'json']);
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout) as { totals: { requests: number }; groups: { key: { model: string }; requests: number }[] };
     expect(parsed.totals.requests).toBe(2);
@@ -691,24 +692,24 @@ describe('tokenhot-batch report (the CLI)', () => {
     expect(json.stderr).toMatch(/warning: .*w2\.jsonl:2: unreadable ledger line skipped/);
 
     const file = join(out, 'report.html');
-    const html = await runCli(['report', '--out', out, '--by', 'tag', '--format', 'html', '--output', file, '--since', '2026-11-01', '--until', '2026-11-30']);
+    const html = await runInProcess(['report', '--out', out, '--by', 'tag', '--format', 'html', '--output', file, '--since', '2026-11-01', '--until', '2026-11-30']);
     expect(html.code).toBe(0);
     expect(html.stdout).toBe('');
     const page = await readFile(file, 'utf8');
     expect(page).toContain('<svg');
     expect(page).toContain('since 2026-11-01');
 
-    const bad = await runCli(['report', '--out', out, '--since', '2026-02-30']);
+    const bad = await runInProcess(['report', '--out', out, '--since', '2026-02-30']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--since: "2026-02-30" is not a day/);
-    const backwards = await runCli(['report', '--out', out, '--since', '2026-12-01', '--until', '2026-11-01']);
+    const backwards = await runInProcess(['report', '--out', out, '--since', '2026-12-01', '--until', '2026-11-01']);
     expect(backwards.code).toBe(2);
     expect(backwards.stderr).toContain('--since 2026-12-01 is after --until 2026-11-01');
 
     // Typos must not look like batches that cost nothing.
-    const typo = await runCli(['report', '--out', out, '--batch', 'sprnig']);
+    const typo = await runInProcess(['report', '--out', out, '--batch', 'sprnig']);
     expect(typo.stdout).toMatch(/no ledger line of batch sprnig; batches in the ledger: autumn, spring, spring\/shoes/);
-    const nowhere = await runCli(['report', '--out', join(out, 'not-here'), '--format', 'json']);
+    const nowhere = await runInProcess(['report', '--out', join(out, 'not-here'), '--format', 'json']);
     expect(nowhere.code).toBe(0);
     expect(nowhere.stderr).toMatch(/warning: no ledger under .*not-here\/ledger: nothing billed was recorded/);
   });
@@ -731,11 +732,11 @@ describe('the bill: report --by provider,model against the mock', () => {
           `blocked,refused [mock:blocked],${PRO},1:1,1K,,,,,\n` +
           'group,a set [mock:group-partial],doubao-seedream-4-5-251128,,,2048x2048,,,,\n',
       );
-      const run = await runCli(['run', csv, '--out', dir, '--plain'], env);
+      const run = await runInProcess(['run', csv, '--out', dir, '--plain'], env);
       expect(run.code, run.stdout + run.stderr).toBe(1);
       expect(run.stdout).toMatch(/blocked \(line \d+\): prompt blocked/);
 
-      const report = await runCli(['report', '--out', dir, '--by', 'provider,model', '--format', 'json']);
+      const report = await runInProcess(['report', '--out', dir, '--by', 'provider,model', '--format', 'json']);
       expect(report.code, report.stderr).toBe(0);
       const groups = (JSON.parse(report.stdout) as { groups: { key: { provider: string; model: string }; costUsd: number; unpricedRequests: number }[] }).groups;
 
@@ -752,7 +753,7 @@ describe('the bill: report --by provider,model against the mock', () => {
       }
 
       // The estimate of the same file (sent nothing) is near the bill.
-      const estimate = await runCli(['estimate', csv, '--format', 'json'], env);
+      const estimate = await runInProcess(['estimate', csv, '--format', 'json'], env);
       const estimated = (JSON.parse(estimate.stdout) as { costUsd: number }).costUsd;
       expect(estimated / usd(total)).toBeGreaterThan(0.8);
       expect(estimated / usd(total)).toBeLessThan(1.25);

@@ -12,7 +12,7 @@ import { geminiBilling } from '../src/providers/gemini/usage.js';
 import { billedCostPico, picoToUsd, PriceTable } from '../src/cost/pricing.js';
 import type { LedgerEntry } from '../src/core/types.js';
 import { runInProcess } from './helpers/cli-in-process.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 import { isSidecar } from './helpers/output-files.js';
 
@@ -84,7 +84,7 @@ describe('budget caps', () => {
     const csv = await writeCsv('local');
     const out = join(dir, 'local-out');
     const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
-    const first = await runCli(['run', csv, '--out', out, '--budget-usd', '1', '--concurrency', '8', '--plain'], env);
+    const first = await runInProcess(['run', csv, '--out', out, '--budget-usd', '1', '--concurrency', '8', '--plain'], env);
     expect(first.code).toBe(1);
     expect(first.stdout).toMatch(/over budget: \d+ row\(s\) not started, spent \$0\.\d+ of a \$1\.00 budget/);
     const billed = await billedByMock('local');
@@ -96,7 +96,7 @@ describe('budget caps', () => {
     expect(lines).toBeLessThan(40);
     expect(first.stdout).not.toContain('failed rows:');
 
-    const second = await runCli(['run', csv, '--out', out, '--budget-usd', '10', '--plain'], env);
+    const second = await runInProcess(['run', csv, '--out', out, '--budget-usd', '10', '--plain'], env);
     expect(second.code).toBe(0);
     expect((await readdir(join(out, 'local'))).filter(isSidecar)).toHaveLength(40);
     expect((await spendOf(out)).lines).toBe(40);
@@ -107,16 +107,16 @@ describe('budget caps', () => {
     await writeFile(csv, ['id,prompt,model', 'p1,priced one,gemini-3-pro-image-preview', 'x1,made by a model with no price,gemini-9-image', 'p2,priced two,gemini-2.5-flash-image'].join('\n'));
     const out = join(dir, 'unpriced-out');
     const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
-    const capped = await runCli(['run', csv, '--out', out, '--budget-usd', '5', '--plain'], env);
+    const capped = await runInProcess(['run', csv, '--out', out, '--budget-usd', '5', '--plain'], env);
     expect(capped.code).toBe(1);
     expect(capped.stdout + capped.stderr).toMatch(/unpriced\.csv:3: model: gemini-9-image has no price, so a budget cannot be kept for it/);
     expect((await spendOf(out)).lines).toBe(2);
-    const strict = await runCli(['run', csv, '--out', join(dir, 'unpriced-strict'), '--budget-usd', '5', '--strict', '--plain'], env);
+    const strict = await runInProcess(['run', csv, '--out', join(dir, 'unpriced-strict'), '--budget-usd', '5', '--strict', '--plain'], env);
     expect(strict.code).toBe(2);
     expect(strict.stdout + strict.stderr).toContain('unpriced.csv:3: model');
 
     // Without a budget the row runs, and its answer is never shown as $0 in silence.
-    const open = await runCli(['run', csv, '--out', join(dir, 'unpriced-open'), '--plain'], env);
+    const open = await runInProcess(['run', csv, '--out', join(dir, 'unpriced-open'), '--plain'], env);
     expect(open.code, open.stderr).toBe(0);
     expect(open.stdout).toMatch(/spend \$\d+\.\d{4} \+ 1 unpriced/);
     expect(open.stdout).toContain('NO PRICE for model "gemini-9-image"');

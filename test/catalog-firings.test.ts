@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CatalogState, type CatalogRun } from '../src/catalog/state.js';
 import { BatchState } from '../src/queue/batch-state.js';
 import { appendReview } from '../src/output/reviews.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const redisUrl = inject('redisUrl');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -54,7 +55,7 @@ describe('catalog firings and budgets', () => {
   /** Fires the job by hand and waits until the firing's rows are done or parked. */
   async function fire(env: Record<string, string>, firing: number): Promise<{ run: CatalogRun; done: number; parked: number }> {
     if (firing > 1) await sleep(1_100); // batch names carry the time to the second
-    const fired = await runCli(['schedule', 'run', 'nightly'], env);
+    const fired = await runInProcess(['schedule', 'run', 'nightly'], env);
     expect(fired.code, fired.stderr).toBe(0);
     const all = await until('the firing', runs, (list) => list.length >= firing);
     const run = all[firing - 1]!;
@@ -75,13 +76,13 @@ describe('catalog firings and budgets', () => {
     const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out') };
 
     const syncedAt = Date.now();
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'sync', folder], env)).code).toBe(0);
     worker = startCli(['work', '--concurrency', '4', '--plain'], env);
     await until('the worker', async () => worker!.stderr() + worker!.stdout(), (log) => log.includes('worker started'));
     // An `every:` schedule first fires one interval after sync, as list says: not at once.
     await sleep(1_500);
     expect(await runs()).toEqual([]);
-    const listed = JSON.parse((await runCli(['schedule', 'list', '--format', 'json'], env)).stdout) as { next: string; tz: string }[];
+    const listed = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as { next: string; tz: string }[];
     expect(listed[0]!.tz).toBe('America/New_York');
     expect(Date.parse(listed[0]!.next) - syncedAt).toBeGreaterThan(3_590_000);
     expect(Date.parse(listed[0]!.next) - syncedAt).toBeLessThan(3_610_000);
@@ -89,7 +90,7 @@ describe('catalog firings and budgets', () => {
     const first = await fire(env, 1);
     expect(first.run).toMatchObject({ enqueued: ROWS, takenOver: 0 });
     expect([first.done, first.parked]).toEqual([2, 3]);
-    const table = (await runCli(['schedule', 'list'], env)).stdout;
+    const table = (await runInProcess(['schedule', 'list'], env)).stdout;
     expect(table).toMatch(/next \d{4}-\d\d-\d\d \d\d:\d\d:\d\d America\/New_York/);
     expect(table).toMatch(/last run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d America\/New_York: ok, 5 enqueued/);
     expect(table).toContain('3 row(s) parked over budget; the next firing takes them over under its budget');
@@ -104,7 +105,7 @@ describe('catalog firings and budgets', () => {
     const third = await fire(env, 3);
     expect(third.run).toMatchObject({ enqueued: 1, takenOver: 1, unchanged: 4 });
     expect([third.done, third.parked]).toEqual([1, 0]);
-    expect((await runCli(['schedule', 'list'], env)).stdout).not.toContain('parked over budget');
+    expect((await runInProcess(['schedule', 'list'], env)).stdout).not.toContain('parked over budget');
     // Every row was made once, and asked of the mock once.
     const prompts = (await mock.requests()).map((record) => record.prompt).sort();
     expect(prompts).toEqual(Array.from({ length: ROWS }, (_, i) => `product ${i} on white`).sort());
@@ -117,11 +118,11 @@ describe('catalog firings and budgets', () => {
     await writeFile(join(folder, 'reviewed.yaml'), 'name: reviewed\ncsv: rows.csv\nschedule: { every: 1h }\nregenerate: guided\nbatch: "{name}/{date}-{time}"\ndefaults: { model: gemini-2.5-flash-image }\n');
     const out = join(dir, 'out');
     const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'sync', folder], env)).code).toBe(0);
     const catalogRuns = async (): Promise<CatalogRun[]> => (await new CatalogState(client, prefix).runs('reviewed', 100)).reverse();
     const fireAndSettle = async (n: number): Promise<CatalogRun> => {
       if (n > 1) await sleep(1_100);
-      expect((await runCli(['schedule', 'run', 'reviewed'], env)).code).toBe(0);
+      expect((await runInProcess(['schedule', 'run', 'reviewed'], env)).code).toBe(0);
       const run = (await until('the firing', catalogRuns, (list) => list.length >= n))[n - 1]!;
       await until('its rows', () => new BatchState(client, prefix).counts(run.batch), (c) => c.done + c.failed === c.rows);
       return run;

@@ -9,7 +9,7 @@ import { estimateBilling, estimateRow, estimateRowCost, estimateRows, promptToke
 import { PriceTable } from '../src/cost/pricing.js';
 import type { Row } from '../src/core/types.js';
 import { runInProcess } from './helpers/cli-in-process.js';
-import { runCli, startMockProcess, type MockProcess } from './helpers/processes.js';
+import { startMockProcess, type MockProcess } from './helpers/processes.js';
 
 const row = (model: string, imageSize?: string, prompt = 'a red mug on a table', refs = 0): Row => ({
   id: 'x',
@@ -115,7 +115,7 @@ describe('estimate', () => {
     try {
       const csv = join(dir, 'rows.csv');
       await writeFile(csv, 'id,prompt,model,aspect_ratio\na,a red mug,gemini-3-pro-image-preview,1:1\nb,a blue mug,doubao-seedream-4-5-251128,\nc,a green mug,dall-e-3,16:9\n');
-      const result = await runCli(['estimate', csv], { TOKENHOT_API_KEY: 'k' });
+      const result = await runInProcess(['estimate', csv], { TOKENHOT_API_KEY: 'k' });
       expect(result.code, result.stderr).toBe(0);
       const lines = result.stdout.split('\n');
       expect(lines[0]).toMatch(/^model\s+size\s+rows\s+est\. cost\s+prompt tok\s+image tok/);
@@ -163,7 +163,7 @@ describe('estimates of a file, before and after a run against a mock-server proc
       const env = { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url };
       const csv = join(dir, 'rows.csv');
       await writeFile(csv, 'id,prompt,model\nok,fine,gemini-2.5-flash-image\nblocked,[mock:blocked],gemini-2.5-flash-image\nrefused,[mock:400],gemini-2.5-flash-image\n');
-      expect((await runCli(['run', csv, '--out', join(dir, 'out'), '--plain'], env)).code).toBe(1);
+      expect((await runInProcess(['run', csv, '--out', join(dir, 'out'), '--plain'], env)).code).toBe(1);
       const dry = await runInProcess(['run', csv, '--out', join(dir, 'out'), '--dry-run'], env);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toMatch(/TOTAL\s+1\s+\$/);

@@ -16,7 +16,8 @@ import type { Sidecar } from '../src/run/generate.js';
 import { billedCostPico, PriceTable, picoToUsd } from '../src/cost/pricing.js';
 import { geminiBilling } from '../src/providers/gemini/usage.js';
 import type { LedgerEntry, UsageMetadata } from '../src/core/types.js';
-import { runCli } from './helpers/processes.js';
+import { runInProcess } from './helpers/cli-in-process.js';
+
 
 const prices = new PriceTable();
 const PRO = 'gemini-3-pro-image-preview';
@@ -236,7 +237,7 @@ describe('gallery', () => {
     await mkdir(join(out, 'a.gallery.html'), { recursive: true });
     await makeRow(out, { batch: 'a', id: 'r', status: 'failed', reason: 'x' });
     await expect(galleryCommand({ out, batch: 'a' })).rejects.toThrow(/is a folder/);
-    const cli = await runCli(['gallery', '--batch', 'nothing-here', '--out', out]);
+    const cli = await runInProcess(['gallery', '--batch', 'nothing-here', '--out', out]);
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/^error: no folder .*nothing-here/m);
   });

@@ -12,8 +12,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { updateLatest } from '../src/output/latest.js';
 import { writeManifest, type ManifestEntry } from '../src/output/manifest.js';
 import { OutputStore } from '../src/output/storage.js';
-import { runCli, startCli } from './helpers/processes.js';
+import { startCli } from './helpers/processes.js';
 import { processes, setup, testFile, useQueueHarness, waitFor, worker } from './helpers/queue-harness.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 /** /dev/shm on another file system than the test folders: links from one to the other fail. */
 const shmDevice = (await stat('/dev/shm').catch(() => undefined))?.dev;
@@ -242,7 +243,7 @@ describe('manifest in queue mode', () => {
       }
     }
     await writeFile(csv, `${lines.join('\n')}\n`);
-    const enqueued = await runCli(['enqueue', csv, '--batch', 'shop/queue', '--plain'], env);
+    const enqueued = await runInProcess(['enqueue', csv, '--batch', 'shop/queue', '--plain'], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
 
     const workers = [worker(env, ['--no-catalog', '--plain', '--concurrency', '2']), worker(env, ['--no-catalog', '--plain', '--concurrency', '2'])];
@@ -280,14 +281,14 @@ describe('manifest in queue mode', () => {
     const rows = (changed: string) => ['id,prompt', `mug,"a mug on white${changed}"`, 'cup,"a cup on white"', 'vase,"a vase on white [mock:blocked]"'].join('\n');
     await writeFile(join(folder, 'rows.csv'), rows(''));
     await writeFile(join(folder, 'nightly.yaml'), 'name: nightly\ncsv: rows.csv\nschedule: { every: 1h }\nbatch: "{name}/{date}-{time}"\ndefaults: { model: gemini-2.5-flash-image }\n');
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'sync', folder], env)).code).toBe(0);
     const work = startCli(['work', '--concurrency', '2', '--plain'], env);
     processes.push(work);
     const view = join(out, 'latest', 'nightly');
     const latest = async (): Promise<{ rowId: string; batch: string }[]> =>
       ((JSON.parse(await readFile(join(view, 'manifest.json'), 'utf8').catch(() => '{"entries":[]}')) as { entries: { rowId: string; batch: string }[] }).entries);
 
-    expect((await runCli(['schedule', 'run', 'nightly'], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'run', 'nightly'], env)).code).toBe(0);
     await waitFor('the first firing in latest/', async () => (await latest()).length === 2);
     const first = (await latest())[0]!.batch;
     expect((await readdir(view)).sort()).toEqual(['cup.png', 'manifest.json', 'mug.png']);
@@ -297,7 +298,7 @@ describe('manifest in queue mode', () => {
     // The next firing makes the changed row (and the failed one) again: mug comes from it, cup stays.
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // batch names carry the time to the second
     await writeFile(join(folder, 'rows.csv'), rows(', changed'));
-    expect((await runCli(['schedule', 'run', 'nightly'], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'run', 'nightly'], env)).code).toBe(0);
     await waitFor('the second firing in latest/', async () => (await latest()).some((entry) => entry.batch !== first));
     const second = (await latest()).find((entry) => entry.batch !== first)!.batch;
     expect((await latest()).map((entry) => `${entry.rowId}:${entry.batch === first ? 'first' : 'second'}`)).toEqual(['cup:first', 'mug:second']);
@@ -314,7 +315,7 @@ describe('manifest in queue mode', () => {
     await mkdir(folder, { recursive: true });
     await writeFile(join(folder, 'feed.csv'), 'sku,title\nA1,Mug\nA2,Bowl\n');
     await writeFile(join(folder, 'shop.yaml'), 'name: shop\nfeed: feed.csv\nformat: plain\nid: "{{sku}}"\nprompt: "{{title}} on white"\ndefaults: { model: gemini-2.5-flash-image }\n');
-    const enqueued = await runCli(['enqueue', '--job', join(folder, 'shop.yaml'), '--batch', 'manual', '--plain'], env);
+    const enqueued = await runInProcess(['enqueue', '--job', join(folder, 'shop.yaml'), '--batch', 'manual', '--plain'], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     const result = await worker(env, ['--no-catalog', '--plain']).done;
     expect(result.code, result.stderr).toBe(0);

@@ -6,8 +6,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, startCli, startMockProcess, type MockProcess } from './helpers/processes.js';
+import { startCli, startMockProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const KEY = 'metrics-key-5521';
 const redisUrl = inject('redisUrl');
@@ -35,7 +36,7 @@ describe('metrics and logs of a worker', () => {
     const csv = join(dir, 'rows.csv');
     await writeFile(csv, ['id,prompt,model,tags', ...Array.from({ length: 16 }, (_, i) => `m${i},"metrics row ${i}${i === 5 ? ' [mock:blocked]' : ''}",gemini-3-pro-image-preview,metrics`)].join('\n'));
     const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out'), LOG_FORMAT: 'json' };
-    await runCli(['enqueue', csv, '--batch', 'metrics'], env);
+    await runInProcess(['enqueue', csv, '--batch', 'metrics'], env);
     const worker = startCli(['work', '--until-drained', '--concurrency', '2', '--metrics-port', '0', '--no-catalog'], env);
     let port: number | undefined;
     for (let i = 0; i < 200 && !port; i++) {

@@ -12,7 +12,8 @@ import { PhotoCache } from '../src/rows/photo-cache.js';
 import { FileHashes, rowContentHash } from '../src/rows/content-hash.js';
 import type { PhotoRequestRecord } from '../src/mock/photos.js';
 import type { Row } from '../src/core/types.js';
-import { runCli, startMockProcess, type MockProcess } from './helpers/processes.js';
+import { startMockProcess, type MockProcess } from './helpers/processes.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -82,7 +83,7 @@ describe('photos by URL', () => {
       ].join('\n'),
     );
     const out = join(dir, 'out');
-    const result = await runCli(['run', csv, '--out', out, '--plain'], { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url });
+    const result = await runInProcess(['run', csv, '--out', out, '--plain'], { TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url });
     expect(result.stdout + result.stderr).toContain('3 done');
     expect(result.stdout + result.stderr).toMatch(/photos\.csv:5: reference_images: "http:\/\/[^"]+\/photos\/missing-vase\.jpg" cannot be fetched: photo [^ ]+\/photos\/missing-vase\.jpg has expired or is gone \(HTTP 404\)/);
     expect(result.code).toBe(1);

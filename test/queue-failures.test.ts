@@ -9,7 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { runInProcess } from './helpers/cli-in-process.js';
-import { runCli, startCli } from './helpers/processes.js';
+import { startCli } from './helpers/processes.js';
 import { MODELS, processes, redisUrl, setup, sidecars, sleep, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
 import { freePort, PrivateRedis } from './helpers/redis.js';
 
@@ -40,7 +40,7 @@ describe('workers when things fail', () => {
 
     // A run that would have to drain a paused queue says so at once instead of waiting forever.
     // It queues nothing: a file run into a paused queue would sit there and run none of its rows.
-    const blocked = await runCli(['run', csv, '--batch', 'keyed-again', '--plain'], env);
+    const blocked = await runInProcess(['run', csv, '--batch', 'keyed-again', '--plain'], env);
     expect(blocked.code).toBe(2);
     expect(blocked.stderr).toContain('the images queue is paused (the API key was refused');
     const afterConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });

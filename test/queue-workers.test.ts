@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
 import type { UsageMetadata } from '../src/core/types.js';
 import { runInProcess } from './helpers/cli-in-process.js';
-import { runCli } from './helpers/processes.js';
+
 import { billed, KEY, ledger, MODELS, redisUrl, setup, sha256, sidecars, sleep, testFile, useQueueHarness, waitFor, worker, writeCsv } from './helpers/queue-harness.js';
 import { freePort } from './helpers/redis.js';
 import { isImageFile, isSidecar } from './helpers/output-files.js';
@@ -23,10 +23,10 @@ describe('enqueue', () => {
     const { env, prefix } = await setup('enqueue-twice');
     const rows = Array.from({ length: 30 }, (_, i) => ({ id: `r${i}`, prompt: `row ${i}`, model: MODELS[i % 3]! }));
     const csv = await writeCsv('enqueue-twice', rows);
-    const first = await runCli(['enqueue', csv, '--batch', 'twice', '--plain'], env);
+    const first = await runInProcess(['enqueue', csv, '--batch', 'twice', '--plain'], env);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('30 added, 0 already queued or done, 0 rejected');
-    const second = await runCli(['enqueue', csv, '--batch', 'twice', '--plain'], env);
+    const second = await runInProcess(['enqueue', csv, '--batch', 'twice', '--plain'], env);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('0 added, 30 already queued or done');
 
@@ -64,7 +64,7 @@ describe('enqueue', () => {
     const port = await freePort();
     const csv = await writeCsv('no-redis', [{ id: 'a', prompt: 'x', model: MODELS[0]! }]);
     const started = Date.now();
-    const result = await runCli(['enqueue', csv, '--batch', 'x'], { REDIS_URL: `redis://:secretpw@127.0.0.1:${port}` });
+    const result = await runInProcess(['enqueue', csv, '--batch', 'x'], { REDIS_URL: `redis://:secretpw@127.0.0.1:${port}` });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`cannot reach Redis at redis://:***@127.0.0.1:${port}`);
     expect(result.stderr).not.toContain('secretpw');
@@ -77,13 +77,13 @@ describe('run with REDIS_URL', () => {
     const { env, out } = await setup('run-redis');
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `x${i}`, prompt: `run row ${i}${i === 3 ? ' [mock:blocked]' : ''}`, model: MODELS[i % 3]! }));
     const csv = await writeCsv('run-redis', rows);
-    const result = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
+    const result = await runInProcess(['run', csv, '--batch', 'viaqueue', '--plain'], env);
     expect(result.code, result.stderr).toBe(1);
     expect(result.stdout).toContain('batch viaqueue: 11 done, 1 failed');
     expect(result.stdout).toMatch(/x3 \(line 5\): prompt blocked \(PROHIBITED_CONTENT\)/);
     expect(result.stdout).toMatch(/TOTAL\s+\$[\d.,]+\s+\$[\d.,]+\s+12\s+11\s+1\s/);
     expect(await sidecars(out, 'viaqueue')).toHaveLength(12);
-    const again = await runCli(['run', csv, '--batch', 'viaqueue', '--plain'], env);
+    const again = await runInProcess(['run', csv, '--batch', 'viaqueue', '--plain'], env);
     expect(again.code).toBe(1);
     expect(again.stdout).toContain('batch viaqueue: 0 done, 0 failed, 11 already done');
     expect(again.stdout).toMatch(/failed in an earlier run, not tried again[^\n]*\n\s+x3 \(line 5\): prompt blocked/);
@@ -97,10 +97,10 @@ describe('run with REDIS_URL', () => {
     ];
     const csv = await writeCsv('retry-failed', rows);
     // One attempt: the row fails at once (the backoffs between attempts are tested in process).
-    const first = await runCli(['run', csv, '--batch', 'flaky', '--attempts', '1', '--plain'], env);
+    const first = await runInProcess(['run', csv, '--batch', 'flaky', '--attempts', '1', '--plain'], env);
     expect(first.code).toBe(1);
     expect(first.stdout).toMatch(/flaky \(line 3\): the endpoint failed \(HTTP 503/);
-    const second = await runCli(['run', csv, '--batch', 'flaky', '--retry-failed', '--plain'], env);
+    const second = await runInProcess(['run', csv, '--batch', 'flaky', '--retry-failed', '--plain'], env);
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(await sidecars(out, 'flaky')).toHaveLength(2);
   });
@@ -111,10 +111,10 @@ describe('run with REDIS_URL', () => {
       { id: 'refused', prompt: 'refused once, then fine [mock:404x1]', model: MODELS[2]! },
       { id: 'blocked', prompt: 'blocked for good [mock:blocked]', model: MODELS[2]! },
     ]);
-    const first = await runCli(['run', csv, '--batch', 'unbilled', '--plain'], env);
+    const first = await runInProcess(['run', csv, '--batch', 'unbilled', '--plain'], env);
     expect(first.code).toBe(1);
     expect(first.stdout).toContain('batch unbilled: 0 done, 2 failed');
-    const second = await runCli(['run', csv, '--batch', 'unbilled', '--plain'], env);
+    const second = await runInProcess(['run', csv, '--batch', 'unbilled', '--plain'], env);
     expect(second.code).toBe(1);
     expect(second.stdout).toContain('batch unbilled: 1 done, 0 failed');
     expect(second.stdout).toMatch(/failed in an earlier run, not tried again[^\n]*\n\s+blocked \(line 3\): prompt blocked/);
@@ -128,7 +128,7 @@ describe('run with REDIS_URL', () => {
       { id: 'blocked', prompt: 'a blocked row [mock:blocked]', model: MODELS[2]! },
     ]);
     expect((await runInProcess(['enqueue', csv, '--batch', 'drained'], env)).code).toBe(0);
-    const drained = await runCli(['work', '--until-drained', '--no-catalog'], env);
+    const drained = await runInProcess(['work', '--until-drained', '--no-catalog'], env);
     expect(drained.code, drained.stderr).toBe(1);
     expect(drained.stdout).toMatch(/work: queue drained; this worker did 2 row\(s\): 1 done, 1 failed for good/);
   });

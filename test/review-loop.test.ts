@@ -17,9 +17,10 @@ import { OutputStore } from '../src/output/storage.js';
 import { writeManifest } from '../src/output/manifest.js';
 import { updateLatest } from '../src/output/latest.js';
 import { REVIEWS_FILE } from '../src/output/reviews.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { writeCsv } from './browser/pipeline.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const KEY = 'review-test-key-42';
 const BATCH = 'mugs';
@@ -58,7 +59,7 @@ beforeAll(async () => {
   mock = await startMockProcess(['--api-key', KEY]);
   env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out, TOKENHOT_DURABLE: '0' };
   const rows = Array.from({ length: 10 }, (_, index) => ({ id: `row-${String(index + 1).padStart(2, '0')}`, prompt: `Mug number ${index + 1} on a white table`, model: 'gemini-2.5-flash-image', tags: ['mugs'] }));
-  const run = await runCli(['run', await writeCsv(join(dir, 'mugs.csv'), rows), '--batch', BATCH, '--plain'], env);
+  const run = await runInProcess(['run', await writeCsv(join(dir, 'mugs.csv'), rows), '--batch', BATCH, '--plain'], env);
   expect(run.code, run.stderr).toBe(0);
   url = await startReview();
   for (const id of ['row-01', 'row-02', 'row-03']) expect((await decide(id, 'approved')).status).toBe(200);
@@ -84,14 +85,14 @@ describe('review decisions', () => {
   });
 
   it('are listed by the CLI: the two rejected rows with their notes', async () => {
-    const listed = await runCli(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env);
+    const listed = await runInProcess(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env);
     expect(listed.code, listed.stderr).toBe(0);
     const rows = JSON.parse(listed.stdout) as { rowId: string; review: string; note?: string }[];
     expect(rows.map((row) => [row.rowId, row.review, row.note])).toEqual([
       ['row-04', 'rejected', NOTES['row-04']],
       ['row-07', 'rejected', NOTES['row-07']],
     ]);
-    const table = await runCli(['review', 'list', '--out', out, '--approved'], env);
+    const table = await runInProcess(['review', 'list', '--out', out, '--approved'], env);
     expect(table.stdout).toContain('3 row(s)');
   });
 
@@ -133,12 +134,12 @@ describe('review decisions', () => {
 describe('regenerate --rejected --guided', () => {
   it('puts the kept versions back, still rejected, when the run stops before making them (a wrong key)', async () => {
     const before = await readFile(join(out, BATCH, 'row-04.png'));
-    const stopped = await runCli(['regenerate', '--batch', BATCH, '--rejected', '--guided', '--plain'], { ...env, TOKENHOT_API_KEY: 'not-the-key' });
+    const stopped = await runInProcess(['regenerate', '--batch', BATCH, '--rejected', '--guided', '--plain'], { ...env, TOKENHOT_API_KEY: 'not-the-key' });
     expect(stopped.code, stopped.stdout + stopped.stderr).toBe(2);
     expect(stopped.stderr).toContain('row-04: not made again; row-04.v1 put back, still rejected');
     expect(await readFile(join(out, BATCH, 'row-04.png'))).toEqual(before);
     expect(existsSync(join(out, BATCH, 'row-04.v1.json'))).toBe(false);
-    const listed = JSON.parse((await runCli(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env)).stdout) as { rowId: string; note: string }[];
+    const listed = JSON.parse((await runInProcess(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env)).stdout) as { rowId: string; note: string }[];
     expect(listed.map((row) => [row.rowId, row.note])).toEqual([
       ['row-04', NOTES['row-04']],
       ['row-07', NOTES['row-07']],
@@ -148,7 +149,7 @@ describe('regenerate --rejected --guided', () => {
   it('asks the mock for exactly the two rejected rows, notes in the prompts, and keeps the old images as v1', async () => {
     const oldImage = await readFile(join(out, BATCH, 'row-04.png'));
     await mock!.reset();
-    const regenerated = await runCli(['regenerate', '--batch', BATCH, '--rejected', '--guided', '--plain'], env);
+    const regenerated = await runInProcess(['regenerate', '--batch', BATCH, '--rejected', '--guided', '--plain'], env);
     expect(regenerated.code, regenerated.stderr + regenerated.stdout).toBe(0);
     const prompts = (await mock!.requests()).map((request) => request.prompt).sort();
     expect(prompts).toEqual([`Mug number 4 on a white table\n\nAvoid: ${NOTES['row-04']}`, `Mug number 7 on a white table\n\nAvoid: ${NOTES['row-07']}`]);
@@ -158,21 +159,21 @@ describe('regenerate --rejected --guided', () => {
     expect(existsSync(join(out, BATCH, 'row-04.png'))).toBe(true);
 
     // The new images are unreviewed; the old decisions stay in the file.
-    const rejected = await runCli(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env);
+    const rejected = await runInProcess(['review', 'list', '--out', out, '--batch', BATCH, '--rejected', '--format', 'json'], env);
     expect(JSON.parse(rejected.stdout)).toEqual([]);
-    const unreviewed = JSON.parse((await runCli(['review', 'list', '--out', out, '--batch', BATCH, '--unreviewed', '--format', 'json'], env)).stdout) as { rowId: string }[];
+    const unreviewed = JSON.parse((await runInProcess(['review', 'list', '--out', out, '--batch', BATCH, '--unreviewed', '--format', 'json'], env)).stdout) as { rowId: string }[];
     expect(unreviewed.map((row) => row.rowId)).toEqual(['row-04', 'row-05', 'row-06', 'row-07', 'row-08', 'row-09', 'row-10']);
     expect(await readFile(join(out, BATCH, REVIEWS_FILE), 'utf8')).toContain(NOTES['row-07']);
 
     // Nothing left to make again: no call.
     await mock!.reset();
-    const again = await runCli(['regenerate', '--batch', BATCH, '--rejected'], env);
+    const again = await runInProcess(['regenerate', '--batch', BATCH, '--rejected'], env);
     expect(again.stdout).toContain('no rejected rows');
     expect(await mock!.requests()).toEqual([]);
   }, 60_000);
 
   it('bills the same batch and tags, and the report shows the cost per approved image', async () => {
-    const report = await runCli(['report', '--batch', BATCH, '--by', 'tag', '--format', 'json'], env);
+    const report = await runInProcess(['report', '--batch', BATCH, '--by', 'tag', '--format', 'json'], env);
     expect(report.code, report.stderr).toBe(0);
     const json = JSON.parse(report.stdout);
     // 10 first answers and 2 again, all under the batch and its tag.
@@ -180,9 +181,9 @@ describe('regenerate --rejected --guided', () => {
     expect(json.groups.map((group: { key: { tag: string }; requests: number }) => [group.key.tag, group.requests])).toEqual([['mugs', 12]]);
     expect(json.reviews.totals).toMatchObject({ rows: 10, approved: 3, rejected: 0, unreviewed: 7, approvedImages: 3, approvalRate: 1 });
     expect(json.reviews.totals.costPerApprovedImageUsd).toBeCloseTo(json.totals.costUsd / 3, 9);
-    const table = await runCli(['report', '--batch', BATCH], env);
+    const table = await runInProcess(['report', '--batch', BATCH], env);
     expect(table.stdout).toMatch(/per approved image/);
-    const html = await runCli(['report', '--batch', BATCH, '--format', 'html'], env);
+    const html = await runInProcess(['report', '--batch', BATCH, '--format', 'html'], env);
     const perApproved = `$${(json.totals.costUsd / 3).toFixed(4)}`;
     expect(html.stdout).toContain('<h2>Review: cost per approved image</h2>');
     expect(html.stdout).toContain(`<td class="key" colspan="2">TOTAL</td><td class="money">${perApproved}</td><td>100.0%</td><td>3</td><td>0</td><td>7</td><td>10</td>`);

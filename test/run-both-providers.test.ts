@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LedgerEntry } from '../src/core/types.js';
 import { mockBill, usd } from './helpers/mock-bill.js';
-import { runCli, startMockProcess, type CliProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
+import { startMockProcess, type CliProcess, type MockProcess, type MockRecord, runCli } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
 import { startSharingWorkers } from './helpers/shared-workers.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const KEY = 'sk-both-providers-5e1f0c';
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -96,7 +97,7 @@ describe('rows for both providers, every model', () => {
     expect(ledger.find((entry) => entry.rowId === 'dalle')).toMatchObject({ outcome: 'done', usage: {} });
 
     // The report by provider and model is the mock's bill at the list prices, to 1e-9 USD.
-    const report = await runCli(['report', '--out', out, '--by', 'provider,model', '--format', 'json']);
+    const report = await runInProcess(['report', '--out', out, '--by', 'provider,model', '--format', 'json']);
     expect(report.code, report.stderr).toBe(0);
     const groups = (JSON.parse(report.stdout) as { groups: { key: { provider: string; model: string }; costUsd: number; unpricedRequests: number }[] }).groups;
     const bill = mockBill(records);
@@ -127,7 +128,7 @@ describe('rows for both providers, every model', () => {
     const prefix = uniquePrefix('both-providers');
     prefixes.push(prefix);
     const env = { REDIS_URL: inject('redisUrl'), TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out };
-    const enqueued = await runCli(['enqueue', csv, '--plain'], env);
+    const enqueued = await runInProcess(['enqueue', csv, '--plain'], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     // Answers held until both workers are up: each takes its first rows, so the batch is shared
     // however fast the first worker would have drained it alone.
@@ -144,7 +145,7 @@ describe('rows for both providers, every model', () => {
     expect(did.every((n) => n > 0), did.join(' + ')).toBe(true);
     expect(did[0]! + did[1]!).toBe(ROWS.length);
 
-    const status = await runCli(['status', '--batch', 'mixed-queue'], env);
+    const status = await runInProcess(['status', '--batch', 'mixed-queue'], env);
     expect(status.stdout).toMatch(/mixed-queue\s+13\s+0\s+0\s+0\s+10\s+3\b/);
     expect(status.stdout).toMatch(/refused: refused by moderation \(HTTP 400 InputTextSensitiveContentDetected/);
     expect(status.stdout).toMatch(/expired: no image \(image link [^ ]+ has expired or is gone \(HTTP 403\)/);

@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { geminiTokenCounts } from '../src/providers/gemini/usage.js';
 import type { UsageMetadata } from '../src/core/types.js';
-import { runCli, startCli, startMockProcess, type MockProcess, type MockRecord } from './helpers/processes.js';
+import { startCli, startMockProcess, type MockProcess, type MockRecord, runCli } from './helpers/processes.js';
 import { freePort } from './helpers/redis.js';
 import { isImageFile, isSidecar } from './helpers/output-files.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const KEY = 'test-key-9f2c1d';
 const MODELS = ['gemini-3-pro-image-preview', 'gemini-3.1-flash-image-preview', 'gemini-2.5-flash-image'];
@@ -124,7 +125,7 @@ describe('run in-process against a mock-server process', () => {
 
     // The report equals, token for token and to 1e-9 dollars, what the mock billed, computed here
     // independently with the design page's rule, in total and per model and tag.
-    const report = await runCli(['report', '--out', out, '--format', 'json', '--by', 'model,tag']);
+    const report = await runInProcess(['report', '--out', out, '--format', 'json', '--by', 'model,tag']);
     expect(report.code).toBe(0);
     type Sums = { requests: number; images: number; promptTokens: number; imageOutputTokens: number; textOutputTokens: number; thoughtsTokens: number; totalTokens: number; costUsd: number };
     const json = JSON.parse(report.stdout) as { totals: Sums & { failedRows: number }; groups: (Sums & { key: { model: string; tag: string } })[] };
@@ -191,7 +192,7 @@ describe('run in-process against a mock-server process', () => {
     }
 
     await mock.reset();
-    const second = await runCli(['run', csv, '--out', out, '--concurrency', '4', '--plain'], env);
+    const second = await runInProcess(['run', csv, '--out', out, '--concurrency', '4', '--plain'], env);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain(`${finished.size} already done`);
     const asked = (await mock.requests()).map((record) => record.prompt);
@@ -234,7 +235,7 @@ describe('run in-process against a mock-server process', () => {
     expect(records.filter((record) => record.status === 200)).toHaveLength(done.length);
     expect(done.length).toBeLessThan(30);
 
-    const again = await runCli(['run', csv, '--out', out, '--plain'], env);
+    const again = await runInProcess(['run', csv, '--out', out, '--plain'], env);
     expect(again.code).toBe(0);
     expect((await readdir(join(out, 'rows'))).filter(isSidecar)).toHaveLength(30);
   });
@@ -264,7 +265,7 @@ describe('run in-process against a mock-server process', () => {
     // A port nothing listens on: the connection is refused at once.
     const closedPort = await freePort();
     // One attempt a row: the backoffs between attempts are the attempt policy's, tested in process.
-    const result = await runCli(['run', csv, '--out', out, '--plain', '--attempts', '1', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: `http://127.0.0.1:${closedPort}` });
+    const result = await runInProcess(['run', csv, '--out', out, '--plain', '--attempts', '1', '--concurrency', '4'], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: `http://127.0.0.1:${closedPort}` });
     expect(result.code).toBe(2);
     expect(result.stdout + result.stderr).toMatch(/the endpoint cannot be reached: 3 rows in a row gave up on connection failed \(ECONNREFUSED/);
     const notRun = Number(/(\d+) not run/.exec(result.stdout)?.[1] ?? 0);
@@ -279,9 +280,9 @@ describe('run in-process against a mock-server process', () => {
     const csv = await writeCsv(dir, first);
     const out = join(dir, 'changed');
     const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url };
-    expect((await runCli(['run', csv, '--out', out, '--plain'], env)).code).toBe(0);
+    expect((await runInProcess(['run', csv, '--out', out, '--plain'], env)).code).toBe(0);
     await writeCsv(dir, [first[0]!, { ...first[1]!, prompt: 'a blue teapot' }]);
-    const again = await runCli(['run', csv, '--out', out, '--plain'], env);
+    const again = await runInProcess(['run', csv, '--out', out, '--plain'], env);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('2 already done');
     expect(again.stdout).toMatch(/finished before, but changed in the file since[^\n]*\n\s+edited \(line 3\)\n/);

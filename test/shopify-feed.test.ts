@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CatalogState, type CatalogRun } from '../src/catalog/state.js';
 import { BatchState } from '../src/queue/batch-state.js';
 import { mockBill, usd } from './helpers/mock-bill.js';
-import { ROOT, runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { ROOT, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const redisUrl = inject('redisUrl');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -44,7 +45,7 @@ describe('the Shopify example as a nightly catalog job', () => {
   const runsOf = async (): Promise<CatalogRun[]> => (await new CatalogState(client, prefix).runs('shopify-nightly', 100)).reverse();
   async function fire(env: Record<string, string>, firing: number): Promise<CatalogRun> {
     if (firing > 1) await sleep(1_100); // batch names carry the time to the second
-    expect((await runCli(['schedule', 'run', 'shopify-nightly'], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'run', 'shopify-nightly'], env)).code).toBe(0);
     const deadline = Date.now() + 60_000;
     for (;;) {
       const run = (await runsOf())[firing - 1];
@@ -67,7 +68,7 @@ describe('the Shopify example as a nightly catalog job', () => {
       .replace(/^budgetUsd: .*$/m, '');
     await writeFile(join(dir, 'shopify-nightly.yaml'), job);
     const env = { REDIS_URL: redisUrl, TOKENHOT_QUEUE_PREFIX: prefix, TOKENHOT_API_KEY: 'k', TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out') };
-    expect((await runCli(['schedule', 'sync', dir], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'sync', dir], env)).code).toBe(0);
     worker = startCli(['work', '--concurrency', '8', '--plain'], env);
 
     // The feed's products: handles of active ones (the draft left out).
@@ -89,7 +90,7 @@ describe('the Shopify example as a nightly catalog job', () => {
     }
 
     // The report by product: each product's manifest costs, and in total the mock's bill.
-    const report = JSON.parse((await runCli(['report', '--out', join(dir, 'out'), '--by', 'product', '--format', 'json'])).stdout) as { totals: { costUsd: number }; groups: { key: { product: string }; costUsd: number }[] };
+    const report = JSON.parse((await runInProcess(['report', '--out', join(dir, 'out'), '--by', 'product', '--format', 'json'])).stdout) as { totals: { costUsd: number }; groups: { key: { product: string }; costUsd: number }[] };
     expect(report.groups).toHaveLength(29);
     for (const group of report.groups) {
       const listed = entries.filter((e) => e.product === group.key.product).reduce((sum, e) => sum + e.costUsd!, 0);

@@ -25,9 +25,10 @@ import { finishBatchIfSettled } from '../src/queue/batch-finish.js';
 import type { ImageJobData } from '../src/queue/queue.js';
 import { OutputStore } from '../src/output/storage.js';
 import type { DeliveryLine } from '../src/notify/deliver.js';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess } from './helpers/processes.js';
 import { startSharingWorkers } from './helpers/shared-workers.js';
 import { removePrefix, uniquePrefix } from './helpers/redis.js';
+import { runInProcess } from './helpers/cli-in-process.js';
 
 const KEY = 'sk-webhooks-9d2c41';
 const SECRET = 'whsec-test-0123456789abcdef';
@@ -165,7 +166,7 @@ describe('in-process run --notify', () => {
   it('sends one signed batch.finished with the counts, cost and manifest, and logs the delivery', async () => {
     const csv = await writeCsv(6);
     const out = join(dir, 'out-local');
-    const result = await runCli(['run', csv, '--batch', 'local', '--plain', '--notify', receiver.url], env(out));
+    const result = await runInProcess(['run', csv, '--batch', 'local', '--plain', '--notify', receiver.url], env(out));
     expect(result.code, result.stderr).toBe(0);
     expect(receiver.received).toHaveLength(1);
     const [request] = receiver.received;
@@ -186,7 +187,7 @@ describe('in-process run --notify', () => {
     const csv = await writeCsv(2);
     const out = join(dir, 'out-retry');
     const started = Date.now();
-    const result = await runCli(['run', csv, '--batch', 'retry', '--plain', '--notify', receiver.url], env(out, { TOKENHOT_WEBHOOK_BACKOFF_MS: '100' }));
+    const result = await runInProcess(['run', csv, '--batch', 'retry', '--plain', '--notify', receiver.url], env(out, { TOKENHOT_WEBHOOK_BACKOFF_MS: '100' }));
     expect(result.code, result.stderr).toBe(0);
     expect(receiver.received.map((request) => request.status)).toEqual([500, 500, 200]);
     expect(new Set(receiver.received.map((request) => request.event.id)).size).toBe(1);
@@ -203,7 +204,7 @@ describe('in-process run --notify', () => {
     const csv = await writeCsv(3);
     const out = join(dir, 'out-stopped');
     const wrong = 'sk-wrong-key-5511aa';
-    const result = await runCli(['run', csv, '--batch', 'stopped', '--plain', '--notify', receiver.url], { ...env(out), TOKENHOT_API_KEY: wrong });
+    const result = await runInProcess(['run', csv, '--batch', 'stopped', '--plain', '--notify', receiver.url], { ...env(out), TOKENHOT_API_KEY: wrong });
     expect(result.code).toBe(2);
     expect(receiver.received.map((request) => request.event.type)).toEqual(['run.stopped']);
     const request = receiver.received[0]!;
@@ -215,7 +216,7 @@ describe('in-process run --notify', () => {
   it('at the budget: one batch.over_budget, then batch.finished counting the rows over budget', async () => {
     const csv = await writeCsv(4);
     const out = join(dir, 'out-budget');
-    const result = await runCli(['run', csv, '--batch', 'capped', '--plain', '--model', 'gemini-2.5-flash-image', '--budget-usd', '0.05', '--concurrency', '1', '--notify', receiver.url], env(out));
+    const result = await runInProcess(['run', csv, '--batch', 'capped', '--plain', '--model', 'gemini-2.5-flash-image', '--budget-usd', '0.05', '--concurrency', '1', '--notify', receiver.url], env(out));
     expect(result.code, result.stdout).toBe(1);
     expect(receiver.received.map((request) => request.event.type).sort()).toEqual(['batch.finished', 'batch.over_budget']);
     receiver.received.forEach(expectSigned);
@@ -229,10 +230,10 @@ describe('in-process run --notify', () => {
   it('--notify without TOKENHOT_WEBHOOK_SECRET, or with a URL that is not http(s), exits 2 before any call', async () => {
     const csv = await writeCsv(1);
     await mock.reset();
-    const noSecret = await runCli(['run', csv, '--notify', receiver.url], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out-refused') });
+    const noSecret = await runInProcess(['run', csv, '--notify', receiver.url], { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: join(dir, 'out-refused') });
     expect(noSecret.code).toBe(2);
     expect(noSecret.stderr).toContain('TOKENHOT_WEBHOOK_SECRET is not set');
-    const badUrl = await runCli(['run', csv, '--notify', 'ftp://example.com/x'], env(join(dir, 'out-refused')));
+    const badUrl = await runInProcess(['run', csv, '--notify', 'ftp://example.com/x'], env(join(dir, 'out-refused')));
     expect(badUrl.code).toBe(2);
     expect(badUrl.stderr).toContain('--notify: "ftp://example.com/x" is not an http(s) URL');
     expect(await mock.requests()).toHaveLength(0);
@@ -257,7 +258,7 @@ describe('queue mode', () => {
   it('two workers on one batch: exactly one signed batch.finished', async () => {
     const env = queueEnv('hooks-two');
     const csv = await writeCsv(10);
-    const enqueued = await runCli(['enqueue', csv, '--batch', 'shared', '--plain', '--notify', receiver.url], env);
+    const enqueued = await runInProcess(['enqueue', csv, '--batch', 'shared', '--plain', '--notify', receiver.url], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     const started = await startSharingWorkers(mock, 2, ['--until-drained', '--no-catalog', '--plain', '--concurrency', '2'], env);
     workers.push(...started);
@@ -309,7 +310,7 @@ describe('queue mode', () => {
   it('a bad key stops both workers: one run.stopped for the batch', async () => {
     const env = queueEnv('hooks-stopped', { TOKENHOT_API_KEY: 'sk-wrong-key-7731bc' });
     const csv = await writeCsv(4);
-    expect((await runCli(['enqueue', csv, '--batch', 'halted', '--plain', '--notify', receiver.url], env)).code).toBe(0);
+    expect((await runInProcess(['enqueue', csv, '--batch', 'halted', '--plain', '--notify', receiver.url], env)).code).toBe(0);
     const started = [0, 1].map(() => startCli(['work', '--until-drained', '--no-catalog', '--plain'], env));
     workers.push(...started);
     for (const result of await Promise.all(started.map((worker) => worker.done))) expect(result.code).toBe(2);
@@ -324,7 +325,7 @@ describe('queue mode', () => {
   it('run with REDIS_URL: the batch.finished of its batch, from its own worker', async () => {
     const env = queueEnv('hooks-run');
     const csv = await writeCsv(3);
-    const result = await runCli(['run', csv, '--batch', 'queued-run', '--plain', '--notify', receiver.url], env);
+    const result = await runInProcess(['run', csv, '--batch', 'queued-run', '--plain', '--notify', receiver.url], env);
     expect(result.code, result.stderr).toBe(0);
     expect(receiver.received.map((request) => request.event.type)).toEqual(['batch.finished']);
     expectSigned(receiver.received[0]!);
@@ -335,7 +336,7 @@ describe('queue mode', () => {
     receiver.reset([500, 500]);
     const env = queueEnv('hooks-retry', { TOKENHOT_WEBHOOK_BACKOFF_MS: '1500' });
     const csv = await writeCsv(2);
-    const enqueued = await runCli(['enqueue', csv, '--batch', 'retried', '--plain', '--notify', receiver.url], env);
+    const enqueued = await runInProcess(['enqueue', csv, '--batch', 'retried', '--plain', '--notify', receiver.url], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     const first = startCli(['work', '--no-catalog', '--plain'], env);
     workers.push(first);
@@ -367,7 +368,7 @@ describe('queue mode', () => {
   it('at the budget: one batch.over_budget, and batch.finished counting the rows parked', async () => {
     const env = queueEnv('hooks-budget');
     const csv = await writeCsv(4);
-    const enqueued = await runCli(['enqueue', csv, '--batch', 'capped', '--plain', '--model', 'gemini-2.5-flash-image', '--budget-usd', '0.05', '--notify', receiver.url], env);
+    const enqueued = await runInProcess(['enqueue', csv, '--batch', 'capped', '--plain', '--model', 'gemini-2.5-flash-image', '--budget-usd', '0.05', '--notify', receiver.url], env);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     const started = [0, 1].map(() => startCli(['work', '--until-drained', '--no-catalog', '--plain', '--concurrency', '2'], env));
     workers.push(...started);
@@ -386,10 +387,10 @@ describe('queue mode', () => {
     await mkdir(folder, { recursive: true });
     await writeFile(join(folder, 'rows.csv'), ['id,prompt', 'a,"catalog row a"', 'b,"catalog row b"'].join('\n'));
     await writeFile(join(folder, 'nightly.yaml'), `name: nightly\ncsv: rows.csv\nschedule: { every: 1h }\nbatch: "{name}/{date}"\nnotify:\n  - ${receiver.url}\n`);
-    expect((await runCli(['schedule', 'sync', folder], env)).code).toBe(0);
+    expect((await runInProcess(['schedule', 'sync', folder], env)).code).toBe(0);
     const worker = startCli(['work', '--plain', '--concurrency', '2'], env);
     workers.push(worker);
-    const fired = await runCli(['schedule', 'run', 'nightly'], env);
+    const fired = await runInProcess(['schedule', 'run', 'nightly'], env);
     expect(fired.code, fired.stderr).toBe(0);
     await receiver.until('both events', () => receiver.ofType('catalog.firing_finished').length === 1 && receiver.ofType('batch.finished').length === 1);
     worker.child.kill('SIGTERM');

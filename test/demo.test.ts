@@ -7,7 +7,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/processes.js';
+import { runInProcess } from './helpers/cli-in-process.js';
+
 
 describe('demo', () => {
   let dir: string;
@@ -29,7 +30,7 @@ describe('demo', () => {
     await writeFile(join(out, 'ledger', 'earlier-demo.jsonl'), '{"line":"of an earlier demo"}\n');
     await writeFile(join(out, 'catalog', 'earlier-row.png'), 'an image of an earlier demo');
 
-    const demo = await runCli(['demo', '--out', out, '--plain']);
+    const demo = await runInProcess(['demo', '--out', out, '--plain']);
     expect(demo.code, demo.stderr).toBe(0);
     expect(demo.stdout).toMatch(/total\s.*\$\d+\.\d{4}/i);
     const images = (await readdir(join(out, 'catalog'))).filter((name) => /\.(png|jpe?g|webp)$/.test(name));
@@ -48,7 +49,7 @@ describe('demo', () => {
     const out = join(dir, 'real-outputs');
     await mkdir(join(out, 'ledger'), { recursive: true });
     await writeFile(join(out, 'ledger', 'billing.jsonl'), '{"line":"the only record of a bill"}\n');
-    const demo = await runCli(['demo', '--out', out, '--plain']);
+    const demo = await runInProcess(['demo', '--out', out, '--plain']);
     expect(demo.code).toBe(2);
     expect(demo.stderr).toContain('holds files the demo did not make');
     expect(await readFile(join(out, 'ledger', 'billing.jsonl'), 'utf8')).toContain('the only record of a bill');

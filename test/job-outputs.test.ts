@@ -1,8 +1,8 @@
 /**
  * A job definition's `out:` in queue mode: a worker whose own output (TOKENHOT_OUT_DIR) is a
  * local folder writes a catalog firing of a job with `out: s3://...` to that bucket (images,
- * sidecars, manifest, latest/ and ledger), and a job enqueued with `--job` and `out:` a folder to
- * that folder; `report` on each output equals the mock's bill of its rows. A job whose bucket
+ * sidecars, manifest, latest/ and ledger), a job enqueued with `--job` and `out:` a folder to
+ * that folder, and a CSV enqueued with `--out` to its folder; `report` on each output equals the mock's bill of its rows. A job whose bucket
  * cannot be used fails its rows before any call, with the reason, and the others go on.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -45,7 +45,7 @@ function billOf(records: MockRecord[], prompts: string[]): number {
 }
 
 describe("a job's out:", () => {
-  it('sends its batches there whatever the worker writes to: a firing to a bucket, enqueue --job to a folder; a bucket it cannot use fails its rows unbilled', async () => {
+  it('sends its batches there whatever the worker writes to: a firing to a bucket, enqueue --job to a folder (and enqueue --out a CSV\'s); a bucket it cannot use fails its rows unbilled', async () => {
     const { env: queueEnv, mock, out: workerOut, prefix } = await setup('job-outputs');
     const jobs = testFile('jobs');
     const other = testFile('other');
@@ -55,6 +55,7 @@ describe("a job's out:", () => {
       bucket: await promptsOf(join(jobs, 'bucket-rows.csv'), 'bucket'),
       folder: await promptsOf(join(jobs, 'folder-rows.csv'), 'folder'),
       broken: await promptsOf(join(other, 'broken-rows.csv'), 'broken'),
+      flagged: await promptsOf(join(other, 'flagged-rows.csv'), 'flagged'),
     };
     await writeFile(join(jobs, 'to-bucket.yaml'), `name: to-bucket\ncsv: bucket-rows.csv\nschedule: { every: 1h }\nbatch: "{name}"\nout: s3://${BUCKET}/shop/\n`);
     // A folder is relative to the definition file, as its csv is.
@@ -72,6 +73,10 @@ describe("a job's out:", () => {
       const enqueued = await runInProcess(['enqueue', '--job', job, '--plain'], env);
       expect(enqueued.code, enqueued.stderr).toBe(0);
     }
+    // A CSV's batch sent elsewhere by `enqueue --out`.
+    const flaggedOut = testFile('flagged-out');
+    const flagged = await runInProcess(['enqueue', join(other, 'flagged-rows.csv'), '--batch', 'flagged', '--out', flaggedOut, '--plain'], env);
+    expect(flagged.code, flagged.stderr).toBe(0);
     expect((await runInProcess(['schedule', 'run', 'to-bucket'], env)).code).toBe(0);
 
     const worker = startCli(['work', '--concurrency', '4', '--plain'], env);
@@ -83,12 +88,12 @@ describe("a job's out:", () => {
         const counts = await batches.counts(batch);
         return counts.rows === ROWS && counts.done + counts.failed === ROWS;
       };
-      await waitFor('the three batches to settle', async () => (await settled('to-bucket')) && (await settled('to-folder')) && (await settled('broken')));
+      await waitFor('the four batches to settle', async () => (await settled('to-bucket')) && (await settled('to-folder')) && (await settled('broken')) && (await settled('flagged')));
       expect((await batches.counts('to-bucket')).done).toBe(ROWS);
       expect((await batches.counts('to-folder')).done).toBe(ROWS);
       const broken = await batches.failedRows('broken');
       expect(broken).toHaveLength(ROWS);
-      for (const row of broken) expect(row.reason).toContain('the output s3://thb-no-such-bucket/x cannot be used');
+      for (const row of broken) expect(row.reason).toContain('cannot use the output bucket s3://thb-no-such-bucket/x');
     } finally {
       client.disconnect();
     }
@@ -125,9 +130,13 @@ describe("a job's out:", () => {
     const fromFolder = await runInProcess(['report', '--out', folderOut, '--format', 'json'], env);
     expect(Math.abs((JSON.parse(fromFolder.stdout) as { totals: { costUsd: number } }).totals.costUsd - billOf(records, prompts.folder))).toBeLessThan(1e-9);
 
+    expect((await ledger(flaggedOut)).map((entry) => entry.rowId).sort()).toEqual(prompts.flagged.map((_, i) => `p${i}`));
+    expect(existsSync(join(flaggedOut, 'flagged', 'manifest.csv'))).toBe(true);
+
     // The worker's own output holds none of it.
     expect(existsSync(join(workerOut, 'to-bucket'))).toBe(false);
     expect(existsSync(join(workerOut, 'to-folder'))).toBe(false);
+    expect(existsSync(join(workerOut, 'flagged'))).toBe(false);
     expect(await ledger(workerOut)).toEqual([]);
   }, 90_000);
 });

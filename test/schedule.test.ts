@@ -184,7 +184,7 @@ describe('catalog schedules on a real Redis', () => {
     await definitionFile(folder, 'd.yaml', 'name: delta\ncsv: d.csv\nschedule: { every: 30m }\n');
     const sync = await runInProcess(['schedule', 'sync', folder], env);
     expect(sync.code).toBe(1);
-    expect(sync.stdout).toContain('removed beta (its definition is gone)');
+    expect(sync.stdout).toContain(`removed beta (no definition of it in ${folder}`);
     expect(sync.stderr).toMatch(/rejected .*c\.yaml: schedule\.pattern: "0 25 \* \* \*" is not a cron pattern/);
     list = JSON.parse((await runInProcess(['schedule', 'list', '--format', 'json'], env)).stdout) as typeof list;
     expect(list.map((item) => item.name)).toEqual(['alpha', 'delta']);

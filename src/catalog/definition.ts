@@ -93,7 +93,7 @@ const definitionSchema = z
     out: z
       .string()
       .trim()
-      .min(1, 'give a folder or s3://bucket/prefix, or leave out out')
+      .min(1, 'give a folder or s3://bucket/prefix, or remove the field')
       .refine((out) => checkOutputLocation(out) === undefined, { error: (issue) => checkOutputLocation(String(issue.input)) ?? 'bad output location' })
       .optional(),
     // Webhook receivers of the job's batches and firings (signed with TOKENHOT_WEBHOOK_SECRET).

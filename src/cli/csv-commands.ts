@@ -69,6 +69,7 @@ export function registerEnqueueCommand(program: Command): void {
         notifyFlag(csvFlags(program.command('enqueue [csv]')))
           .description('validate a CSV (or a job\'s feed × shots: --job) and add its rows to the queue (REDIS_URL); enqueueing again adds nothing twice')
           .option('--batch <name>', 'batch name (default: the file name)')
+          .option('--out <dir>', 'where the workers write this batch: a folder (the same path on every worker) or s3://bucket/prefix (default: the job\'s out:, else each worker\'s TOKENHOT_OUT_DIR)')
           .option('--strict', 'refuse the whole file when any row is bad or names a model this version does not know, before adding any job')
           .option('--budget-usd <amount>', 'cap on the batch\'s spend across all workers (enqueueing again changes it; needs prices for its models)')
           .option('--retry-failed', 'queue again the rows of this batch that failed on a billed answer (billed again)')

@@ -30,7 +30,7 @@ export const commonFlags = (command: Command): Command =>
   costFlags(
     attemptsFlag(
       command
-        .option('--out <dir>', 'output folder (env TOKENHOT_OUT_DIR; default ./output)', undefined)
+        .option('--out <dir>', 'output folder, or s3://bucket/prefix (env TOKENHOT_OUT_DIR; default ./output; wins over a job\'s out:)', undefined)
         .option('--concurrency <n>', 'calls in flight at once (default 8)', undefined)
         .option('--base-url <url>', 'endpoint base URL (env TOKENHOT_BASE_URL)')
         .option('--timeout <seconds>', 'longest wait for one answer (default 600)'),

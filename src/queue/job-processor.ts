@@ -85,7 +85,8 @@ export class ImageJobProcessor {
     try {
       return await this.parts.pipeline.forOutput(out);
     } catch (error) {
-      const reason = `the output ${out} cannot be used: ${(error as Error).message}`;
+      const message = (error as Error).message;
+      const reason = out && message.includes(out) ? message : `the output ${out} cannot be used: ${message}`;
       this.parts.log.error({ batch: row.batch, row: row.id }, reason);
       await this.failForGood(job, reason, false);
       this.settle(row, { status: 'failed', reason });

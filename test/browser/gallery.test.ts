@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exactUsd } from '../../src/views/gallery-html.js';
 import { formatUsd } from '../../src/cost/pricing.js';
 import type { LedgerEntry } from '../../src/core/types.js';
-import { runCli, startMockProcess, type MockProcess } from '../helpers/processes.js';
+import { startMockProcess, type MockProcess } from '../helpers/processes.js';
 import { launchChromium, RESULTS, type Browser } from './chromium.js';
 import { KEY, ledgerFigures, writeCsv, type LedgerFigures } from './pipeline.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 
 const BATCH = 'spring';
 
@@ -42,10 +43,10 @@ beforeAll(async () => {
     { id: 'gallery', prompt: '富士山と桜、水彩画', model: 'gemini-2.5-flash-image', tags: ['seaside'] },
   ]);
   const env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out, TOKENHOT_DURABLE: '0' };
-  const run = await runCli(['run', csv, '--batch', BATCH, '--plain'], env);
+  const run = await runInProcess(['run', csv, '--batch', BATCH, '--plain'], env);
   // 1: a row failed (the blocked prompt), the others are done.
   expect(run.code, run.stderr).toBe(1);
-  const gallery = await runCli(['gallery', '--batch', BATCH], env);
+  const gallery = await runInProcess(['gallery', '--batch', BATCH], env);
   expect(gallery.code, gallery.stderr).toBe(0);
   expect(gallery.stderr).toContain(`${out}/${BATCH}.gallery.html`);
   ledger = await ledgerFigures(out, BATCH);
@@ -147,7 +148,7 @@ describe('gallery page in Chromium', () => {
 
   it('the HTML cost report of the same run keeps each key on one line, however wide the breakdown', async () => {
     const file = join(dir, 'report.html');
-    const report = await runCli(['report', '--out', out, '--by', 'model,batch,day,tag', '--format', 'html', '--output', file]);
+    const report = await runInProcess(['report', '--out', out, '--by', 'model,batch,day,tag', '--format', 'html', '--output', file]);
     expect(report.code, report.stderr).toBe(0);
     const reportPage = await browser!.context.newPage();
     await reportPage.goto(`file://${file}`);
@@ -185,7 +186,7 @@ describe('gallery page in Chromium', () => {
     ];
     await writeFile(join(reportOut, 'ledger', 'a.jsonl'), lines.map((entry) => `${JSON.stringify(entry)}\n`).join(''));
     const file = join(dir, 'wide-report.html');
-    const report = await runCli(['report', '--out', reportOut, '--by', 'provider,model,batch,day,tag', '--format', 'html', '--output', file]);
+    const report = await runInProcess(['report', '--out', reportOut, '--by', 'provider,model,batch,day,tag', '--format', 'html', '--output', file]);
     expect(report.code, report.stderr).toBe(0);
     const reportPage = await browser!.context.newPage();
     await reportPage.setViewportSize({ width: 1280, height: 900 });

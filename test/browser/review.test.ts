@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, startMockProcess, type CliProcess, type MockProcess } from '../helpers/processes.js';
+import { startCli, startMockProcess, type CliProcess, type MockProcess } from '../helpers/processes.js';
 import { launchChromium, RESULTS, type Browser } from './chromium.js';
 import { KEY, writeCsv } from './pipeline.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 
 const BATCH = 'bags';
 
@@ -46,7 +47,7 @@ beforeAll(async () => {
   mock = await startMockProcess(['--api-key', KEY]);
   env = { TOKENHOT_API_KEY: KEY, TOKENHOT_BASE_URL: mock.url, TOKENHOT_OUT_DIR: out, TOKENHOT_DURABLE: '0' };
   const rows = Array.from({ length: 10 }, (_, index) => ({ id: `bag-${index + 1}`, prompt: `Leather bag ${index + 1}, studio light`, model: 'gemini-2.5-flash-image' }));
-  const run = await runCli(['run', await writeCsv(join(dir, 'bags.csv'), rows), '--batch', BATCH, '--plain'], env);
+  const run = await runInProcess(['run', await writeCsv(join(dir, 'bags.csv'), rows), '--batch', BATCH, '--plain'], env);
   expect(run.code, run.stderr).toBe(0);
   url = await startReview();
   page = await browser.context.newPage();
@@ -121,7 +122,7 @@ describe('review page in Chromium', () => {
   });
 
   it('lists the two rejected rows in the CLI', async () => {
-    const listed = await runCli(['review', 'list', '--out', out, '--rejected', '--format', 'json'], env);
+    const listed = await runInProcess(['review', 'list', '--out', out, '--rejected', '--format', 'json'], env);
     expect(listed.code, listed.stderr).toBe(0);
     expect((JSON.parse(listed.stdout) as { rowId: string; note: string }[]).map((row) => [row.rowId, row.note])).toEqual([
       ['bag-4', 'strap has three buckles'],
@@ -145,7 +146,7 @@ describe('review page in Chromium', () => {
     expect(type).toBe('opaque');
     await expect.poll(() => statuses).toEqual([403]);
     await other.close();
-    const listed = await runCli(['review', 'list', '--out', out, '--approved', '--format', 'json'], env);
+    const listed = await runInProcess(['review', 'list', '--out', out, '--approved', '--format', 'json'], env);
     expect((JSON.parse(listed.stdout) as { rowId: string }[]).map((row) => row.rowId)).toEqual(['bag-1', 'bag-2', 'bag-3']);
   });
 });

@@ -33,7 +33,7 @@ export interface RowInput {
   config: Config;
   job?: CatalogDefinition;
   /**
-   * Where the workers write this batch when the job names an output (`out:`, or `--out` over it):
+   * Where the workers write this batch when it is named for it (`--out`, else the job's `out:`):
    * an absolute folder or a bucket URL, carried by each queued row. Unset: each worker's own output.
    */
   out?: string;
@@ -41,7 +41,9 @@ export interface RowInput {
 
 export async function rowInput(csv: string | undefined, flags: JobInputFlags, config: Config, warn: (message: string) => void): Promise<RowInput> {
   if ((csv === undefined) === (flags.job === undefined)) throw new UsageError(csv === undefined ? 'give a CSV file, or a job definition with --job FILE' : `give a CSV file or --job, not both (${csv}, --job ${flags.job})`);
-  if (csv !== undefined) return { path: csv, source: csvSource(csv), batch: batchNameFor(csv, flags.batch), ...(flags.budgetUsd !== undefined ? { budgetUsd: flags.budgetUsd } : {}), config };
+  if (csv !== undefined) {
+    return { path: csv, source: csvSource(csv), batch: batchNameFor(csv, flags.batch), ...(flags.budgetUsd !== undefined ? { budgetUsd: flags.budgetUsd } : {}), config, ...namedOutput(flags.out) };
+  }
   const job = await loadDefinition(flags.job!);
   if ('reason' in job) throw new UsageError(formatDefinitionProblem(job));
   const defaults = job.defaults;
@@ -61,6 +63,11 @@ export async function rowInput(csv: string | undefined, flags: JobInputFlags, co
       ...(defaults.imageSize && flags.imageSize === undefined ? { imageSize: defaults.imageSize } : {}),
     },
     job,
-    ...(job.out !== undefined ? { out: absoluteOutput(outDir) } : {}),
+    ...namedOutput(flags.out ?? job.out),
   };
+}
+
+/** The output named for a batch, as every worker reads it (TOKENHOT_OUT_DIR is each worker's own, not the batch's). */
+function namedOutput(out: string | undefined): { out?: string } {
+  return out === undefined ? {} : { out: absoluteOutput(out) };
 }

@@ -31,7 +31,7 @@ export async function scheduleCommand(action: 'sync' | 'list' | 'remove' | 'run'
         const catalogs = new CatalogState(connection, settings.prefix);
         for (const definition of result.definitions) await catalogs.forgetFeedColumns(definition.name);
         for (const name of result.upserted) process.stdout.write(`synced ${name}\n`);
-        for (const name of result.removed) process.stdout.write(`removed ${name} (its definition is gone)\n`);
+        for (const name of result.removed) process.stdout.write(`removed ${name} (no definition of it in ${argument}: the folder synced is the whole set of jobs)\n`);
         for (const problem of result.problems) process.stderr.write(`rejected ${formatDefinitionProblem(problem)} (a scheduler it had is kept as it was)\n`);
         for (const definition of result.definitions) {
           if (!existsSync(definition.csv)) process.stderr.write(`warning: ${definition.name}: its CSV ${definition.csv} does not exist; each firing fails until it does\n`);

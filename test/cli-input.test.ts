@@ -237,8 +237,8 @@ describe('help', () => {
     const run = await help('run');
     for (const part of ['TOKENHOT_API_KEY', 'TOKENHOT_BASE_URL', 'REDIS_URL', 'Exit status:', '130', 'image_size', 'reference_images', '--redo-changed']) expect(run).toContain(part);
     const enqueue = await help('enqueue');
-    for (const part of ['REDIS_URL', 'TOKENHOT_QUEUE_PREFIX', 'Exit status:', 'aspect_ratio', '--delimiter']) expect(enqueue).toContain(part);
-    for (const unused of ['--concurrency', '--base-url', '--timeout', '--image-only', '--out', 'TOKENHOT_API_KEY']) expect(enqueue).not.toContain(unused);
+    for (const part of ['REDIS_URL', 'TOKENHOT_QUEUE_PREFIX', 'Exit status:', 'aspect_ratio', '--delimiter', 'where the workers write this batch']) expect(enqueue).toContain(part);
+    for (const unused of ['--concurrency', '--base-url', '--timeout', '--image-only', 'TOKENHOT_API_KEY']) expect(enqueue).not.toContain(unused);
     expect(enqueue).toContain('--batch <name>          batch name (default: the file name)');
     expect(await help('estimate')).toContain('prompt            required');
     for (const command of ['work', 'status', 'report', 'budget', 'pause', 'mock-server', 'gallery', 'dashboard']) {

@@ -97,6 +97,9 @@ describe("a job's out:", () => {
     } finally {
       client.disconnect();
     }
+    const status = (await runInProcess(['status'], env)).stdout;
+    expect(status).toContain(`batch to-bucket is written to s3://${BUCKET}/shop\n`);
+    expect(status).toContain(`batch flagged is written to ${flaggedOut}\n`);
     // A stopped worker ships the rest of its spooled ledger to the bucket.
     worker.child.kill('SIGTERM');
     expect((await worker.done).code).toBe(0);

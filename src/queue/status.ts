@@ -24,6 +24,8 @@ export interface BatchStatus {
   budgetUsd?: number;
   budgetPico?: bigint;
   failedRows: { id: string; reason: string }[];
+  /** Where the workers write the batch when it was given an output of its own (`--out`, a job's `out:`). */
+  output?: string;
 }
 
 export interface QueueStatus {
@@ -61,7 +63,7 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
   ]);
   const batches: BatchStatus[] = [];
   for (const name of names) {
-    const counts = await state.counts(name);
+    const [counts, meta] = await Promise.all([state.counts(name), state.meta(name)]);
     const activeCount = active.get(name) ?? 0;
     // Parked over-budget jobs sit in BullMQ's delayed set; they are shown as over budget.
     const delayedCount = Math.max(0, (delayed.get(name) ?? 0) - counts.overBudget);
@@ -78,6 +80,7 @@ export async function readStatus(queue: Queue<ImageJobData>, state: BatchState, 
       spendUsd: picoToUsd(counts.spendPico),
       ...(counts.budgetPico !== undefined ? { budgetPico: counts.budgetPico, budgetUsd: picoToUsd(counts.budgetPico) } : {}),
       failedRows: options.failedLimit > 0 ? await state.failedRows(name, options.failedLimit) : [],
+      ...(meta.out ? { output: meta.out } : {}),
     });
   }
   const catalogs = await Promise.all((await catalogState.names()).map(async (name) => ({ name, runs: await catalogState.runs(name, 5) })));
@@ -129,6 +132,7 @@ export function renderStatus(status: QueueStatus, rates?: Map<string, { perMinut
   } else if (status.batches.length === 0) out.push('(no batches yet: tokenhot-batch enqueue <csv> --batch NAME)');
   if (status.paused) out.push(`queue PAUSED${status.pauseReason ? `: ${status.pauseReason}` : ''} (tokenhot-batch resume)`);
   if (status.rateLimitedForMs > 0) out.push(`rate limited: no call starts for ${(status.rateLimitedForMs / 1000).toFixed(1)} s`);
+  for (const batch of status.batches) if (batch.output) out.push(`batch ${batch.batch} is written to ${batch.output}`);
   for (const batch of status.batches) {
     if (batch.overBudget > 0) out.push(`batch ${batch.batch} is OVER BUDGET: ${batch.overBudget} row(s) wait (tokenhot-batch budget ${batch.batch} --usd MORE)`);
   }

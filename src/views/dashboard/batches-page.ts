@@ -6,6 +6,7 @@ import type { QueueStatus } from '../../queue/status.js';
 import { escapeHtml, exactUsd } from '../gallery-html.js';
 import { formatUsd } from '../../cost/pricing.js';
 import { REVIEW_PATH } from '../review/server.js';
+import { isBucketUrl } from '../../output/location.js';
 
 export interface BatchesPageOptions {
   /** Where Bull Board is mounted, for links to a queue's jobs. */
@@ -63,7 +64,7 @@ export function renderBatchesPage(status: QueueStatus, options: BatchesPageOptio
   const rows = status.batches.map((batch) => {
     const rate = options.rates?.get(batch.batch);
     return `<tr data-batch="${escapeHtml(batch.batch)}"${batch.overBudget > 0 ? ' class="over"' : ''}>
-<td>${batch.failed > 0 ? `<a href="#batch-${escapeHtml(encodeURIComponent(batch.batch))}" title="its failed rows"><code>${escapeHtml(batch.batch)}</code></a>` : `<code>${escapeHtml(batch.batch)}</code>`}${batch.done > 0 ? ` <a class="review-link" href="${escapeHtml(`${REVIEW_PATH}/${encodeURIComponent(batch.batch)}`)}">review</a>` : ''}</td>
+<td>${batch.failed > 0 ? `<a href="#batch-${escapeHtml(encodeURIComponent(batch.batch))}" title="its failed rows"><code>${escapeHtml(batch.batch)}</code></a>` : `<code>${escapeHtml(batch.batch)}</code>`}${batch.done > 0 && !(batch.output && isBucketUrl(batch.output)) ? ` <a class="review-link" href="${escapeHtml(`${REVIEW_PATH}/${encodeURIComponent(batch.batch)}`)}">review</a>` : ''}</td>
 <td data-field="rows">${count(batch.rows)}</td>
 <td data-field="waiting">${count(batch.waiting)}</td>
 <td data-field="active">${count(batch.active)}</td>

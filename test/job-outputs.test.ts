@@ -5,6 +5,8 @@
  * that folder, and a CSV enqueued with `--out` to its folder; `report` on each output equals the mock's bill of its rows. A job whose bucket
  * cannot be used fails its rows before any call, with the reason, and the others go on.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,8 @@ import type { LedgerEntry } from '../src/core/types.js';
 import { runInProcess } from './helpers/cli-in-process.js';
 import { mockBill, usd } from './helpers/mock-bill.js';
 import { startCli, type MockRecord } from './helpers/processes.js';
-import { billed, ledger, processes, redisUrl, setup, sha256, testFile, useQueueHarness, waitFor } from './helpers/queue-harness.js';
+import { billed, ledger, processes, redisUrl, setup, sha256, testFile, useQueueHarness, waitFor, worker } from './helpers/queue-harness.js';
+import { safeHostname } from '../src/output/host-processes.js';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 
 useQueueHarness();
@@ -142,4 +145,21 @@ describe("a job's out:", () => {
     expect(existsSync(join(workerOut, 'flagged'))).toBe(false);
     expect(await ledger(workerOut)).toEqual([]);
   }, 90_000);
+
+  it("a worker starting ships the ledger segment a killed process left in a job bucket's spool", async () => {
+    const { env: queueEnv } = await setup('job-outputs-leftover');
+    const spool = testFile('spool-leftover');
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await once(dead, 'exit');
+    // As a worker SIGKILLed while it wrote to a job's `out: s3://thb-job-out/left`: its segment, by its pid.
+    const name = `20261130T000000-${safeHostname()}-${dead.pid}-1.jsonl`;
+    await mkdir(join(spool, BUCKET, 'left', 'ledger'), { recursive: true });
+    const line = '{"rowId":"x1","batch":"left"}\n';
+    await writeFile(join(spool, BUCKET, 'left', 'ledger', name), line);
+    const env = { ...queueEnv, ...s3.env, TOKENHOT_SPOOL_DIR: spool };
+    const drained = await worker(env, ['--no-catalog']).done;
+    expect(drained.code, drained.stderr).toBe(0);
+    expect((await s3.read(BUCKET, `left/ledger/${name}`)).toString()).toBe(line);
+    expect(existsSync(join(spool, BUCKET, 'left', 'ledger', name))).toBe(false);
+  });
 });

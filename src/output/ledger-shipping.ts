@@ -14,6 +14,13 @@ import { processAlive, safeHostname } from './host-processes.js';
 import { LEDGER_DIR, segmentWriter } from './ledger-files.js';
 import type { S3Bucket } from './s3-bucket.js';
 
+/** A spooled segment no process is writing: of a process of this machine that is gone, or this process's own but `current`. */
+export function isLeftover(name: string, current?: string): boolean {
+  const writer = segmentWriter(name);
+  if (!writer || writer.host !== safeHostname()) return false;
+  return writer.pid === process.pid ? name !== current : !processAlive(writer.pid);
+}
+
 export class LedgerShipper {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Segments whose upload failed, warned about once each. */
@@ -55,12 +62,7 @@ export class LedgerShipper {
    */
   async shipLeftovers(current?: string): Promise<void> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
-    const host = safeHostname();
-    const left = names.filter((name) => {
-      const writer = segmentWriter(name);
-      if (!writer || writer.host !== host) return false;
-      return writer.pid === process.pid ? join(this.dir, name) !== current : !processAlive(writer.pid);
-    });
+    const left = names.filter((name) => isLeftover(name, current === undefined ? undefined : basename(current)));
     await Promise.all(left.map((name) => this.ship(join(this.dir, name))));
   }
 

@@ -82,9 +82,13 @@ export function absoluteOutput(out: string): string {
  * local ledger does. Per bucket and prefix, so that one output's segments never ship to another.
  */
 export function spoolDirOf(location: BucketLocation, env: NodeJS.ProcessEnv = process.env): string {
+  return join(spoolRoot(env), location.bucket, ...(location.prefix ? location.prefix.split('/') : []));
+}
+
+/** The folder under which this machine's spools are, one per bucket and prefix (see `spoolDirOf`). */
+export function spoolRoot(env: NodeJS.ProcessEnv = process.env): string {
   const given = env.TOKENHOT_SPOOL_DIR?.trim();
-  const root = given ? resolve(given) : join(env.XDG_STATE_HOME?.trim() || join(homedir(), '.local', 'state'), 'tokenhot-batch', 'spool');
-  return join(root, location.bucket, ...(location.prefix ? location.prefix.split('/') : []));
+  return given ? resolve(given) : join(env.XDG_STATE_HOME?.trim() || join(homedir(), '.local', 'state'), 'tokenhot-batch', 'spool');
 }
 
 /**

@@ -22,6 +22,7 @@ import type { Config } from '../core/config.js';
 import { UsageError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { createPipeline, type Pipeline } from '../run/pipeline.js';
+import { bucketsWithLeftovers } from '../output/spool-leftovers.js';
 import { connectRedis, describeRedis, evictionWarning, imagesQueue, type ImageJobData, type QueueSettings } from './queue.js';
 import { serveMetrics, WorkerMetrics } from './metrics.js';
 import { LONGEST_SLOT_WAIT_MS, QuotaControl, ScopedQuotas } from './quota-control.js';
@@ -83,6 +84,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   const { connection, pipeline, queue, batches, webhooks } = await openQueue(config, options);
   const catalogs = new CatalogState(connection, settings.prefix);
   if (options.untilDrained) await refusePausedQueueOrClose(queue, batches, pipeline, connection);
+  await shipLeftoverSpools(pipeline, log);
   const quotas = new ScopedQuotas((scope) => new QuotaControl(queue, connection, settings.prefix, log, LONGEST_SLOT_WAIT_MS, scope), { rpm: options.rpm, globalConcurrency: options.globalConcurrency });
   const metrics = new WorkerMetrics();
   metrics.concurrency.set(options.concurrency);
@@ -139,6 +141,22 @@ async function openQueue(config: Config, options: WorkerOptions): Promise<{ conn
   const webhooks = openWorkerWebhooks(connection, options.settings.prefix, config, options.log);
   const batches = new BatchState(connection, options.settings.prefix, webhooks.outbox);
   return { connection, pipeline, queue, batches, webhooks };
+}
+
+/**
+ * The spools of this machine holding ledger segments of a process that is gone (a killed worker's
+ * lines for a job's own bucket): their outputs are opened, which ships them now rather than at
+ * that job's next row. The worker's own output shipped its spool as it opened. Resolves once
+ * each opening has started.
+ */
+async function shipLeftoverSpools(pipeline: Pipeline, log: Logger): Promise<void> {
+  // Not waited for: the opening is the pipeline's, and closing the pipeline waits for it.
+  for (const output of await bucketsWithLeftovers().catch(() => [] as string[])) {
+    void pipeline.forOutput(output).then(
+      () => log.info({ output }, 'shipping the ledger segments a stopped process left in this machine\'s spool'),
+      (error: unknown) => log.warn({ output, err: (error as Error).message }, 'ledger segments a stopped process left in this machine\'s spool not shipped yet'),
+    );
+  }
 }
 
 /** `run.stopped` to the batches a fatal error leaves unsettled; a failure is logged, the stop goes on. */

@@ -141,7 +141,10 @@ describe('429s', () => {
     expect(summary.done).toBe(12);
     const starts = provider.startedAfter(provider.callsFor('a')[0]!).map((call) => call.at);
     expect(starts).toHaveLength(4);
-    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(45);
+    // 20 a second: the four starts take at least three paces of 50 ms. Each start may come late
+    // on a loaded machine and the next on time, so single gaps can be shorter; without the cap
+    // the four start within a few ms.
+    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(100);
   });
 
   it('a per-day quota stops the run: no row is called after it, and the rows left are not run', async () => {

@@ -59,11 +59,15 @@ describe("a job's out:", () => {
       folder: await promptsOf(join(jobs, 'folder-rows.csv'), 'folder'),
       broken: await promptsOf(join(other, 'broken-rows.csv'), 'broken'),
       flagged: await promptsOf(join(other, 'flagged-rows.csv'), 'flagged'),
+      unwritable: await promptsOf(join(other, 'unwritable-rows.csv'), 'unwritable'),
     };
     await writeFile(join(jobs, 'to-bucket.yaml'), `name: to-bucket\ncsv: bucket-rows.csv\nschedule: { every: 1h }\nbatch: "{name}"\nout: s3://${BUCKET}/shop/\n`);
     // A folder is relative to the definition file, as its csv is.
     await writeFile(join(jobs, 'to-folder.yaml'), 'name: to-folder\ncsv: folder-rows.csv\nschedule: { every: 1h }\nout: ../folder-out\n');
     await writeFile(join(other, 'broken.yaml'), 'name: broken\ncsv: broken-rows.csv\nout: s3://thb-no-such-bucket/x\n');
+    // A folder no worker can make: a file is in the way.
+    await writeFile(join(other, 'blocker'), 'a file, not a folder\n');
+    await writeFile(join(other, 'unwritable.yaml'), 'name: unwritable\ncsv: unwritable-rows.csv\nout: blocker/images\n');
     const folderOut = testFile('folder-out');
     const env = { ...queueEnv, ...s3.env, TOKENHOT_SPOOL_DIR: testFile('spool') };
 
@@ -72,14 +76,20 @@ describe("a job's out:", () => {
     const list = await runInProcess(['schedule', 'list'], env);
     expect(list.stdout).toContain(`out s3://${BUCKET}/shop\n`);
     expect(list.stdout).toContain(`out ${folderOut}\n`);
-    for (const job of [join(jobs, 'to-folder.yaml'), join(other, 'broken.yaml')]) {
-      const enqueued = await runInProcess(['enqueue', '--job', job, '--plain'], env);
+    // The outputs that cannot be used: tried twice (a second attempt after the backoff), then failed.
+    for (const [job, attempts] of [[join(jobs, 'to-folder.yaml'), '5'], [join(other, 'broken.yaml'), '2'], [join(other, 'unwritable.yaml'), '2']] as const) {
+      const enqueued = await runInProcess(['enqueue', '--job', job, '--attempts', attempts, '--plain'], env);
       expect(enqueued.code, enqueued.stderr).toBe(0);
     }
     // A CSV's batch sent elsewhere by `enqueue --out`.
     const flaggedOut = testFile('flagged-out');
     const flagged = await runInProcess(['enqueue', join(other, 'flagged-rows.csv'), '--batch', 'flagged', '--out', flaggedOut, '--plain'], env);
     expect(flagged.code, flagged.stderr).toBe(0);
+    // A batch keeps the output it was given: another one would split it.
+    const elsewhere = await runInProcess(['enqueue', join(other, 'flagged-rows.csv'), '--batch', 'flagged', '--out', testFile('elsewhere'), '--plain'], env);
+    expect([elsewhere.code, elsewhere.stderr]).toEqual([2, expect.stringContaining(`batch flagged is written to ${flaggedOut}, not ${testFile('elsewhere')}`)]);
+    const late = await runInProcess(['enqueue', '--job', join(jobs, 'to-folder.yaml'), '--out', testFile('elsewhere'), '--plain'], env);
+    expect([late.code, late.stderr]).toEqual([2, expect.stringContaining(`batch to-folder is written to ${folderOut}`)]);
     expect((await runInProcess(['schedule', 'run', 'to-bucket'], env)).code).toBe(0);
 
     const worker = startCli(['work', '--concurrency', '4', '--plain'], env);
@@ -91,12 +101,16 @@ describe("a job's out:", () => {
         const counts = await batches.counts(batch);
         return counts.rows === ROWS && counts.done + counts.failed === ROWS;
       };
-      await waitFor('the four batches to settle', async () => (await settled('to-bucket')) && (await settled('to-folder')) && (await settled('broken')) && (await settled('flagged')));
+      const names = ['to-bucket', 'to-folder', 'broken', 'flagged', 'unwritable'];
+      await waitFor('the batches to settle', async () => (await Promise.all(names.map(settled))).every(Boolean));
       expect((await batches.counts('to-bucket')).done).toBe(ROWS);
       expect((await batches.counts('to-folder')).done).toBe(ROWS);
       const broken = await batches.failedRows('broken');
       expect(broken).toHaveLength(ROWS);
       for (const row of broken) expect(row.reason).toContain('cannot use the output bucket s3://thb-no-such-bucket/x');
+      const unwritable = await batches.failedRows('unwritable');
+      expect(unwritable).toHaveLength(ROWS);
+      for (const row of unwritable) expect(row.reason).toContain(`cannot write to the output folder ${join(other, 'blocker', 'images')}: ENOTDIR`);
     } finally {
       client.disconnect();
     }
@@ -105,11 +119,13 @@ describe("a job's out:", () => {
     expect(status).toContain(`batch flagged is written to ${flaggedOut}\n`);
     // A stopped worker ships the rest of its spooled ledger to the bucket.
     worker.child.kill('SIGTERM');
-    expect((await worker.done).code).toBe(0);
+    const stopped = await worker.done;
+    expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toContain('tried again later');
 
     const records = await mock.requests();
-    // Nothing of the job whose bucket is not there was sent (or billed).
-    expect(records.filter((record) => prompts.broken.includes(record.prompt))).toEqual([]);
+    // Nothing of the jobs whose output cannot be used was sent (or billed).
+    expect(records.filter((record) => prompts.broken.includes(record.prompt) || prompts.unwritable.includes(record.prompt))).toEqual([]);
     const sent = new Map(billed(records).map((record) => [record.prompt, record.images.map((image) => image.sha256)]));
 
     // The firing's batch is in the bucket: every image the mock sent, its manifest, latest/ and ledger.

@@ -4,7 +4,10 @@
  * what a killed process of this machine left as it starts, its closed segments as it goes, and
  * its last one at `close`.
  */
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UsageError } from '../core/errors.js';
 import { Ledger } from './ledger.js';
 import { LEDGER_DIR } from './ledger-files.js';
 import { LedgerShipper } from './ledger-shipping.js';
@@ -35,10 +38,16 @@ export async function openOutput(outDir: string, options: OutputOptions = {}): P
   const store = new OutputStore(outDir, { durable: options.durable, env: options.env });
   const bucket = store.bucket;
   if (!bucket) {
+    await checkWritableFolder(store.root);
     const ledger = new Ledger(store.root, { durable: options.durable });
     return { store, ledger, close: () => ledger.close() };
   }
-  await bucket.check();
+  try {
+    await bucket.check();
+  } catch (error) {
+    bucket.close();
+    throw error;
+  }
   const warn = options.warn ?? ((message: string) => void process.stderr.write(`warning: ${message}\n`));
   const shipper = new LedgerShipper(bucket, join(store.workDir, LEDGER_DIR), warn);
   const ledger: Ledger = new Ledger(store.workDir, {
@@ -64,4 +73,17 @@ export async function openOutput(outDir: string, options: OutputOptions = {}): P
       bucket.close();
     },
   };
+}
+
+/**
+ * A folder that cannot be made or written is said before any row is sent: a row's answer is
+ * billed before its image is saved, and its ledger line goes to the same folder.
+ */
+async function checkWritableFolder(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+    await access(path, constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`cannot write to the output folder ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }

@@ -13,6 +13,7 @@ import { rejectedRowCount, rowChecks, strictRejection, type CsvReading, type Row
 import type { BatchRow } from '../core/types.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
 import { connectRedis, type QueueSettings } from './queue.js';
+import { UsageError } from '../core/errors.js';
 
 export interface EnqueueOptions {
   csvPath: string;
@@ -71,12 +72,13 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   const summary: EnqueueSummary = { batch: options.batch, added: 0, alreadyQueued: 0, rejected: [] };
   const chunkSize = options.chunkSize ?? 500;
   const jobOptions = imageJobOptions(options.retry);
+  const out = await batchOutput(batches, options.batch, options.out);
   await batches.register(options.batch, {
     csv: options.csvPath,
     ...(options.notify && options.notify.length > 0 ? { notify: JSON.stringify(options.notify) } : {}),
     ...(options.job ? { job: options.job } : {}),
     ...(options.deliver ? { deliver: options.deliver } : {}),
-    ...(options.out ? { out: options.out } : {}),
+    ...(out ? { out } : {}),
   });
   if (options.budgetPico !== undefined) await setBudgetAndRelease(queue, batches, options.batch, options.budgetPico);
 
@@ -91,7 +93,7 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   // Most batches have no failed row: then no chunk needs to look for one.
   const failedBefore = (await batches.failedCount(options.batch)) > 0;
   const send = async (rows: BatchRow[]): Promise<void> => {
-    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, { retryFailed: options.retryFailed, failedBefore, out: options.out });
+    const added = await enqueueRows(queue, batches, options.batch, rows, jobOptions, { retryFailed: options.retryFailed, failedBefore, out });
     summary.added += added.length;
     summary.alreadyQueued += rows.length - added.length;
     options.progress?.update(progressOf(summary));
@@ -135,6 +137,23 @@ export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState
   options.progress?.update(final);
   options.progress?.stop();
   return summary;
+}
+
+/**
+ * The output a batch's rows carry: the one it was first given, also when enqueued again without
+ * one. Another one is refused, as is one for a batch whose rows went to each worker's own output:
+ * either would split the batch (and its manifest) across two places.
+ */
+async function batchOutput(batches: BatchState, batch: string, given: string | undefined): Promise<string | undefined> {
+  const meta = await batches.meta(batch);
+  if (meta.out !== undefined) {
+    if (given !== undefined && given !== meta.out) throw new UsageError(`batch ${batch} is written to ${meta.out}, not ${given}: enqueue it with that output (or none), or as another --batch`);
+    return meta.out;
+  }
+  if (given !== undefined && (await batches.counts(batch)).rows > 0) {
+    throw new UsageError(`batch ${batch} has rows written to each worker's own output; it cannot be given the output ${given} now (it would be split): enqueue the file as another --batch`);
+  }
+  return given;
 }
 
 /** Enqueue's progress: rows added, already queued (enqueueing again adds none), rejected. */

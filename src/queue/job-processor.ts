@@ -56,6 +56,8 @@ export class ImageJobProcessor {
   /** Settles a job's row: done, failed for good, parked over budget or sent back (a thrown BullMQ error). */
   async process(job: Job<ImageJobData>, token?: string): Promise<JobResult> {
     const { row } = job.data;
+    // A catalog row's done mark does not say for which content: its sidecar decides (finishedEarlier).
+    if (!row.contentHash && (await this.parts.batches.isDone(row.batch, row.id))) return { alreadyDone: true };
     const output = await this.outputOf(job);
     if (await this.finishedEarlier(job, output.store)) return { alreadyDone: true };
     const missing = this.models.stopped(row.batch, row.model);
@@ -76,9 +78,10 @@ export class ImageJobProcessor {
   }
 
   /**
-   * Where the job's row is written: the worker's output, or the one its job names (`out:`). One
-   * that cannot be opened (a bucket not there, no credentials for it) fails the row unbilled,
-   * before any call: enqueueing again (or the catalog's next firing) queues it again.
+   * Where the job's row is written: the worker's output, or the one its batch was given (`out:`,
+   * `enqueue --out`). One that cannot be opened (a bucket not there or not answering, a folder not
+   * writable) is retried as a transient error, and fails the row unbilled once its attempts are
+   * used, before any call: enqueueing again (or the catalog's next firing) queues it again.
    */
   private async outputOf(job: Job<ImageJobData>): Promise<RowContext> {
     const { row, out } = job.data;
@@ -87,6 +90,11 @@ export class ImageJobProcessor {
     } catch (error) {
       const message = (error as Error).message;
       const reason = out && message.includes(out) ? message : `the output ${out} cannot be used: ${message}`;
+      const attempts = job.opts.attempts ?? this.parts.config.retry.attempts;
+      if (job.attemptsMade + 1 < attempts) {
+        this.parts.log.warn({ batch: row.batch, row: row.id, attempt: job.attemptsMade + 1, attempts }, `${reason}; tried again later`);
+        throw new Error(reason);
+      }
       this.parts.log.error({ batch: row.batch, row: row.id }, reason);
       await this.failForGood(job, reason, false);
       this.settle(row, { status: 'failed', reason });
@@ -97,8 +105,6 @@ export class ImageJobProcessor {
   /** A job recovered from a stalled worker may have been finished already: never pay twice. */
   private async finishedEarlier(job: Job<ImageJobData>, store: OutputStore): Promise<boolean> {
     const { row } = job.data;
-    // A catalog row's done mark does not say for which content, so its sidecar decides.
-    if (!row.contentHash && (await this.parts.batches.isDone(row.batch, row.id))) return true;
     const sidecar = await store.readSidecar<Sidecar>(row.batch, row.id);
     if (sidecar?.status === 'done' && sidecar.contentHash === row.contentHash) {
       await this.markDone(job, store);

@@ -78,14 +78,16 @@ export async function createPipeline(config: Config): Promise<Pipeline> {
       return contextOf(await opened);
     },
     async close() {
-      const all = await Promise.allSettled(outputs.values());
-      for (const result of all) {
-        if (result.status !== 'fulfilled') continue;
-        await result.value.photos.close();
-        await result.value.output.close();
-      }
+      const opened = (await Promise.allSettled(outputs.values())).flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      // Each output closes (and ships its spool) even when another one fails to.
+      const closed = await Promise.allSettled(opened.map(async ({ photos, output }) => {
+        await photos.close();
+        await output.close();
+      }));
       await provider.close();
       await links.close();
+      const failed = closed.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   };
 }

@@ -257,7 +257,7 @@ export async function runCommand(csv: string | undefined, flags: RunFlags, log: 
     const { queueSettings } = await import('../../queue/queue.js');
     await rememberNotifyUrls(queueSettings(config.redisUrl, flags.prefix), batch, notify);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath: input.path, source: input.source, ...(input.job ? { job: input.job.name, deliver: input.job.deliver } : {}), out: input.out, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
+      { csvPath: input.path, source: input.source, ...(input.job ? { job: input.job.name, deliver: input.job.deliver } : {}), ...(input.job?.out !== undefined ? { out: input.out } : {}), batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
       log,
     );

@@ -110,6 +110,9 @@ describe('--job', () => {
       const refused = await runInProcess(['run', '--job', bad], env);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(`${bad}: out: output "ftp://files.example/cups": only s3:// URLs are supported`);
+      await writeFile(bad, 'name: bad-out\ncsv: cups.csv\nout: ~/images\n');
+      const tilde = await runInProcess(['run', '--job', bad], env);
+      expect([tilde.code, tilde.stderr]).toEqual([2, expect.stringContaining(`${bad}: out: "~/images": a leading ~ is not expanded here`)]);
     } finally {
       await mock.stop();
     }

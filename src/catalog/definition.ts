@@ -95,6 +95,8 @@ const definitionSchema = z
       .trim()
       .min(1, 'give a folder or s3://bucket/prefix, or remove the field')
       .refine((out) => checkOutputLocation(out) === undefined, { error: (issue) => checkOutputLocation(String(issue.input)) ?? 'bad output location' })
+      // No shell reads this file: "~/images" would be a folder named "~" beside it.
+      .refine((out) => !out.startsWith('~'), { error: (issue) => `"${String(issue.input)}": a leading ~ is not expanded here; give the folder relative to this file, or its absolute path` })
       .optional(),
     // Webhook receivers of the job's batches and firings (signed with TOKENHOT_WEBHOOK_SECRET).
     notify: z.array(z.url({ protocol: /^https?$/, error: 'each notify entry must be an http(s) URL' })).min(1, 'give at least one URL, or leave notify out').optional(),

@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ImageLinks } from '../src/providers/image-link.js';
 import { OutputStore } from '../src/output/storage.js';
+import { notingSink, type NotedWrite } from './helpers/noting-sink.js';
 import type { ImageSink } from '../src/providers/provider.js';
 
 const KEY = 'sk-link-test-key-0123456789';
@@ -182,23 +183,8 @@ describe('fetching an image link', () => {
 });
 
 describe('memory: a download is gathered in one small buffer, reused', () => {
-  /** The store's sink, noting each write: its length and the memory its bytes lie in. */
-  function noting(writes: { bytes: number; memory: ArrayBufferLike }[], rowId: string): ImageSink {
-    const sink = store.imageSink('b', rowId);
-    return {
-      async open() {
-        const writer = await sink.open();
-        return {
-          write: (bytes) => {
-            writes.push({ bytes: bytes.byteLength, memory: bytes.buffer });
-            return writer.write(bytes);
-          },
-          close: () => writer.close(),
-          discard: () => writer.discard(),
-        };
-      },
-    };
-  }
+  /** The store's sink, noting each write (test/helpers/noting-sink.ts). */
+  const noting = (writes: NotedWrite[], rowId: string): ImageSink => notingSink(store.imageSink('b', rowId), writes);
 
   it('two 1.5 MB downloads in a row are written 256 KB at most at a time, from one buffer', async () => {
     // Chunks joined anew for each 1 MB write were garbage that outlived young collections: with

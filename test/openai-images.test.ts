@@ -19,6 +19,7 @@ import { ImageLinks } from '../src/providers/image-link.js';
 import { OpenAiImagesProvider } from '../src/providers/openai-images/client.js';
 import { rateLimitHint } from '../src/providers/openai-images/errors.js';
 import { ImagesAnswerScanner } from '../src/providers/openai-images/answer.js';
+import { notingSink, type NotedWrite } from './helpers/noting-sink.js';
 import type { ImageSink, ProviderAnswer } from '../src/providers/provider.js';
 
 const KEY = 'sk-images-test-0123456789abcdef';
@@ -241,28 +242,8 @@ describe('answers as gateways re-serialize them', () => {
 
 
 describe('memory: an answer\u2019s image is decoded through one small buffer, reused', () => {
-  interface Write {
-    bytes: number;
-    memory: ArrayBufferLike;
-  }
-
-  /** The store's sink, noting each write: its length and the memory its bytes lie in. */
-  function noting(writes: Write[], rowId: string): ImageSink {
-    const sink = store.imageSink('b', rowId);
-    return {
-      async open() {
-        const writer = await sink.open();
-        return {
-          write: (bytes) => {
-            writes.push({ bytes: bytes.byteLength, memory: bytes.buffer });
-            return writer.write(bytes);
-          },
-          close: () => writer.close(),
-          discard: () => writer.discard(),
-        };
-      },
-    };
-  }
+  /** The store's sink, noting each write (test/helpers/noting-sink.ts). */
+  const noting = (writes: NotedWrite[], rowId: string): ImageSink => notingSink(store.imageSink('b', rowId), writes);
 
   /** Pushes an answer holding `image` as b64_json: a small first piece, then the rest at once. */
   async function scan(image: Buffer, sink: ImageSink): Promise<Buffer> {
@@ -277,7 +258,7 @@ describe('memory: an answer\u2019s image is decoded through one small buffer, re
   it('3 MB of base64 in one piece is written 256 KB at most at a time, from one buffer that the next answer reuses', async () => {
     // A buffer per answer (1 MB, as before) outlived young collections and piled up as garbage
     // at 32 answers in flight; a piece too large for it was decoded into a buffer of its own.
-    const writes: Write[] = [];
+    const writes: NotedWrite[] = [];
     const first = randomBytes(3 * 1024 * 1024);
     const second = randomBytes(1024 * 1024);
     // equals(): toEqual compares megabytes a byte at a time, slowly.

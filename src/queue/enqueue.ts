@@ -37,7 +37,7 @@ export interface EnqueueOptions {
   job?: string;
   /** The job's `deliver:`, kept in the batch's meta for the worker that writes its manifest. */
   deliver?: 'approved' | 'all';
-  /** The job's output (`out:`): every row carries it, and workers write the batch there. */
+  /** The batch's own output (`--out`, a job's `out:`): every row carries it, and workers write the batch there (see `batchOutput`). */
   out?: string;
   /** Rows per addBulk call. @default 500 */
   chunkSize?: number;

@@ -4,7 +4,7 @@
  */
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, type Job, type Queue } from 'bullmq';
 import type { Config } from '../core/config.js';
-import { asCallError, type CallError } from '../core/errors.js';
+import { asCallError, CallError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { QueueBudget, Reservation } from '../run/budget.js';
 import { generateRow, type RowContext, type RowOutcome, type Sidecar } from '../run/generate.js';
@@ -89,12 +89,13 @@ export class ImageJobProcessor {
       return await this.parts.pipeline.forOutput(out);
     } catch (error) {
       const message = (error as Error).message;
-      const reason = out && message.includes(out) ? message : `the output ${out} cannot be used: ${message}`;
-      const attempts = job.opts.attempts ?? this.parts.config.retry.attempts;
-      if (job.attemptsMade + 1 < attempts) {
-        this.parts.log.warn({ batch: row.batch, row: row.id, attempt: job.attemptsMade + 1, attempts }, `${reason}; tried again later`);
-        throw new Error(reason);
+      const callError = new CallError('transient', out && message.includes(out) ? message : `the output ${out} cannot be used: ${message}`);
+      const step = this.stepAfter(job, callError, job.attemptsMade + 1);
+      if (step.action !== 'fail') {
+        this.parts.log.warn({ batch: row.batch, row: row.id, attempt: job.attemptsMade + 1 }, `${callError.message}; tried again later`);
+        throw callError;
       }
+      const { reason } = step;
       this.parts.log.error({ batch: row.batch, row: row.id }, reason);
       await this.failForGood(job, reason, false);
       this.settle(row, { status: 'failed', reason });
@@ -185,13 +186,19 @@ export class ImageJobProcessor {
     throw new UnrecoverableError(outcome.reason);
   }
 
+  /** The attempt policy's next step for a job's failed attempt, with the attempts the job was queued with. */
+  private stepAfter(job: Job<ImageJobData>, callError: CallError, attempt: number): NextStep {
+    const { retry } = this.parts.config;
+    return nextStep(callError, attempt, { ...retry, attempts: job.opts.attempts ?? retry.attempts }, job.data.rateLimitWaits ?? 0);
+  }
+
   /** A failed call, as the retry policy says: the job waits for the quota, retries, fails for good or the worker stops. */
   private async afterCallError(job: Job<ImageJobData>, token: string | undefined, quota: QuotaControl, callError: CallError, attempt: number, store: OutputStore): Promise<never> {
     const { row } = job.data;
-    const { config, log } = this.parts;
+    const { log } = this.parts;
     this.parts.metrics.answered(callError.status ?? 'network');
     if (!callError.unreachable) this.reach.answered();
-    const step = nextStep(callError, attempt, { ...config.retry, attempts: job.opts.attempts ?? config.retry.attempts }, job.data.rateLimitWaits ?? 0);
+    const step = this.stepAfter(job, callError, attempt);
     switch (step.action) {
       case 'waitForQuota':
         return await this.waitForQuota(job, quota, step, callError);

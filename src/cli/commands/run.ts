@@ -252,12 +252,15 @@ export async function runCommand(csv: string | undefined, flags: RunFlags, log: 
     const { reading } = csvInput(flags, config, warnOnStderr);
     // BullMQ and ioredis load only here: an in-process run has no use for them.
     const { runCsvWithRedis } = await import('../../queue/runner.js');
+    // `run --out` is this process's output, as TOKENHOT_OUT_DIR is: rows carry an output only when
+    // a job names one (`enqueue --out` gives a CSV's batch its own).
+    const out = input.job?.out !== undefined ? input.out : undefined;
     // In the batch's meta before its rows: whichever worker finishes the batch sends its webhooks.
     const { rememberNotifyUrls } = await import('../../queue/enqueue.js');
     const { queueSettings } = await import('../../queue/queue.js');
     await rememberNotifyUrls(queueSettings(config.redisUrl, flags.prefix), batch, notify);
     const { summary, exitCode, fatal } = await runCsvWithRedis(
-      { csvPath: input.path, source: input.source, ...(input.job ? { job: input.job.name, deliver: input.job.deliver } : {}), ...(input.job?.out !== undefined ? { out: input.out } : {}), batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
+      { csvPath: input.path, source: input.source, ...(input.job ? { job: input.job.name, deliver: input.job.deliver } : {}), out, batch, reading, strict: flags.strict, prefix: flags.prefix, plain: flags.plain, budgetPico: parseBudget(input.budgetUsd), rpm: numberFlag('--rpm', flags.rpm, 1), retryFailed: flags.retryFailed },
       config,
       log,
     );

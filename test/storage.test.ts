@@ -71,12 +71,13 @@ describe('output folder', () => {
   });
 
   it('takes over the lock of a killed run whose parent has not reaped it yet (a zombie)', async () => {
-    // `sleep 0` exits at once; its parent becomes `sleep 30` (exec), which never reaps it.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The shell becomes `sleep 30` (exec) well before its child `sleep 0.3` exits, so nothing
+    // reaps the child. (With `sleep 0` the shell could reap it before the exec, and did on CI.)
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const [pid] = (await once(parent.stdout!, 'data')) as [Buffer];
       const zombie = Number(pid.toString().trim());
-      await expect.poll(() => readFile(`/proc/${zombie}/stat`, 'utf8').then((stat) => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))).toBe('Z');
+      await expect.poll(() => readFile(`/proc/${zombie}/stat`, 'utf8').then((stat) => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)), { timeout: 5000 }).toBe('Z');
       // `kill(pid, 0)` still finds it: the old check called the lock held.
       expect(() => process.kill(zombie, 0)).not.toThrow();
       await mkdir(join(dir, 'z'), { recursive: true });

@@ -175,7 +175,7 @@ describe('in-process run --notify', () => {
     expect(event.type).toBe('batch.finished');
     expect(event.data).toMatchObject({ batch: 'local', rows: 6, done: 6, failed: 0, overBudget: 0, manifest: join(out, 'local', 'manifest.csv') });
     expect(event.data.costUsd).toBeGreaterThan(0);
-    expect(existsSync(event.data.manifest)).toBe(true);
+    expect(existsSync(event.data.manifest!)).toBe(true);
     expect(Date.parse(event.createdAt)).toBeGreaterThan(Date.now() - 60_000);
     const lines = await deliveryLines(out);
     // The query is not logged (it may hold a token).
@@ -330,6 +330,24 @@ describe('queue mode', () => {
     expect(receiver.received.map((request) => request.event.type)).toEqual(['batch.finished']);
     expectSigned(receiver.received[0]!);
     expect(receiver.received[0]!.event.data).toMatchObject({ batch: 'queued-run', rows: 3, done: 3 });
+  });
+
+  it('a batch whose output cannot be opened: its rows fail unbilled, and batch.finished still comes, without a manifest', async () => {
+    const env = queueEnv('hooks-no-output');
+    const csv = await writeCsv(3);
+    // A folder no worker can make: a file is in the way.
+    await writeFile(join(dir, 'in-the-way'), 'a file, not a folder\n');
+    const out = join(dir, 'in-the-way', 'images');
+    const enqueued = await runInProcess(['enqueue', csv, '--batch', 'nowhere', '--out', out, '--attempts', '1', '--plain', '--notify', receiver.url], env);
+    expect(enqueued.code, enqueued.stderr).toBe(0);
+    const worker = startCli(['work', '--until-drained', '--no-catalog', '--plain'], env);
+    workers.push(worker);
+    const result = await worker.done;
+    expect(result.code, result.stderr).toBe(1);
+    await receiver.until('batch.finished', () => receiver.received.length >= 1, 5_000);
+    expect(receiver.received.map((request) => request.event.type)).toEqual(['batch.finished']);
+    expectSigned(receiver.received[0]!);
+    expect(receiver.received[0]!.event.data).toEqual({ batch: 'nowhere', rows: 3, done: 0, failed: 3, overBudget: 0, costUsd: 0, manifest: null, deliver: 'all' });
   });
 
   it('500 twice: the same event on the third try, retried from Redis by another worker after the first was killed', async () => {

@@ -23,8 +23,8 @@ export interface BatchFinished {
   overBudget: number;
   /** The rows' costs as the manifest lists them, in USD. */
   costUsd: number;
-  /** Where the batch's manifest is: `<out>/<batch>/manifest.csv`. */
-  manifest: string;
+  /** Where the batch's manifest is: `<out>/<batch>/manifest.csv`; null when its output could not be opened (none written). */
+  manifest: string | null;
   /** `approved`: the job hands out only images approved in review; the manifest (and its cost) lists only those. */
   deliver?: 'approved' | 'all';
 }

@@ -12,12 +12,14 @@ import { writeManifest, type ManifestSummary } from '../output/manifest.js';
 import { announceOnce } from '../notify/batch-notices.js';
 import { newEvent } from '../notify/events.js';
 import type { OutputStore } from '../output/storage.js';
+import { picoToUsd } from '../cost/pricing.js';
 import type { BatchState } from './batch-state.js';
 import type { ImageJobData } from './queue.js';
 
 export interface BatchFinishParts {
   batches: BatchState;
-  store: OutputStore;
+  /** The batch's output; none when the settling row's output could not be opened. */
+  store: OutputStore | undefined;
   log: Logger;
 }
 
@@ -30,6 +32,12 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
   const { batch } = data.row;
   try {
     if (!(await nothingLeft(parts.batches, batch))) return;
+    if (!parts.store) {
+      // No manifest can be written where the batch goes, but the batch is over all the same: a
+      // receiver waiting for it hears so, with what Redis counted as spent.
+      await announceFinished(parts.batches, batch, undefined, 'all', parts.log);
+      return;
+    }
     const meta = await parts.batches.meta(batch);
     const deliver = { deliver: meta.deliver === 'approved' ? 'approved' : 'all' } as const;
     const manifest = await writeManifest(parts.store, batch, deliver);
@@ -46,12 +54,16 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
   }
 }
 
-/** `batch.finished` to the batch's URLs, once (a failure is logged: the manifest stands). */
-async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary, deliver: 'approved' | 'all', log: Logger): Promise<void> {
+/**
+ * `batch.finished` to the batch's URLs, once (a failure is logged: the manifest stands). Without
+ * a manifest (the output could not be opened) the cost is the batch's spend counted in Redis.
+ */
+async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary | undefined, deliver: 'approved' | 'all', log: Logger): Promise<void> {
   try {
     const event = async () => {
       const counts = await batches.counts(batch);
-      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd: manifest.costUsd, manifest: manifest.csvPath, deliver });
+      const costUsd = manifest ? manifest.costUsd : picoToUsd(counts.spendPico);
+      return newEvent('batch.finished', { batch, rows: counts.rows, done: counts.done, failed: counts.failed, overBudget: counts.overBudget, costUsd, manifest: manifest?.csvPath ?? null, deliver });
     };
     if (await announceOnce(batches, batch, 'finished', event)) log.info({ batch }, 'batch.finished webhook queued');
   } catch (error) {

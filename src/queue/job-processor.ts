@@ -267,11 +267,11 @@ export class ImageJobProcessor {
     await this.parts.batches.markFailed(row.batch, row.id, reason, row.line, billed);
     // Nothing of the row is queued any more: the catalog's next firing tries it again.
     if (catalog) await this.parts.catalogs.clearPending(catalog.name, row.id);
-    if (store) await this.finishBatch(job, store);
+    await this.finishBatch(job, store);
   }
 
-  /** The batch's last row settled: its manifest (and a catalog job's latest/ view) are written in its output. */
-  private async finishBatch(job: Job<ImageJobData>, store: OutputStore): Promise<void> {
+  /** The batch's last row settled: its manifest (and a catalog job's latest/ view) are written in its output, if it has one. */
+  private async finishBatch(job: Job<ImageJobData>, store: OutputStore | undefined): Promise<void> {
     const { batches, log } = this.parts;
     await finishBatchIfSettled({ batches, store, log }, job.data);
   }

@@ -158,8 +158,10 @@ const WEBHOOKS_GRACE_MS = 10_000;
  * stay in Redis for the next worker. Bounded, as the rest, when Redis does not answer.
  */
 async function closeWebhooks(parts: StopParts, closed: Closed): Promise<void> {
-  // No grace when Redis is away: nothing could be sent, and the stop must not wait for it.
-  const graceMs = closed === 'closed' && parts.connection.status === 'ready' ? WEBHOOKS_GRACE_MS : 0;
+  // No grace when Redis is away (nothing could be sent, and the stop must not wait for it) or
+  // after the shutdown timeout. A BullMQ close that was only slow (a loaded machine) still lets
+  // the events of this stop go out: a worker stopped by a bad key sends its run.stopped.
+  const graceMs = closed !== 'timeout' && parts.connection.status === 'ready' ? WEBHOOKS_GRACE_MS : 0;
   await within(parts.beforeWebhooksClose(), closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS);
   await within(parts.webhooks.worker?.close(graceMs), graceMs + (closed === 'closed' ? CLEANUP_MS : LEFT_CLEANUP_MS));
 }

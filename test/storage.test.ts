@@ -1,16 +1,19 @@
 /**
- * The output folder as a user sees it: a row made again leaves only its new images, and two
- * in-process runs of one batch cannot run at once.
+ * The output folder as a user sees it: a row made again leaves only its new images, two
+ * in-process runs of one batch cannot run at once, and two workers writing one batch's rows at
+ * once never fail a row on the batch's shared temporary folder.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { FinalImage } from '../src/providers/provider.js';
 import { OutputStore } from '../src/output/storage.js';
+import { ROOT } from './helpers/root.js';
 
 let dir: string;
 let store: OutputStore;
@@ -87,5 +90,41 @@ describe('output folder', () => {
     } finally {
       parent.kill('SIGKILL');
     }
+  });
+
+  it('two workers saving rows of one batch at once: no row fails because the other removed the temporary folder', async () => {
+    // Each settled row removes the batch's `.partial/` folder when it is empty, while rows of the
+    // other process are making it again: a lost race failed the save of a billed answer, and
+    // the row was asked (and billed) again. Two processes, as two workers are.
+    const storage = join(ROOT, dirname(inject('cliEntry')), '..', 'output', 'storage.js');
+    const script = `
+      const { OutputStore } = await import(${JSON.stringify(pathToFileURL(storage).href)});
+      const store = new OutputStore(process.argv[1], { durable: false });
+      const png = Buffer.from('89504e470d0a1a0a', 'hex');
+      let failed = 0;
+      const row = async (id) => {
+        try {
+          const writer = await store.imageSink('b', id).open();
+          await writer.write(png);
+          const images = await store.commitImages('b', id, [{ ...(await writer.close()), mimeType: 'image/png' }]);
+          await store.writeSidecar('b', id, { status: 'done', images });
+          await store.tidyPartials('b');
+        } catch (error) {
+          failed++;
+          console.error(error.message);
+        }
+      };
+      for (let round = 0; round < 400; round++) await Promise.all([0, 1, 2].map((i) => row(process.argv[2] + '-' + round + '-' + i)));
+      console.log(failed);
+    `;
+    const runs = ['w1', 'w2'].map((tag) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, tag], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+      child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+      return once(child, 'exit').then(([code]) => ({ code: code as number, output }));
+    });
+    for (const run of await Promise.all(runs)) expect(run, run.output).toEqual({ code: 0, output: '0\n' });
+    expect((await readdir(join(dir, 'b'))).filter((file) => file.endsWith('.json'))).toHaveLength(2 * 400 * 3);
   });
 });

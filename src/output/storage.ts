@@ -366,7 +366,12 @@ async function openCreating(path: string, flags: 'w' | 'wx' = 'w'): Promise<File
       return await open(path, flags);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 5) throw error;
-      await mkdir(dirname(path), { recursive: true });
+      // Another process's `tidyPartials` may remove the folder while it is being made: a
+      // recursive mkdir that finds it (EEXIST) and then looks at it fails with ENOENT. That is
+      // one more try, not an image lost after a billed answer (and the row asked again).
+      await mkdir(dirname(path), { recursive: true }).catch((made: NodeJS.ErrnoException) => {
+        if (made.code !== 'ENOENT') throw made;
+      });
     }
   }
 }

@@ -101,7 +101,15 @@ export async function readImagesAnswer(scanned: ScannedAnswer, context: AnswerCo
       const image = scanned.images.get(index);
       // Missing only when it could not be saved; `saveError` says why.
       if (!image) continue;
-      const mimeType = await sniffFile(image.tempPath);
+      let mimeType: string | undefined;
+      try {
+        mimeType = await sniffFile(image.tempPath);
+      } catch (error) {
+        // The answer is billed: a file that cannot be read back is a save error, which still
+        // reaches the ledger, never an error that loses the bill.
+        saveError ??= error;
+        continue;
+      }
       if (mimeType) images.push({ ...image, mimeType });
       else {
         await removeTempFile(image.tempPath);

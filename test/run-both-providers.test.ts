@@ -66,11 +66,12 @@ describe('rows for both providers, every model', () => {
   }
 
   /** What both modes must show, from the output folder and the mock's log. */
-  async function checkOutputs(out: string, batch: string, prompt: (id: string) => string): Promise<void> {
+  async function checkOutputs(out: string, batch: string, prompt: (id: string) => string, logs: string): Promise<void> {
     const records = (await mock.requests()).filter((record) => ROWS.some((row) => record.prompt === prompt(row[0])));
     const byId = (id: string): MockRecord[] => records.filter((record) => record.prompt === prompt(id));
     // One generation per row: the link cut twice was downloaded again, never generated again.
-    for (const [id] of ROWS) expect(byId(id), id).toHaveLength(1);
+    const asked = (id: string): string => `${id}: ${JSON.stringify(byId(id).map((record) => ({ seq: record.seq, status: record.status, kind: record.kind })))}\n${logs}`;
+    for (const [id] of ROWS) expect(byId(id), asked(id)).toHaveLength(1);
     expect(byId('sd-cut')[0]).toMatchObject({ size: '2496x1664' });
     expect(byId('gpt')[0]).toMatchObject({ size: '2048x1152', quality: 'low' });
     expect(byId('dalle')[0]).toMatchObject({ size: '1024x1792', quality: 'hd' });
@@ -119,7 +120,7 @@ describe('rows for both providers, every model', () => {
     expect(result.stdout).toMatch(/refused \(line 13\): refused by moderation \(HTTP 400 InputTextSensitiveContentDetected: [^)]+/);
     expect(result.stdout).toMatch(/expired \(line 14\): no image \(image link [^ ]+ has expired or is gone \(HTTP 403\)/);
     expect(result.stdout).toMatch(/blocked \(line 12\): prompt blocked/);
-    await checkOutputs(out, 'mixed-local', prompt);
+    await checkOutputs(out, 'mixed-local', prompt, result.stdout + result.stderr);
   });
 
   it('queue mode, two workers: the same images, ledger, failures and bill', async () => {
@@ -150,6 +151,6 @@ describe('rows for both providers, every model', () => {
     expect(status.stdout).toMatch(/refused: refused by moderation \(HTTP 400 InputTextSensitiveContentDetected/);
     expect(status.stdout).toMatch(/expired: no image \(image link [^ ]+ has expired or is gone \(HTTP 403\)/);
     expect(status.stdout).toMatch(/blocked: prompt blocked/);
-    await checkOutputs(out, 'mixed-queue', prompt);
+    await checkOutputs(out, 'mixed-queue', prompt, results.map((result) => result.stdout + result.stderr).join('\n--- next worker ---\n'));
   });
 });

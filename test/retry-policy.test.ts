@@ -22,6 +22,7 @@ describe('retry policy', () => {
     expect(nextStep(error, 4).action).toBe('retry');
     const last = nextStep(error, 5);
     expect(last).toEqual({ action: 'fail', reason: 'HTTP 503 (gave up after 5 attempts)' });
+    expect(nextStep(error, 1, { ...DEFAULT_RETRY_POLICY, attempts: 1 })).toEqual({ action: 'fail', reason: 'HTTP 503 (gave up after 1 attempt)' });
   });
 
   it('a 429 never uses up an attempt: it waits for the quota however many attempts were made', () => {

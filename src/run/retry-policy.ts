@@ -71,7 +71,7 @@ export function nextStep(error: CallError, attemptsMade: number, policy: RetryPo
       return { action: 'waitForQuota', delayMs: rateLimitDelay(error, policy), perDay: error.perDay, ...(error.namedQuota ? { namedQuota: error.namedQuota } : {}) };
     case 'transient':
       return attemptsMade >= policy.attempts
-        ? { action: 'fail', reason: `${error.message} (gave up after ${attemptsMade} attempts)` }
+        ? { action: 'fail', reason: `${error.message} (gave up after ${attemptsMade} attempt${attemptsMade === 1 ? '' : 's'})` }
         : { action: 'retry', delayMs: backoffDelay(attemptsMade, policy) };
     case 'rowFailed':
       return { action: 'fail', reason: error.message };

@@ -278,6 +278,23 @@ describe('enqueue and status', () => {
     expect(again.stderr.trim().split('\n').at(-1)).toMatch(/^enqueue again: 2\/2 \(0 added, 2 already queued, 0 rejected\)/);
   });
 
+  it('on a terminal, an enqueue refused after its bar started ends the bar and gives the cursor back', async () => {
+    const csv = await file('refused-tty.csv', `id,prompt,model\na,one,${FLASH25}\nb,two,gemini-2.5-flash-imag\n`);
+    const wasTty = process.stderr.isTTY;
+    process.stderr.isTTY = true;
+    try {
+      const refused = await runInProcess(['enqueue', csv, '--strict'], queueEnv('cli-input-tty'));
+      expect(refused.code).toBe(2);
+      // The bar hid the cursor when it started; without its stop the shell is left without one.
+      const hidden = refused.stderr.indexOf('\x1b[?25l');
+      expect(hidden).toBeGreaterThanOrEqual(0);
+      expect(refused.stderr.indexOf('\x1b[?25h')).toBeGreaterThan(hidden);
+      expect(refused.stderr).toContain('refused-tty.csv:3: model');
+    } finally {
+      process.stderr.isTTY = wasTty;
+    }
+  });
+
   it('status --batch includes sub-batches, as report --batch does', async () => {
     const queue = queueEnv('cli-input-status');
     const csv = await file('sub.csv', `prompt,model\nthree,${FLASH25}\n`);

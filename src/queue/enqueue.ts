@@ -68,6 +68,17 @@ async function checkWholeFile(options: EnqueueOptions): Promise<void> {
 const SENDS_IN_FLIGHT = 2;
 
 export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState, options: EnqueueOptions): Promise<EnqueueSummary> {
+  try {
+    return await enqueueAll(queue, batches, options);
+  } catch (error) {
+    // A refusal (`--strict`, another output) or a file gone bad: the bar is ended before the
+    // error is said, and on a terminal it gives the cursor back.
+    options.progress?.stop();
+    throw error;
+  }
+}
+
+async function enqueueAll(queue: Queue<ImageJobData>, batches: BatchState, options: EnqueueOptions): Promise<EnqueueSummary> {
   if (options.strict) await checkWholeFile(options);
   const summary: EnqueueSummary = { batch: options.batch, added: 0, alreadyQueued: 0, rejected: [] };
   const chunkSize = options.chunkSize ?? 500;

@@ -8,7 +8,7 @@ import { enqueueCsv } from './enqueue.js';
 import type { Logger } from '../core/log.js';
 import { countSettled, createProgress, type ProgressState } from '../run/progress.js';
 import { connectRedis, imagesQueue, queueSettings } from './queue.js';
-import { refusePausedQueue, startWorker } from './worker.js';
+import { refusePausedQueue, startWorker, type RunningWorker } from './worker.js';
 import type { RunSummary } from '../local/runner.js';
 import type { CsvReading } from '../rows/csv.js';
 import { loadPriceTable } from '../cost/pricing.js';
@@ -64,20 +64,27 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
     const failedEarlier = new Set((await state.failedRows(options.batch, 100_000)).map((row) => row.id));
     const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };
     const progress = createProgress({ label: options.batch, total: Math.max(0, enqueued.added + enqueued.alreadyQueued - before.done - before.failed), plain: options.plain });
-    const worker = await startWorker(config, {
-      settings,
-      concurrency: config.concurrency,
-      untilDrained: true,
-      rpm: options.rpm,
-      // `run` works its own file; scheduled catalog firings are for `work`.
-      catalog: false,
-      log,
-      onSettled: (row, outcome) => {
-        if (row.batch !== options.batch) return;
-        countSettled(progressState, outcome);
-        progress.update({ ...progressState });
-      },
-    });
+    let worker: RunningWorker;
+    try {
+      worker = await startWorker(config, {
+        settings,
+        concurrency: config.concurrency,
+        untilDrained: true,
+        rpm: options.rpm,
+        // `run` works its own file; scheduled catalog firings are for `work`.
+        catalog: false,
+        log,
+        onSettled: (row, outcome) => {
+          if (row.batch !== options.batch) return;
+          countSettled(progressState, outcome);
+          progress.update({ ...progressState });
+        },
+      });
+    } catch (error) {
+      // An output that cannot be written, a paused queue: the bar ends before the error is said.
+      progress.stop();
+      throw error;
+    }
     let interrupted = false;
     const onSignal = (): void => {
       interrupted = true;

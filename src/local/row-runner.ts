@@ -59,8 +59,12 @@ export class LocalRowRunner {
   /** Runs `rows`, `concurrency` at a time, and ends the progress. */
   async runAll(rows: BatchRow[]): Promise<void> {
     const limit = pLimit(this.options.concurrency);
-    await Promise.all(rows.map((row) => limit(() => this.runRow(row))));
-    this.progress?.stop();
+    try {
+      await Promise.all(rows.map((row) => limit(() => this.runRow(row))));
+    } finally {
+      // Ended whatever happened: on a terminal the bar gives the cursor back.
+      this.progress?.stop();
+    }
   }
 
   /** The run's totals into the summary, once every row has ended. */

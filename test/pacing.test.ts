@@ -63,6 +63,7 @@ describe('in-process pacer', () => {
   it('spaces call starts evenly at a known quota', async () => {
     const pacer = new LocalPacer(1200); // 20 per second
     const starts: number[] = [];
+    const began = Date.now();
     await Promise.all(
       Array.from({ length: 10 }, async () => {
         await pacer.acquire();
@@ -70,11 +71,9 @@ describe('in-process pacer', () => {
       }),
     );
     starts.sort((a, b) => a - b);
-    const gaps = starts.slice(1).map((time, i) => time - starts[i]!);
-    // 50 ms apart: spread over nine gaps, none a burst (timers on a busy machine fire late, so
-    // one gap can be short after a long one).
-    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(9 * 50 - 20);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(25);
+    // Slots 50 ms apart from the first: no call starts before its slot (a burst would). Only
+    // that: a timer on a busy machine fires late, so one gap can be short after a long one.
+    starts.forEach((start, i) => expect(start - began, `start ${i}`).toBeGreaterThanOrEqual(i * 50 - 2));
   });
 
   it('after a 429 holds every call for the delay, then paces at the lowered rate', async () => {

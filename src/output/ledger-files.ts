@@ -51,26 +51,38 @@ export interface LedgerSource {
   pieces(): AsyncGenerator<LinePiece>;
 }
 
-/** The ledger files of an output, oldest name first. */
-export async function ledgerSources(outDir: string, env: NodeJS.ProcessEnv = process.env): Promise<LedgerSource[]> {
+/** The ledger files of an output, oldest name first; `close` once read (a bucket's clients). */
+export interface LedgerSources {
+  sources: LedgerSource[];
+  close(): void;
+}
+
+export async function ledgerSources(outDir: string, env: NodeJS.ProcessEnv = process.env): Promise<LedgerSources> {
   if (!isBucketUrl(outDir)) {
-    return (await jsonlNames(ledgerDir(outDir))).map((name) => fileSource(join(ledgerDir(outDir), name)));
+    return { sources: (await jsonlNames(ledgerDir(outDir))).map((name) => fileSource(join(ledgerDir(outDir), name))), close: () => undefined };
   }
   const location = outputLocation(outDir) as BucketLocation;
   const bucket = new S3Bucket(location, env);
-  const spooled = join(spoolDirOf(location, env), LEDGER_DIR);
-  const [shipped, local] = await Promise.all([bucketJsonlNames(bucket), jsonlNames(spooled)]);
-  const inBucket = new Set(shipped);
-  const sources = [
-    ...shipped.map((name) => ({ sortKey: name, source: bucketSource(bucket, name) })),
-    ...local.filter((name) => !inBucket.has(name)).map((name) => ({ sortKey: name, source: spooledSource(bucket, join(spooled, name), name) })),
-  ];
-  return sources.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)).map((entry) => entry.source);
+  try {
+    const spooled = join(spoolDirOf(location, env), LEDGER_DIR);
+    const [shipped, local] = await Promise.all([bucketJsonlNames(bucket), jsonlNames(spooled)]);
+    const inBucket = new Set(shipped);
+    const sources = [
+      ...shipped.map((name) => ({ sortKey: name, source: bucketSource(bucket, name) })),
+      ...local.filter((name) => !inBucket.has(name)).map((name) => ({ sortKey: name, source: spooledSource(bucket, join(spooled, name), name) })),
+    ];
+    return { sources: sources.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)).map((entry) => entry.source), close: () => bucket.close() };
+  } catch (error) {
+    bucket.close();
+    throw error;
+  }
 }
 
 /** The ledger files' names (paths, or URLs), oldest first. */
 export async function ledgerFiles(outDir: string): Promise<string[]> {
-  return (await ledgerSources(outDir)).map((source) => source.name);
+  const ledger = await ledgerSources(outDir);
+  ledger.close();
+  return ledger.sources.map((source) => source.name);
 }
 
 async function jsonlNames(dir: string): Promise<string[]> {

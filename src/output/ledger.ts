@@ -204,13 +204,18 @@ function parseLine(line: string): LedgerEntry | string {
  * and each entry can be dropped as soon as it is visited.
  */
 export async function scanLedger(outDir: string, visit: (entry: LedgerEntry) => void, options: ReadLedgerOptions = {}): Promise<void> {
-  for (const source of await ledgerSources(outDir)) {
-    for await (const { lines, firstLine } of source.pieces()) {
-      for (let index = 0; index < lines.length; index += 1) {
-        const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
-        if (entry) visit(entry);
+  const ledger = await ledgerSources(outDir);
+  try {
+    for (const source of ledger.sources) {
+      for await (const { lines, firstLine } of source.pieces()) {
+        for (let index = 0; index < lines.length; index += 1) {
+          const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
+          if (entry) visit(entry);
+        }
       }
     }
+  } finally {
+    ledger.close();
   }
 }
 
@@ -227,12 +232,17 @@ function entryOf(file: string, text: string, lineNumber: number, options: ReadLe
 
 /** Streams every entry of every ledger file; never loads a file whole. */
 export async function* readLedger(outDir: string, options: ReadLedgerOptions = {}): AsyncGenerator<LedgerEntry> {
-  for (const source of await ledgerSources(outDir)) {
-    for await (const { lines, firstLine } of source.pieces()) {
-      for (let index = 0; index < lines.length; index += 1) {
-        const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
-        if (entry) yield entry;
+  const ledger = await ledgerSources(outDir);
+  try {
+    for (const source of ledger.sources) {
+      for await (const { lines, firstLine } of source.pieces()) {
+        for (let index = 0; index < lines.length; index += 1) {
+          const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
+          if (entry) yield entry;
+        }
       }
     }
+  } finally {
+    ledger.close();
   }
 }

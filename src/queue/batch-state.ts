@@ -158,6 +158,11 @@ export class BatchState implements NoticeBoard {
     return this.client.hgetall(this.key(batch, 'meta'));
   }
 
+  /** The output the batch was given (`out:`, `enqueue --out`); undefined for the workers' own. */
+  async output(batch: string): Promise<string | undefined> {
+    return (await this.client.hget(this.key(batch, 'meta'), 'out')) ?? undefined;
+  }
+
   async setMeta(batch: string, field: string, value: string): Promise<void> {
     await this.client.hset(this.key(batch, 'meta'), field, value);
   }

@@ -149,7 +149,7 @@ function createApp(options: DashboardOptions, images: Queue, catalog: Queue, con
   // A batch of a job with its own output (`out:`) is reviewed there, as its meta says; the rest
   // in the output folder, also while Redis is away.
   const out = options.outDir ?? loadConfig({}).outDir;
-  const outOf = async (batch: string): Promise<string> => (await state.meta(batch).catch(() => undefined))?.out ?? out;
+  const outOf = async (batch: string): Promise<string> => (await state.output(batch).catch(() => undefined)) ?? out;
   app.use(REVIEW_PATH, reviewRouter({ out, outOf, ...(options.credentials ? { authUser: basicAuthUser } : {}) }));
   return app;
 }

@@ -13,6 +13,7 @@ import { UsageError } from '../core/errors.js';
 import { zonedParts } from './zoned-time.js';
 import { checkOutputLocation, isBucketUrl, normalizeOutput } from '../output/location.js';
 import { feedJobFields, feedJobOf, shotOptionProblem, type FeedJob } from './shots.js';
+import { DELIVER_CHOICES, type Deliver } from '../core/types.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -85,7 +86,7 @@ const definitionSchema = z
     budgetUsd: z.number().positive().optional(),
     mode: z.enum(['incremental', 'full']).default('incremental'),
     // What the manifest and latest/ hand out: every finished image, or only those approved in review.
-    deliver: z.enum(['approved', 'all']).optional(),
+    deliver: z.enum(DELIVER_CHOICES).optional(),
     // Rows whose newest image was rejected in review are made again by the next firing (guided: with the note).
     regenerate: z.enum(['rejected', 'guided']).optional(),
     description: z.string().optional(),
@@ -142,7 +143,7 @@ export interface CatalogDefinition {
   budgetUsd?: number;
   mode: CatalogMode;
   /** `approved`: manifests and latest/ hold only images approved in review. @default 'all' */
-  deliver?: 'approved' | 'all';
+  deliver?: Deliver;
   /** `rejected`: the next firing makes rows rejected in review again; `guided` adds the note to the prompt. */
   regenerate?: 'rejected' | 'guided';
   /** Webhook URLs told of its batches and firings (notify/). */

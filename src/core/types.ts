@@ -130,3 +130,11 @@ export interface LedgerEntry {
   host: string;
   pid: number;
 }
+
+/**
+ * Which rows a batch hands out (manifest, `latest/`): `all` (the default), or `approved`: only
+ * rows whose current review decision is approved, so that nothing a person has not looked at is
+ * published.
+ */
+export const DELIVER_CHOICES = ['approved', 'all'] as const;
+export type Deliver = (typeof DELIVER_CHOICES)[number];

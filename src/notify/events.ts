@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { redact } from '../core/errors.js';
+import type { Deliver } from '../core/types.js';
 
 /** Every row of a batch settled: done, failed for good, or parked over its budget. */
 export interface BatchFinished {
@@ -26,7 +27,7 @@ export interface BatchFinished {
   /** Where the batch's manifest is: `<out>/<batch>/manifest.csv`; null when its output could not be opened (none written). */
   manifest: string | null;
   /** `approved`: the job hands out only images approved in review; the manifest (and its cost) lists only those. */
-  deliver?: 'approved' | 'all';
+  deliver?: Deliver;
 }
 
 /** The batch's first row parked over its budget. */

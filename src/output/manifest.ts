@@ -21,15 +21,11 @@ import { mkdir } from 'node:fs/promises';
 import { MANIFEST_CSV, MANIFEST_JSON, type OutputStore } from './storage.js';
 import { csvCell, csvDecimal } from './csv-cells.js';
 import { batchDecisions, stateOf } from './reviews.js';
+import type { Deliver } from '../core/types.js';
 
 export { writeTextAtomic } from './storage.js';
 
-/**
- * Which rows go out: `all` (the default), or `approved`: only rows whose current review decision
- * is approved (reviews.ts), so that nothing a person has not looked at is published.
- */
-export type Deliver = 'approved' | 'all';
-export const DELIVER_CHOICES: readonly Deliver[] = ['approved', 'all'];
+
 
 export interface DeliverOptions {
   /** @default 'all' */

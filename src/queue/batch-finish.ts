@@ -15,6 +15,7 @@ import type { OutputStore } from '../output/storage.js';
 import { picoToUsd } from '../cost/pricing.js';
 import type { BatchState } from './batch-state.js';
 import type { ImageJobData } from './queue.js';
+import type { Deliver } from '../core/types.js';
 
 export interface BatchFinishParts {
   batches: BatchState;
@@ -58,7 +59,7 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
  * `batch.finished` to the batch's URLs, once (a failure is logged: the manifest stands). Without
  * a manifest (the output could not be opened) the cost is the batch's spend counted in Redis.
  */
-async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary | undefined, deliver: 'approved' | 'all', log: Logger): Promise<void> {
+async function announceFinished(batches: BatchState, batch: string, manifest: ManifestSummary | undefined, deliver: Deliver, log: Logger): Promise<void> {
   try {
     const event = async () => {
       const counts = await batches.counts(batch);

@@ -10,7 +10,7 @@ import { catalogJobIdFor, imageJobOptions, jobIdFor, type ImageJobData } from '.
 import type { RetryPolicy } from '../run/retry-policy.js';
 import type { PriceTable } from '../cost/pricing.js';
 import { rejectedRowCount, rowChecks, strictRejection, type CsvReading, type RowDefaults, type RowProblem } from '../rows/csv.js';
-import type { BatchRow } from '../core/types.js';
+import type { BatchRow, Deliver } from '../core/types.js';
 import { csvSource, type RowSource } from '../rows/row-source.js';
 import { connectRedis, type QueueSettings } from './queue.js';
 import { UsageError } from '../core/errors.js';
@@ -36,7 +36,7 @@ export interface EnqueueOptions {
   /** The job (`--job`) whose rows these are: the worker that settles the batch updates `latest/<job>/`. */
   job?: string;
   /** The job's `deliver:`, kept in the batch's meta for the worker that writes its manifest. */
-  deliver?: 'approved' | 'all';
+  deliver?: Deliver;
   /** The batch's own output (`--out`, a job's `out:`): every row carries it, and workers write the batch there (see `batchOutput`). */
   out?: string;
   /** Rows per addBulk call. @default 500 */
@@ -70,11 +70,10 @@ const SENDS_IN_FLIGHT = 2;
 export async function enqueueCsv(queue: Queue<ImageJobData>, batches: BatchState, options: EnqueueOptions): Promise<EnqueueSummary> {
   try {
     return await enqueueAll(queue, batches, options);
-  } catch (error) {
-    // A refusal (`--strict`, another output) or a file gone bad: the bar is ended before the
-    // error is said, and on a terminal it gives the cursor back.
+  } finally {
+    // Also after a refusal (`--strict`, another output) or a file gone bad: the bar ends before
+    // the error is said, and on a terminal it gives the cursor back.
     options.progress?.stop();
-    throw error;
   }
 }
 
@@ -146,7 +145,6 @@ async function enqueueAll(queue: Queue<ImageJobData>, batches: BatchState, optio
   const final = progressOf(summary);
   options.progress?.setTotal(final.done + (final.skipped ?? 0) + final.failed);
   options.progress?.update(final);
-  options.progress?.stop();
   return summary;
 }
 

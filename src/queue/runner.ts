@@ -8,11 +8,12 @@ import { enqueueCsv } from './enqueue.js';
 import type { Logger } from '../core/log.js';
 import { countSettled, createProgress, type ProgressState } from '../run/progress.js';
 import { connectRedis, imagesQueue, queueSettings } from './queue.js';
-import { refusePausedQueue, startWorker, type RunningWorker } from './worker.js';
+import { refusePausedQueue, startWorker, type WorkerExit } from './worker.js';
 import type { RunSummary } from '../local/runner.js';
 import type { CsvReading } from '../rows/csv.js';
 import { loadPriceTable } from '../cost/pricing.js';
 import type { RowSource } from '../rows/row-source.js';
+import type { Deliver } from '../core/types.js';
 
 export interface QueueRunOptions {
   csvPath: string;
@@ -21,7 +22,7 @@ export interface QueueRunOptions {
   /** The job (`--job`) the rows are of: its `latest/` view is updated when the batch settles. */
   job?: string;
   /** The job's `deliver:` (manifest and latest/: all, or only approved images). */
-  deliver?: 'approved' | 'all' | undefined;
+  deliver?: Deliver | undefined;
   /** The job's output (`out:`), carried by its rows for every worker. */
   out?: string | undefined;
   batch: string;
@@ -64,9 +65,10 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
     const failedEarlier = new Set((await state.failedRows(options.batch, 100_000)).map((row) => row.id));
     const progressState: ProgressState = { done: 0, failed: 0, spendPico: 0n };
     const progress = createProgress({ label: options.batch, total: Math.max(0, enqueued.added + enqueued.alreadyQueued - before.done - before.failed), plain: options.plain });
-    let worker: RunningWorker;
+    let interrupted = false;
+    let exit: WorkerExit;
     try {
-      worker = await startWorker(config, {
+      const worker = await startWorker(config, {
         settings,
         concurrency: config.concurrency,
         untilDrained: true,
@@ -80,22 +82,20 @@ export async function runCsvWithRedis(options: QueueRunOptions, config: Config, 
           progress.update({ ...progressState });
         },
       });
-    } catch (error) {
-      // An output that cannot be written, a paused queue: the bar ends before the error is said.
+      const onSignal = (): void => {
+        interrupted = true;
+        void worker.stop();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      exit = await worker.done;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    } finally {
+      // Also when the worker cannot start (an output that cannot be written, a paused queue):
+      // the bar ends before the error is said.
       progress.stop();
-      throw error;
     }
-    let interrupted = false;
-    const onSignal = (): void => {
-      interrupted = true;
-      void worker.stop();
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const exit = await worker.done;
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    progress.stop();
 
     const after = await state.counts(options.batch);
     const failedRows = await state.failedRows(options.batch, 1_000);

@@ -37,7 +37,7 @@ export interface BucketGalleryOptions {
 }
 
 /** `./gallery-<batch>.html`, a sub-batch's `/` as `_` so the page is one file here. */
-export function bucketPagePath(batch: string): string {
+function bucketPagePath(batch: string): string {
   return resolve(`gallery-${batch.replaceAll('/', '_')}.html`);
 }
 

@@ -74,7 +74,7 @@ async function runRows(config: Config, batch: string, csv: string, flags: Regene
 /** A prompt CSV of the rows as their sidecars made them (metadata as extra columns). */
 function rowsCsv(rows: ReviewRow[], guided: boolean): string {
   const metadataKeys = [...new Set(rows.flatMap((row) => Object.keys(row.sidecar.metadata ?? {})))].filter((key) => !KNOWN.has(key));
-  const header = ['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'size', 'quality', 'reference_images', 'tags', ...metadataKeys];
+  const header = [...COLUMNS, ...metadataKeys];
   const lines = rows.map((row) => {
     const made = row.sidecar.parameters;
     return [
@@ -93,7 +93,9 @@ function rowsCsv(rows: ReviewRow[], guided: boolean): string {
   return [header, ...lines].map((cells) => cells.map(quoted).join(',')).join('\n') + '\n';
 }
 
-const KNOWN = new Set(['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'size', 'quality', 'reference_images', 'tags']);
+/** The columns a row's request fills; metadata keys of these names are not written twice. */
+const COLUMNS = ['id', 'prompt', 'model', 'aspect_ratio', 'image_size', 'size', 'quality', 'reference_images', 'tags'];
+const KNOWN = new Set(COLUMNS);
 
 function quoted(cell: string): string {
   return `"${cell.replace(/"/g, '""')}"`;

@@ -57,10 +57,7 @@ function checkDate(edge: 'since' | 'until', value: string | undefined): void {
   }
 }
 
-/** What a rendered report says it was made with: the HTML report's options (its filters, shown under its title). */
-export type RenderOptions = HtmlReportOptions;
-
-export function renderReport(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<RenderOptions, 'by'> = {}): string {
+export function renderReport(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<HtmlReportOptions, 'by'> = {}): string {
   switch (format) {
     case 'json':
       return renderJson(report);
@@ -74,7 +71,7 @@ export function renderReport(report: Report, format: ReportFormat, by: GroupKey[
 }
 
 /** The report as pieces to write in order: the HTML page a table row at a time (see report-html.ts). */
-function reportChunks(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<RenderOptions, 'by'>): Iterable<string> {
+function reportChunks(report: Report, format: ReportFormat, by: GroupKey[], options: Omit<HtmlReportOptions, 'by'>): Iterable<string> {
   return format === 'html' ? htmlChunks(report, { ...options, by }) : [renderReport(report, format, by, options)];
 }
 

@@ -23,7 +23,7 @@ export interface ReviewListFlags {
   format?: string;
 }
 
-export const DEFAULT_REVIEW_PORT = 3200;
+const DEFAULT_REVIEW_PORT = 3200;
 
 export async function reviewPageCommand(outArgument: string | undefined, flags: ReviewPageFlags): Promise<number> {
   if (outArgument !== undefined && flags.out !== undefined && outArgument !== flags.out) throw new UsageError(`give the output folder once (${outArgument}, --out ${flags.out})`);

@@ -24,6 +24,7 @@ import { updateLatest } from '../../output/latest.js';
 import type { OutputStore } from '../../output/storage.js';
 import { existsSync } from 'node:fs';
 import type { CatalogDefinition } from '../../catalog/definition.js';
+import type { Deliver } from '../../core/types.js';
 
 export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
   batch?: string;
@@ -43,7 +44,7 @@ export interface RunFlags extends ConfigFlags, CsvInputFlags, JobInputFlags {
 export interface RunWebhooks {
   urls: string[];
   /** The job's `deliver:` (said in `batch.finished`). */
-  deliver?: 'approved' | 'all';
+  deliver?: Deliver;
   notifier: LocalNotifier;
 }
 

@@ -30,7 +30,7 @@ export interface ReviewRouteOptions {
 }
 
 /** The page's rows: what the grid shows, without the whole sidecar. */
-export function pageRowsOf(rows: ReviewRow[]): object[] {
+function pageRowsOf(rows: ReviewRow[]): object[] {
   return rows.map((row) => ({
     id: row.id,
     status: row.status,
@@ -122,7 +122,7 @@ async function hasSidecar(out: string, batch: string, rowId: string): Promise<bo
 }
 
 /** See the header: JSON only, and the page's own origin when the browser says where it is from. */
-export function sameSiteJsonOnly(request: Request, response: Response, next: NextFunction): void {
+function sameSiteJsonOnly(request: Request, response: Response, next: NextFunction): void {
   const refuse = (why: string): void => void response.status(403).type('text/plain').send(`refused: ${why}\n`);
   if (!request.is('application/json')) return refuse('decisions are sent as application/json');
   const site = request.headers['sec-fetch-site'];

@@ -10,7 +10,7 @@ import { appendReview, batchFolder, reviewerName } from '../../output/reviews.js
 import type { ReviewRow } from './rows.js';
 
 /** `cats-1.png` → `cats-1.v2.png`. */
-export function versionedName(file: string, version: number): string {
+function versionedName(file: string, version: number): string {
   const ext = extname(file);
   return `${file.slice(0, file.length - ext.length)}.v${version}${ext}`;
 }

@@ -70,13 +70,15 @@ export interface LatestSummary {
 /**
  * Puts the batch's finished images in `<out>/latest/<job>/` where they are the newest of their
  * product and shot; with `deliver: 'approved'`, only the approved ones (manifest.ts `Deliver`).
+ * `entries`: the rows the batch's manifest was just written from (`ManifestSummary.entries`),
+ * so that its sidecars are not read a second time; read here when not given.
  */
-export async function updateLatest(store: OutputStore, job: string, batch: string, options: DeliverOptions = {}): Promise<LatestSummary> {
+export async function updateLatest(store: OutputStore, job: string, batch: string, options: DeliverOptions & { entries?: ManifestEntry[] } = {}): Promise<LatestSummary> {
   const view = viewOf(store, job);
   await view.prepare();
   const held = await readLatest(view);
   const summary: LatestSummary = { job, dir: view.dir, updated: 0, unchanged: 0, copied: 0, keptNewer: 0, missing: 0, entries: 0 };
-  const finished = (await readManifestEntries(store, batch, options)).filter((entry) => entry.status === 'done' && entry.files.length > 0);
+  const finished = (options.entries ?? (await readManifestEntries(store, batch, options))).filter((entry) => entry.status === 'done' && entry.files.length > 0);
   for (let start = 0; start < finished.length; start += LINKS_IN_FLIGHT) {
     await Promise.all(finished.slice(start, start + LINKS_IN_FLIGHT).map((entry) => placeEntry(view, batch, entry, held, summary)));
   }

@@ -72,6 +72,8 @@ export interface ManifestSummary {
   /** Rows whose model has no price (cost null). */
   unpriced: number;
   warnings: string[];
+  /** The rows it lists, for `updateLatest` to place without reading the sidecars again. */
+  entries: ManifestEntry[];
 }
 
 /** What the manifest reads of a sidecar (see `Sidecar` in run/generate.ts), read leniently. */
@@ -198,6 +200,7 @@ function summarize(store: OutputStore, batch: string, entries: ManifestEntry[]):
     costUsd: Number(costPico) / 1e12,
     unpriced,
     warnings,
+    entries,
   };
 }
 

@@ -48,7 +48,7 @@ export async function finishBatchIfSettled(parts: BatchFinishParts, data: ImageJ
     // A catalog firing's job, or the job a batch was enqueued from (`--job`).
     const job = data.catalog?.name ?? meta.job;
     if (!job) return;
-    const latest = await updateLatest(parts.store, job, batch, deliver);
+    const latest = await updateLatest(parts.store, job, batch, { ...deliver, entries: manifest.entries });
     parts.log.info({ batch, job: latest.job, updated: latest.updated, copied: latest.copied, keptNewer: latest.keptNewer }, `latest/${latest.job} updated`);
   } catch (error) {
     parts.log.warn({ batch, err: (error as Error).message }, 'manifest of the batch not written');

@@ -29,7 +29,7 @@ export async function deliverCommand(flags: DeliverFlags): Promise<number> {
   for (const warning of manifest.warnings) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(`${manifest.csvPath}: ${manifest.rows} row(s)${flags.approved ? ' approved' : ''}, ${manifest.done} done, ${manifest.failed} failed\n`);
   if (flags.job) {
-    const latest = await updateLatest(store, flags.job, flags.batch, deliver);
+    const latest = await updateLatest(store, flags.job, flags.batch, { ...deliver, entries: manifest.entries });
     process.stdout.write(`${latest.dir}: ${latest.entries} image(s), ${latest.updated} updated\n`);
   }
   return 0;

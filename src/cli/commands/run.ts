@@ -133,7 +133,7 @@ async function writeBatchFiles(store: OutputStore, batch: string, job: CatalogDe
   try {
     const deliver = { deliver: job?.deliver ?? 'all' } as const;
     const manifest = await writeManifest(store, batch, deliver);
-    if (job) await updateLatest(store, job.name, batch, deliver);
+    if (job) await updateLatest(store, job.name, batch, { ...deliver, entries: manifest.entries });
     return manifest;
   } catch (error) {
     process.stderr.write(`warning: the manifest of batch ${batch} could not be written: ${(error as Error).message}\n`);

@@ -112,5 +112,9 @@ describe('--job', () => {
     await writeFile(bad, 'name: bad-out\ncsv: cups.csv\nout: ~/images\n');
     const tilde = await runInProcess(['run', '--job', bad], env);
     expect([tilde.code, tilde.stderr]).toEqual([2, expect.stringContaining(`${bad}: out: "~/images": a leading ~ is not expanded here`)]);
+    // Reviews are kept in folders: a job handing out only approved images cannot write to a bucket.
+    await writeFile(bad, 'name: bad-out\ncsv: cups.csv\ndeliver: approved\nout: s3://shop-images/cups\n');
+    const approved = await runInProcess(['run', '--job', bad], env);
+    expect([approved.code, approved.stderr]).toEqual([2, expect.stringContaining(`${bad}: out: deliver: approved needs a folder output (reviews are kept in folders)`)]);
   });
 });

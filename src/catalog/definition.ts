@@ -108,6 +108,12 @@ const definitionSchema = z
       context.addIssue({ code: 'custom', path: [definition.csv === undefined ? 'csv' : 'feed'], message: 'give either csv (a prompt CSV) or feed (a product feed with format and shots), not both' });
     }
     if (definition.feed !== undefined && definition.format === undefined) context.addIssue({ code: 'custom', path: ['format'], message: 'a feed needs its format: shopify, merchant or plain' });
+    // Reviews are kept in folders: on a bucket no row would ever count as approved, and every
+    // manifest and latest/ view of the job would be empty.
+    const reviewed = [definition.deliver === 'approved' ? 'deliver: approved' : undefined, definition.regenerate ? `regenerate: ${definition.regenerate}` : undefined].filter(Boolean);
+    if (definition.out !== undefined && isBucketUrl(definition.out) && reviewed.length > 0) {
+      context.addIssue({ code: 'custom', path: ['out'], message: `${reviewed.join(' and ')} needs a folder output (reviews are kept in folders); an output on a bucket cannot be reviewed yet` });
+    }
     const model = definition.defaults?.model;
     if (model) {
       const capabilities = capabilitiesOf(model);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { BillingRecord } from '../cost/billing.js';
 import type { LedgerEntry } from '../core/types.js';
 import { geminiBilling } from '../providers/gemini/usage.js';
-import { ledgerDir, ledgerFileName, ledgerSources } from './ledger-files.js';
+import { ledgerDir, ledgerFileName, ledgerSources, type LinePiece } from './ledger-files.js';
 
 export { ledgerDir, ledgerFiles } from './ledger-files.js';
 
@@ -204,15 +204,20 @@ function parseLine(line: string): LedgerEntry | string {
  * and each entry can be dropped as soon as it is visited.
  */
 export async function scanLedger(outDir: string, visit: (entry: LedgerEntry) => void, options: ReadLedgerOptions = {}): Promise<void> {
+  for await (const { name, lines, firstLine } of ledgerPieces(outDir)) {
+    for (let index = 0; index < lines.length; index += 1) {
+      const entry = entryOf(name, lines[index]!, firstLine + index, options);
+      if (entry) visit(entry);
+    }
+  }
+}
+
+/** Every ledger file's lines, a piece at a time, with the file's name; its clients closed at the end. */
+async function* ledgerPieces(outDir: string): AsyncGenerator<LinePiece & { name: string }> {
   const ledger = await ledgerSources(outDir);
   try {
     for (const source of ledger.sources) {
-      for await (const { lines, firstLine } of source.pieces()) {
-        for (let index = 0; index < lines.length; index += 1) {
-          const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
-          if (entry) visit(entry);
-        }
-      }
+      for await (const piece of source.pieces()) yield { name: source.name, ...piece };
     }
   } finally {
     ledger.close();
@@ -232,17 +237,10 @@ function entryOf(file: string, text: string, lineNumber: number, options: ReadLe
 
 /** Streams every entry of every ledger file; never loads a file whole. */
 export async function* readLedger(outDir: string, options: ReadLedgerOptions = {}): AsyncGenerator<LedgerEntry> {
-  const ledger = await ledgerSources(outDir);
-  try {
-    for (const source of ledger.sources) {
-      for await (const { lines, firstLine } of source.pieces()) {
-        for (let index = 0; index < lines.length; index += 1) {
-          const entry = entryOf(source.name, lines[index]!, firstLine + index, options);
-          if (entry) yield entry;
-        }
-      }
+  for await (const { name, lines, firstLine } of ledgerPieces(outDir)) {
+    for (let index = 0; index < lines.length; index += 1) {
+      const entry = entryOf(name, lines[index]!, firstLine + index, options);
+      if (entry) yield entry;
     }
-  } finally {
-    ledger.close();
   }
 }
